@@ -1,0 +1,99 @@
+// The provider contract: what a key provider package implements. A provider wraps and unwraps
+// 256-bit data keys; it never sees application data.
+import type { Logger } from '../logger.js';
+
+/** The provider API version this core speaks. A definition with another `apiVersion` is refused. */
+export const PROVIDER_API_VERSION = 1;
+
+/**
+ * Public facts bound to a wrapped data key (data key id, label). A provider must make unwrapping
+ * fail when the context differs from the one given at wrap time (KMS encryption context, AAD…).
+ */
+export type EncryptionContext = Readonly<Record<string, string>>;
+
+/** A data key as wrapped by a provider. */
+export type WrappedKey = {
+  /** The provider's opaque bytes; stored as is. */
+  readonly ciphertext: Uint8Array;
+  /**
+   * Public reference to the provider key (and version) that wrapped it: a key-file fingerprint, a
+   * KMS key ARN, a Key Vault key version URL. Shown by `status`; never secret.
+   */
+  readonly keyRef: string;
+};
+
+/** A configured, ready provider instance. */
+export type KeyProvider = {
+  /** Wrap a 32-byte data key, binding `context`. */
+  wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey>;
+  /** Unwrap what `wrapKey` returned, with the same `context`; returns the 32-byte data key. */
+  unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array>;
+  /** Optional health check: resolves when the provider is usable, throws an AtrestError otherwise. */
+  health?(): Promise<void>;
+  /** Optional: facts for `status` (key path, fingerprint, key id…); never secret. */
+  describe?(): Readonly<Record<string, string | number | boolean>>;
+  /**
+   * Optional: make a new provider key the one that wraps (new key-file version, new passphrase).
+   * Returns the provider to use from now on; see `rotate-encryption-key`.
+   */
+  rotateKey?(options: RotateKeyOptions): Promise<KeyProvider>;
+  /** Release connections, timers and key material. */
+  close?(): Promise<void>;
+};
+
+/** Options of `KeyProvider.rotateKey`. */
+export type RotateKeyOptions = {
+  /** For passphrase providers: the new passphrase. */
+  readonly newSecret?: string;
+};
+
+/** One key of a provider's configuration section, in convict's schema form. */
+export type ProviderConfigKey = {
+  /** What the key means, shown by `config show` and in errors. */
+  readonly doc: string;
+  /** A convict format: a type constructor (String, Number, Boolean), an array of allowed values, or a format name ('duration', 'nat', 'url', 'port'). */
+  readonly format: unknown;
+  /** The default value; `''` for "not set". */
+  readonly default: unknown;
+  /** True for secrets (client secrets, secret access keys): redacted everywhere. */
+  readonly sensitive?: boolean;
+};
+
+/** The schema of a provider's `[security.encryption.<type>.<name>]` section. */
+export type ProviderConfigSchema = Readonly<Record<string, ProviderConfigKey>>;
+
+/** What `create` receives. */
+export type ProviderCreateOptions<C = Record<string, unknown>> = {
+  /** `<type>.<name>`, e.g. `awskms.main`. */
+  readonly id: string;
+  readonly type: string;
+  readonly name: string;
+  /** The validated section, keys as in the schema. */
+  readonly config: C;
+  /** The application name (`atrest` by default); sets the environment prefix and default paths. */
+  readonly app: string;
+  /** The application's directory. */
+  readonly appRoot: string;
+  /** True when the store holds no data key wrapped by this provider: a local provider may create its key now (first boot). */
+  readonly firstUse: boolean;
+  readonly logger: Logger;
+};
+
+/** What a provider package exports, as `providers` (an array of these). */
+export type ProviderDefinition<C = Record<string, unknown>> = {
+  /** Must equal PROVIDER_API_VERSION. */
+  readonly apiVersion: number;
+  /** The `<type>` of `[security.encryption.<type>.<name>]`. */
+  readonly type: string;
+  /** One line for `status` and help. */
+  readonly description: string;
+  /** The section's keys; an unknown key in the section is a configuration error. */
+  readonly configSchema: ProviderConfigSchema;
+  /** Build a provider from its validated section. */
+  create(options: ProviderCreateOptions<C>): Promise<KeyProvider>;
+};
+
+/** Identity helper that types a definition (and lets core evolve the shape checks in one place). */
+export function defineProvider<C = Record<string, unknown>>(definition: ProviderDefinition<C>): ProviderDefinition<C> {
+  return definition;
+}
