@@ -32,6 +32,8 @@ export const errorCodes = {
   ATREST_LOCKED: 1,
   ATREST_CLOSED: 1,
   ATREST_CONFLICT: 1,
+  ATREST_KEY_IN_USE: 1,
+  ATREST_MIGRATION_FAILED: 1,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -37,6 +37,11 @@ export type KeyProvider = {
    * Returns the provider to use from now on; see `rotate-encryption-key`.
    */
   rotateKey?(options: RotateKeyOptions): Promise<KeyProvider>;
+  /**
+   * Optional: remove the provider's old keys whose keyRef is not in `keep` (the primary key is
+   * always kept). Returns the removed keyRefs. See `rotate-encryption-key --prune`.
+   */
+  pruneKeys?(keep: readonly string[]): Promise<readonly string[]>;
   /** Release connections, timers and key material. */
   close?(): Promise<void>;
 };

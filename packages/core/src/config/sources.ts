@@ -1,0 +1,81 @@
+// Reading values out of their sources: files named by `<NAME>__FILE` and `$__file{…}`, `$__env{…}`
+// references, and the environment variable names of INI keys.
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { AtrestError } from '../errors.js';
+import { describeSetting, originDetails } from './origin.js';
+import type { ConfigOrigin } from './types.js';
+
+/** A file's contents as a value: one trailing newline (as editors and `echo` add) is not part of it. */
+export async function readValueFile(path: string, purpose: string, details: Record<string, string | undefined>): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(resolve(path), 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'is not readable by this user' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? 'error'})`;
+    throw new AtrestError('ATREST_CONFIG_FILE', `File ${path}, ${purpose}, ${why}: create it or fix the reference.`, {
+      cause,
+      details: { ...details, path },
+    });
+  }
+  return text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+}
+
+const REFERENCE = /\$__(env|file)\{([^}]*)\}/g;
+
+/** Looks up an environment variable for `$__env{…}`. */
+export type EnvLookup = (name: string) => string | undefined;
+
+/**
+ * Replaces every `$__env{NAME}` and `$__file{/path}` in a value. What they bring in is taken as is
+ * (not expanded again). A reference to a missing variable or file is an error naming the key.
+ */
+export async function expandReferences(
+  text: string,
+  key: string,
+  origin: ConfigOrigin,
+  lookupEnv: EnvLookup,
+): Promise<{ value: string; references: string[] }> {
+  const references: string[] = [];
+  const parts: string[] = [];
+  let last = 0;
+  for (const match of text.matchAll(REFERENCE)) {
+    const [whole, kind, target = ''] = match;
+    references.push(whole);
+    parts.push(text.slice(last, match.index));
+    last = match.index + whole.length;
+    const where = describeSetting(key, origin);
+    const details = { key, ...originDetails(origin), reference: whole };
+    if (target.trim() === '') {
+      throw new AtrestError('ATREST_CONFIG_INVALID', `${whole} in ${where} names nothing: write ${kind === 'env' ? '$__env{VARIABLE}' : '$__file{/path/to/file}'}.`, { details });
+    }
+    if (kind === 'env') {
+      const value = lookupEnv(target.trim());
+      if (value === undefined) {
+        throw new AtrestError('ATREST_CONFIG_INVALID', `${where} refers to environment variable ${target.trim()} ($__env), which is not set: set it or change ${key}.`, { details });
+      }
+      parts.push(value);
+    } else {
+      parts.push(await readValueFile(target.trim(), `referenced by ${whole} in ${where}`, details));
+    }
+  }
+  if (references.length === 0) return { value: text, references };
+  parts.push(text.slice(last));
+  return { value: parts.join(''), references };
+}
+
+/** A name as it appears inside an environment variable: upper case, '-' and '.' written as '_'. */
+export function envSegment(name: string): string {
+  return name.toUpperCase().replace(/[-.]/g, '_');
+}
+
+/** The environment variable of a provider section key: `<APP>_SECURITY_ENCRYPTION_<TYPE>_<NAME>_<KEY>`. */
+export function providerEnvName(envPrefix: string, type: string, name: string, key: string): string {
+  return `${envPrefix}SECURITY_ENCRYPTION_${envSegment(type)}_${envSegment(name)}_${envSegment(key)}`;
+}
+
+/** How section names compare: case-insensitive, with '-' and '_' the same. */
+export function normalizeProviderName(name: string): string {
+  return name.toLowerCase().replace(/-/g, '_');
+}

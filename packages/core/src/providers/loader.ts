@@ -1,0 +1,160 @@
+// Provider loading: `<type>.<name>` → npm package → validated definition. Built-in types come
+// from a fixed table; any other type from `atrest-provider-<type>` or the section's `module`.
+// Packages are resolved from the application's directory and imported with import(). No fallback.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AtrestError } from '../errors.js';
+import { PROVIDER_API_VERSION } from './contract.js';
+import type { ProviderDefinition } from './contract.js';
+
+/** The built-in provider types and the package each comes from. */
+export const builtinProviderPackages: Readonly<Record<string, string>> = {
+  file: '@atrest/provider-file',
+  secret_key: '@atrest/provider-file',
+  awskms: '@atrest/provider-awskms',
+  azurekv: '@atrest/provider-azurekv',
+};
+
+const NPM_NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
+
+/** The package that provides `type` (the section's `module` wins for third-party types). */
+export function providerPackageName(type: string, module?: string): string {
+  const name = module !== undefined && module !== '' ? module : (builtinProviderPackages[type] ?? `atrest-provider-${type}`);
+  if (name.length > 214 || !NPM_NAME.test(name)) {
+    throw new AtrestError(
+      'ATREST_PROVIDER_NAME_INVALID',
+      `"${name}" is not an npm package name; provider modules are loaded by package name only (never a path or URL). Install the provider with npm and give its package name in 'module'.`,
+      { details: { type, module: name } },
+    );
+  }
+  return name;
+}
+
+/** Find `<dir>/node_modules/<name>` walking up from `from`; the package's directory or undefined. */
+function findPackageDir(name: string, from: string): string | undefined {
+  let dir = resolve(from);
+  for (;;) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+type Exports = string | { [k: string]: Exports } | null | undefined;
+
+function pickExport(exp: Exports): string | undefined {
+  if (typeof exp === 'string') return exp;
+  if (exp === null || exp === undefined || typeof exp !== 'object') return undefined;
+  const dot = (exp as Record<string, Exports>)['.'];
+  if (dot !== undefined) return pickExport(dot);
+  for (const cond of ['import', 'node', 'default']) {
+    const hit = pickExport((exp as Record<string, Exports>)[cond]);
+    if (hit !== undefined) return hit;
+  }
+  return undefined;
+}
+
+/** The entry file of the package in `dir` (ESM `exports` "." with import/node/default, else `main`). */
+function packageEntry(dir: string): string {
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { exports?: Exports; main?: string };
+  const entry = pickExport(pkg.exports) ?? pkg.main ?? 'index.js';
+  return join(dir, entry);
+}
+
+function describeShape(mod: Record<string, unknown>): string {
+  const names = Object.keys(mod);
+  return names.length === 0 ? 'no named exports' : `exports ${names.map((n) => `${n} (${Array.isArray(mod[n]) ? 'array' : typeof mod[n]})`).join(', ')}`;
+}
+
+/** Where provider packages are looked up. */
+export type ProviderLoaderOptions = {
+  /** The application's directory: packages resolve from its node_modules. */
+  readonly appRoot: string;
+  /** Extra directories for the built-in packages only (the CLI passes its own). */
+  readonly builtinRoots?: readonly string[];
+};
+
+/** Loads and caches provider definitions by type. */
+export class ProviderLoader {
+  private readonly loaded = new Map<string, Promise<ProviderDefinition>>();
+
+  constructor(private readonly options: ProviderLoaderOptions) {}
+
+  /** The definition of `type`, from its package. */
+  definition(type: string, module?: string): Promise<ProviderDefinition> {
+    const key = `${type}\u0000${module ?? ''}`;
+    let pending = this.loaded.get(key);
+    if (pending === undefined) {
+      pending = this.load(type, module);
+      this.loaded.set(key, pending);
+      pending.catch(() => this.loaded.delete(key));
+    }
+    return pending;
+  }
+
+  private async load(type: string, module: string | undefined): Promise<ProviderDefinition> {
+    const name = providerPackageName(type, module);
+    const builtin = builtinProviderPackages[type] === name;
+    const roots = [this.options.appRoot, ...(builtin ? (this.options.builtinRoots ?? []) : [])];
+    let dir: string | undefined;
+    for (const root of roots) {
+      dir = findPackageDir(name, root);
+      if (dir !== undefined) break;
+    }
+    if (dir === undefined) {
+      throw new AtrestError(
+        'ATREST_PROVIDER_NOT_INSTALLED',
+        `The provider type "${type}" needs the npm package ${name}, which is not installed in ${this.options.appRoot}. Install it there: pnpm add ${name} (or npm install ${name}).`,
+        { details: { type, package: name, appRoot: this.options.appRoot } },
+      );
+    }
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(packageEntry(dir)).href)) as Record<string, unknown>;
+    } catch (cause) {
+      throw new AtrestError('ATREST_PROVIDER_INVALID', `The provider package ${name} (${dir}) failed to load: ${(cause as Error).message}`, {
+        cause,
+        details: { type, package: name },
+      });
+    }
+    return validateDefinition(mod, type, name);
+  }
+}
+
+/** Check a provider module's shape; the error lists what was expected and what was found. */
+export function validateDefinition(mod: Record<string, unknown>, type: string, name: string): ProviderDefinition {
+  const expected = `a named export "providers": an array of provider definitions { apiVersion: ${PROVIDER_API_VERSION}, type: "${type}", description, configSchema, create() }`;
+  const list = mod['providers'];
+  if (!Array.isArray(list)) {
+    throw new AtrestError('ATREST_PROVIDER_INVALID', `The package ${name} is not an atrest provider: expected ${expected}; found ${describeShape(mod)}.`, {
+      details: { type, package: name },
+    });
+  }
+  const types = list.map((d: unknown) => (typeof d === 'object' && d !== null ? String((d as { type?: unknown }).type) : typeof d));
+  const def = list.find((d: unknown) => typeof d === 'object' && d !== null && (d as { type?: unknown }).type === type) as Record<string, unknown> | undefined;
+  if (def === undefined) {
+    throw new AtrestError('ATREST_PROVIDER_INVALID', `The package ${name} provides the types [${types.join(', ')}], not "${type}".`, {
+      details: { type, package: name, found: types },
+    });
+  }
+  if (def['apiVersion'] !== PROVIDER_API_VERSION) {
+    throw new AtrestError(
+      'ATREST_PROVIDER_API_VERSION',
+      `The provider "${type}" in ${name} is written for provider API version ${String(def['apiVersion'])}; this atrest speaks version ${PROVIDER_API_VERSION}. Install a version of ${name} made for this atrest.`,
+      { details: { type, package: name, found: String(def['apiVersion']), expected: PROVIDER_API_VERSION } },
+    );
+  }
+  const problems: string[] = [];
+  if (typeof def['create'] !== 'function') problems.push(`create is ${typeof def['create']}, expected a function`);
+  if (typeof def['configSchema'] !== 'object' || def['configSchema'] === null) problems.push(`configSchema is ${typeof def['configSchema']}, expected an object`);
+  if (typeof def['description'] !== 'string') problems.push(`description is ${typeof def['description']}, expected a string`);
+  if (problems.length > 0) {
+    throw new AtrestError('ATREST_PROVIDER_INVALID', `The provider "${type}" in ${name} is malformed: ${problems.join('; ')}.`, {
+      details: { type, package: name },
+    });
+  }
+  return def as unknown as ProviderDefinition;
+}

@@ -1,0 +1,60 @@
+// Application targets: the host's own encrypted columns, registered as `table.column` (a TEXT
+// column of armored values) or `table.column:json` (a JSON object whose string values are each
+// armored). atrest reads them to count and re-encrypt; the application writes them.
+import type Database from 'better-sqlite3';
+import { AtrestError } from '../errors.js';
+
+/** A registered target, as parsed from `[secrets_migration] targets`. */
+export type Target = { readonly spec: string; readonly table: string; readonly column: string; readonly json: boolean };
+
+/** The context (and data key scope) atrest binds to values of a target; a JSON field adds `.<field>`. */
+export function targetContext(target: Pick<Target, 'table' | 'column'>, field?: string): string {
+  return field === undefined ? `${target.table}.${target.column}` : `${target.table}.${target.column}.${field}`;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Parse `table.column[:json]`. */
+export function parseTarget(spec: string): Target {
+  const m = /^([^.:]+)\.([^.:]+)(:json)?$/.exec(spec.trim());
+  if (m === null || !IDENT.test(m[1] ?? '') || !IDENT.test(m[2] ?? '')) {
+    throw new AtrestError('ATREST_CONFIG_INVALID', `"${spec}" is not a target: write table.column or table.column:json (letters, digits, underscores).`, { details: { target: spec } });
+  }
+  return { spec: spec.trim(), table: m[1] ?? '', column: m[2] ?? '', json: m[3] !== undefined };
+}
+
+/** Throws ATREST_CONFIG_INVALID unless the target's table and column exist. */
+export function checkTarget(db: Database.Database, target: Target): void {
+  const cols = db.prepare(`SELECT name FROM pragma_table_info(?)`).all(target.table) as { name: string }[];
+  if (cols.length === 0) {
+    throw new AtrestError('ATREST_CONFIG_INVALID', `The target ${target.spec} names the table ${target.table}, which is not in the database. Fix [secrets_migration] targets.`, { details: { target: target.spec } });
+  }
+  if (!cols.some((c) => c.name === target.column)) {
+    throw new AtrestError('ATREST_CONFIG_INVALID', `The target ${target.spec} names the column ${target.column}, which the table ${target.table} does not have (it has ${cols.map((c) => c.name).join(', ')}).`, {
+      details: { target: target.spec },
+    });
+  }
+}
+
+/** The string values of a cell: the column itself, or each string value of its JSON object. */
+export function cellStrings(target: Target, cell: unknown): { field: string | undefined; value: string }[] {
+  if (typeof cell !== 'string' || cell === '') return [];
+  if (!target.json) return [{ field: undefined, value: cell }];
+  let obj: unknown;
+  try {
+    obj = JSON.parse(cell);
+  } catch {
+    return [];
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return [];
+  return Object.entries(obj as Record<string, unknown>)
+    .filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== '')
+    .map(([field, value]) => ({ field, value }));
+}
+
+/** Iterate a target's rows (rowid and cell) in rowid order, from `afterRowid` on, `limit` at a time. */
+export function readTargetBatch(db: Database.Database, target: Target, afterRowid: number, limit: number): { rowid: number; cell: unknown }[] {
+  return db
+    .prepare(`SELECT rowid AS rowid, "${target.column}" AS cell FROM "${target.table}" WHERE rowid > ? ORDER BY rowid LIMIT ?`)
+    .all(afterRowid, limit) as { rowid: number; cell: unknown }[];
+}

@@ -1,0 +1,136 @@
+// `file`: data keys wrapped with AES-256-GCM under a key from the local key file (PMM style,
+// generated on first boot). The wrapped record names the key by fingerprint, so a key file that
+// is missing the key is told apart from a damaged value.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { AtrestError, defineProvider, encodeContext } from '@atrest/core';
+import type { EncryptionContext, KeyProvider, ProviderCreateOptions, WrappedKey } from '@atrest/core';
+import { addKeyVersion, createKeyFile, readKeyFile, replaceKeyFile } from './keyfile.js';
+import type { FileKey, KeyRing } from './keyfile.js';
+
+const RECORD_VERSION = 1;
+const FP = 8;
+const NONCE = 12;
+const TAG = 16;
+/** version(1) ‖ fingerprint(8) ‖ nonce(12) ‖ wrapped key(32) ‖ tag(16) */
+const RECORD_LENGTH = 1 + FP + NONCE + 32 + TAG;
+const AAD_PREFIX = Buffer.from('atrest-file-wrap:v1');
+
+export type FileProviderConfig = { key_path: string };
+
+function aad(fp: Buffer, context: EncryptionContext): Buffer {
+  return Buffer.concat([AAD_PREFIX, fp, encodeContext(context)]);
+}
+
+/** A `file` provider over the key ring read from `path`. */
+export class FileKeyProvider implements KeyProvider {
+  constructor(
+    readonly path: string,
+    private readonly ring: KeyRing,
+  ) {}
+
+  private get primary(): FileKey {
+    const k = this.ring.keys.find((x) => x.version === this.ring.primary);
+    if (k === undefined) throw new AtrestError('ATREST_KEY_FILE_INVALID', `The key file ${this.path} has no primary key.`);
+    return k;
+  }
+
+  async wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey> {
+    const k = this.primary;
+    const fp = Buffer.from(k.fingerprint, 'hex');
+    const nonce = randomBytes(NONCE);
+    const cipher = createCipheriv('aes-256-gcm', k.key, nonce);
+    cipher.setAAD(aad(fp, context));
+    const body = Buffer.concat([cipher.update(dataKey), cipher.final()]);
+    return { ciphertext: Buffer.concat([Buffer.of(RECORD_VERSION), fp, nonce, body, cipher.getAuthTag()]), keyRef: k.fingerprint };
+  }
+
+  async unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array> {
+    const rec = Buffer.from(wrapped.ciphertext);
+    if (rec.length !== RECORD_LENGTH || rec[0] !== RECORD_VERSION) {
+      throw new AtrestError('ATREST_DECRYPT_FAILED', `A data key record for the key file ${this.path} is malformed (${rec.length} bytes, version ${rec[0]}).`);
+    }
+    const fp = rec.subarray(1, 1 + FP);
+    const k = this.ring.keys.find((x) => x.fingerprint === fp.toString('hex'));
+    if (k === undefined) {
+      throw new AtrestError(
+        'ATREST_KEY_MISMATCH',
+        `The data was encrypted with key ${fp.toString('hex')}, which is not in the key file ${this.path} (it holds ${this.ring.keys.map((x) => x.fingerprint).join(', ')}). This is a different key file: restore the right one from your backup.`,
+        { details: { path: this.path, fingerprint: fp.toString('hex'), present: this.ring.keys.map((x) => x.fingerprint) } },
+      );
+    }
+    const decipher = createDecipheriv('aes-256-gcm', k.key, rec.subarray(1 + FP, 1 + FP + NONCE));
+    decipher.setAAD(aad(fp, context));
+    decipher.setAuthTag(rec.subarray(RECORD_LENGTH - TAG));
+    const key = decipher.update(rec.subarray(1 + FP + NONCE, RECORD_LENGTH - TAG));
+    try {
+      decipher.final();
+    } catch (cause) {
+      key.fill(0);
+      throw new AtrestError('ATREST_DECRYPT_FAILED', `A data key record does not authenticate under key ${k.fingerprint} of ${this.path}: it was changed, or belongs to another data key.`, { cause });
+    }
+    return key;
+  }
+
+  describe(): Record<string, string | number> {
+    return { key_path: this.path, fingerprint: this.primary.fingerprint, primary_version: this.ring.primary, versions: this.ring.keys.length };
+  }
+
+  /** Every key version in the file (for status and pruning). */
+  keys(): readonly { version: number; fingerprint: string; createdAt: string; primary: boolean }[] {
+    return this.ring.keys.map((k) => ({ version: k.version, fingerprint: k.fingerprint, createdAt: k.createdAt, primary: k.version === this.ring.primary }));
+  }
+
+  async rotateKey(): Promise<KeyProvider> {
+    return new FileKeyProvider(this.path, addKeyVersion(this.path));
+  }
+
+  /** Remove the non-primary versions whose fingerprint is not in `keep`; the file is replaced atomically. */
+  async pruneKeys(keep: readonly string[]): Promise<readonly string[]> {
+    const ring = readKeyFile(this.path);
+    const removed = ring.keys.filter((k) => k.version !== ring.primary && !keep.includes(k.fingerprint));
+    if (removed.length > 0) replaceKeyFile(this.path, { primary: ring.primary, keys: ring.keys.filter((k) => !removed.includes(k)) });
+    return removed.map((k) => k.fingerprint);
+  }
+
+  async close(): Promise<void> {
+    for (const k of this.ring.keys) k.key.fill(0);
+  }
+}
+
+/** Open (or, on first use, create) the key file at `path`. */
+export function openKeyFile(path: string, firstUse: boolean): FileKeyProvider {
+  try {
+    return new FileKeyProvider(path, readKeyFile(path));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') {
+        throw new AtrestError('ATREST_KEY_FILE_PERMISSIONS', `The key file ${path} cannot be read by this user (permission denied). Run atrest as the key file's owner.`, { details: { path } });
+      }
+      throw err;
+    }
+  }
+  if (!firstUse) {
+    throw new AtrestError(
+      'ATREST_KEY_MISSING',
+      `The key file ${path} is missing, but the database holds data keys wrapped by it. Restore ${path} from your backup (or point key_path / the key-path variable at it). atrest never creates a new key over existing data.`,
+      { details: { path } },
+    );
+  }
+  return new FileKeyProvider(path, createKeyFile(path));
+}
+
+export const fileProvider = defineProvider<FileProviderConfig>({
+  apiVersion: 1,
+  type: 'file',
+  description: 'AES-256-GCM key wrapping under a local key file, generated on first boot',
+  configSchema: {
+    key_path: { doc: 'Path of the key file (created 0600 on first boot, never overwritten)', format: String, default: '' },
+  },
+  async create(options: ProviderCreateOptions<FileProviderConfig>): Promise<KeyProvider> {
+    const path = options.config.key_path;
+    if (typeof path !== 'string' || path === '') {
+      throw new AtrestError('ATREST_CONFIG_INVALID', `[security.encryption.${options.id}] key_path is not set.`, { details: { provider: options.id, key: 'key_path' } });
+    }
+    return openKeyFile(path, options.firstUse);
+  },
+});
