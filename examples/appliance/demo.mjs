@@ -2,10 +2,11 @@
 // An appliance's life with atrest on its embedded default (the key-file provider), end to end:
 // version 1 stored passwords in the clear; first boot with atrest creates the key file; the
 // application stores secrets and reads old and new rows; the operator checks status, rotates the
-// key and re-encrypts everything with the atrest CLI; the application restarts and reads it all.
+// key, re-encrypts everything and prunes the old key with the atrest CLI; the application
+// restarts and reads it all.
 // Everything lives in a fresh temporary directory (the key path is overridden, as on a real box
 // APPLIANCE_ENCRYPTION_KEY_PATH would be; the default is /srv/appliance-encryption.key).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,9 +24,11 @@ function step(title) {
   console.log(`\n== ${title}`);
 }
 function atrest(args, input) {
-  const out = execFileSync(process.execPath, [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, ...args], { env, input, encoding: 'utf8' });
-  process.stdout.write(out.split('\n').map((l) => (l ? `   | ${l}` : l)).join('\n'));
-  return out;
+  const r = spawnSync(process.execPath, [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, ...args], { env, input, encoding: 'utf8' });
+  const shown = `${r.stderr}${r.stdout}`.split('\n').filter((l) => l !== '');
+  console.log(shown.map((l) => `   | ${l}`).join('\n'));
+  if (r.status !== 0) throw new Error(`atrest ${args.join(' ')} exited ${r.status}`);
+  return r.stdout;
 }
 function check(cond, what) {
   if (!cond) throw new Error(`demo check failed: ${what}`);
@@ -56,6 +59,24 @@ atrest(['status']);
 
 step('operator: atrest secrets get smtp_password');
 check(atrest(['secrets', 'get', 'smtp_password']) === 's3cret-smtp-password', 'CLI reads the secret the application stored');
+
+step('operator: atrest rotate-encryption-key (new key-file version; data keys re-wrapped, active ones retired)');
+atrest(['rotate-encryption-key']);
+
+step('operator: atrest secrets-migration re-encrypt (every value onto fresh data keys; legacy plaintext encrypted)');
+atrest(['secrets-migration', 're-encrypt']);
+
+step('operator: a second re-encrypt changes nothing');
+check(/nothing to do/.test(atrest(['secrets-migration', 're-encrypt'])), 'second run is a no-op');
+
+step('operator: atrest rotate-encryption-key --prune (the old key version is no longer needed)');
+atrest(['rotate-encryption-key', '--prune']);
+
+step('operator: atrest status');
+const status = JSON.parse(execFileSync(process.execPath, [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, 'status', '--json'], { env, encoding: 'utf8' }));
+atrest(['status']);
+check(status.secrets.plaintext === 0, 'no plaintext left');
+check(status.providers[0].details.primary_version === 2 && status.providers[0].details.versions === 1, 'only the new key version remains');
 
 step('application restarts and reads everything again');
 app = await startAppliance({ databasePath, env });

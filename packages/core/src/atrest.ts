@@ -151,7 +151,7 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
   const appRoot = options.appRoot ?? process.cwd();
   const loader = new ProviderLoader({ appRoot, builtinRoots: options.builtinProviderRoots ?? [] });
   const config = await loadWith(loader, options);
-  const database = options.database ?? config.database.path;
+  const database = options.database ?? config.database.path ?? sqlitePathFromUrl(config.database.url);
   if (database === undefined || database === '') {
     throw new AtrestError('ATREST_CONFIG_INVALID', `No database: set [database] path or ${config.envPrefix}DATABASE_PATH (or pass --db).`, { details: { key: 'database.path' } });
   }
@@ -194,6 +194,18 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
     store.close();
     throw err;
   }
+}
+
+/** `[database] url` for SQLite (`sqlite:/path`, `sqlite:///path`, `file:/path`); other databases are not supported yet. */
+function sqlitePathFromUrl(url: string | undefined): string | undefined {
+  if (url === undefined || url === '') return undefined;
+  const m = /^(?:sqlite|sqlite3|file):(?:\/\/)?(\/[^?#]*)/.exec(url);
+  if (m?.[1] !== undefined) return decodeURIComponent(m[1]);
+  throw new AtrestError(
+    'ATREST_CONFIG_INVALID',
+    `[database] url names a database atrest cannot open yet (${url.split(':')[0]}:): this version stores its tables in SQLite. Set [database] path to a SQLite file.`,
+    { details: { key: 'database.url' } },
+  );
 }
 
 /** Add to ATREST_KEY_MISSING which keys are missing and how much data depends on them. */

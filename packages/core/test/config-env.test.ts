@@ -37,6 +37,21 @@ t.test('Metabase style: one variable turns on the passphrase provider', async (t
   t.equal(alias.encryptionProvider, 'secret_key.default', '<APP>_SECURITY_SECRET_KEY works too');
 });
 
+t.test('secret_key.default may also be written as its own section, in INI or env', async (t) => {
+  const config = await load({ env: { ATREST_SECURITY_ENCRYPTION_SECRET_KEY_DEFAULT_SECRET_KEY: 'section passphrase from env' } });
+  t.equal(config.encryptionProvider, 'secret_key.default');
+  t.equal(config.providers.get('secret_key.default')?.values['secret_key'], 'section passphrase from env');
+  const entry = config.entries.find((e) => e.key === 'security.secret_key');
+  t.same(entry?.origin, { source: 'env', variable: 'ATREST_SECURITY_ENCRYPTION_SECRET_KEY_DEFAULT_SECRET_KEY' });
+  t.notOk(config.entries.some((e) => e.key === 'security.encryption.secret_key.default.secret_key'), 'listed once, as security.secret_key');
+  const dir = tempDir(t);
+  const ini = writeIn(dir, 'app.ini', '[security]\nsecret_key = one passphrase value\n[security.encryption.secret_key.default]\nsecret_key = another passphrase value\n');
+  const err = await rejection(load({ configFile: ini }));
+  t.equal(err.code, 'ATREST_CONFIG_INVALID');
+  t.match(err.message, 'set twice');
+  t.notMatch(err.message, /passphrase value/);
+});
+
 t.test('PMM style: the key path from the environment', async (t) => {
   const config = await load({ app: 'pmm', env: { PMM_ENCRYPTION_KEY_PATH: '/srv/custom/pmm.key' } });
   t.equal(config.encryptionProvider, 'file.default');
@@ -141,6 +156,12 @@ t.test('unknown variables under atrest-owned prefixes: did you mean', async (t) 
   err = await rejection(load({ env: { ATREST_ENCRYPTION_KEYPATH__FILE: '/run/secrets/path' } }));
   t.equal(err.details['suggestion'], 'ATREST_ENCRYPTION_KEY_PATH__FILE');
 
+  err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_SECRET_KEY: 'sixteen chars ok' } }));
+  t.equal(err.code, 'ATREST_CONFIG_UNKNOWN_KEY');
+  t.equal(err.details['suggestion'], undefined, 'no far-fetched suggestion (such as ..._PROVIDER)');
+  t.match(err.message, 'ATREST_SECURITY_ENCRYPTION_SECRET_KEY is not an atrest setting');
+  t.notMatch(err.message, 'sixteen chars ok');
+
   const dir = tempDir(t);
   const dotenv = writeIn(dir, '.env', 'ATREST_SECURITY_ENCRYPTION_PROVIDR=file.default\n');
   err = await rejection(load({ envFile: dotenv }));
@@ -233,7 +254,8 @@ t.test('$__env{NAME} and $__file{path} in values from every source', async (t) =
   t.equal(config.database.path, '/var/lib/app/app.db');
   t.same(config.targets.map((x) => x.spec), ['a.b']);
 
-  let err = await rejection(load({ configFile: ini, env: { KEY_ALIAS: 'x' } }));
+  const regionOnly = writeIn(dir, 'region.ini', '[security.encryption.awskms.main]\nregion = $__env{AWS_REGION}\n');
+  let err = await rejection(load({ configFile: regionOnly, env: { KEY_ALIAS: 'x' } }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
   t.match(err.message, 'AWS_REGION');
   t.match(err.message, 'region in [security.encryption.awskms.main]');

@@ -2,6 +2,7 @@
 // generated on first boot). The wrapped record names the key by fingerprint, so a key file that
 // is missing the key is told apart from a damaged value.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { AtrestError, defineProvider, encodeContext } from '@atrest/core';
 import type { EncryptionContext, KeyProvider, ProviderCreateOptions, WrappedKey } from '@atrest/core';
 import { addKeyVersion, createKeyFile, readKeyFile, replaceKeyFile } from './keyfile.js';
@@ -72,7 +73,13 @@ export class FileKeyProvider implements KeyProvider {
   }
 
   describe(): Record<string, string | number> {
-    return { key_path: this.path, fingerprint: this.primary.fingerprint, primary_version: this.ring.primary, versions: this.ring.keys.length };
+    let mode = 'missing';
+    try {
+      mode = (statSync(this.path).mode & 0o777).toString(8).padStart(4, '0');
+    } catch {
+      // reported as missing
+    }
+    return { key_path: this.path, fingerprint: this.primary.fingerprint, mode, primary_version: this.ring.primary, versions: this.ring.keys.length };
   }
 
   /** Every key version in the file (for status and pruning). */

@@ -67,7 +67,7 @@ type Effective = { readonly value: string; readonly origin: ConfigOrigin };
 function passphraseValidator(value: unknown): void {
   if (typeof value !== 'string') throw new Error('must be text');
   // Counted in characters (code points), as people count them.
-  if (value !== '' && [...value].length < PASSPHRASE_MIN_CHARS) throw new Error(`is too short: a passphrase needs at least ${PASSPHRASE_MIN_CHARS} characters`);
+  if (value !== '' && [...value].length < PASSPHRASE_MIN_CHARS) throw new Error(`too short, a passphrase needs at least ${PASSPHRASE_MIN_CHARS} characters`);
 }
 
 const PASSPHRASE_FORMAT: KeyFormat = {
@@ -136,10 +136,10 @@ const OWNED_KEYS: readonly OwnedKey[] = [
     format: {
       convict: (value: unknown) => {
         if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error('must be a duration');
-        if (value <= 0 || value > MAX_TTL_MS) throw new Error(`must be more than 0 and at most ${formatDuration(MAX_TTL_MS)}`);
+        if (value <= 0 || value > MAX_TTL_MS) throw new Error('must be more than 0 and at most 24h');
       },
       coerce: parseDuration,
-      allowed: `a duration such as 30s, 15m, 1h, 1h30m or a whole number of milliseconds, more than 0 and at most ${formatDuration(MAX_TTL_MS)}`,
+      allowed: 'a duration such as 30s, 15m, 1h, 1h30m or a whole number of milliseconds, more than 0 and at most 24h',
       trusted: true,
     },
     defaultValue: DEFAULT_TTL_MS,
@@ -240,7 +240,7 @@ function unknownKeyError(message: string, details: ErrorDetails): AtrestError {
 type Problem = { key: string; origin: ConfigOrigin; text: string; allowed: string };
 
 function problemText(key: string, origin: ConfigOrigin, reason: string | undefined, allowed: string): string {
-  return `${key} (${describeSetting(key, origin)}) is invalid${reason === undefined ? '' : `: ${reason}`}. Allowed: ${allowed}.`;
+  return `Invalid value for ${key} (${describeSetting(key, origin)})${reason === undefined ? '' : `: ${reason}`}. Allowed: ${allowed}.`;
 }
 
 function invalidError(problems: readonly Problem[]): AtrestError {
@@ -319,6 +319,8 @@ type Leaf = {
   defaultValue: unknown;
   sensitive: boolean;
   effective: Effective | undefined;
+  /** `module` is listed by `config show` only when set: unset, it means the conventional package. */
+  listedOnlyWhenSet: boolean;
 };
 
 type ConvictTree = { [key: string]: ConvictTree | Record<string, unknown> };
@@ -336,6 +338,13 @@ function setPath(tree: ConvictTree, path: readonly string[], value: Record<strin
     }
   }
   node[path[path.length - 1] ?? ''] = value;
+}
+
+/** A provider section about to be validated against its provider's schema. */
+type SectionToValidate = { id: string; type: string; name: string; norm: string; schema: SchemaKeys };
+
+function originOf(leaf: Leaf | undefined): ConfigOrigin {
+  return leaf?.effective?.origin ?? { source: 'default' };
 }
 
 function entryValue(value: unknown): string | number | boolean | readonly string[] {
@@ -394,47 +403,17 @@ class ConfigLoader {
     const idSources = await this.providerIdSources();
     await this.parsePendingVariables();
 
-    // The current provider, after the default rule, and the available ones.
-    const secret = await this.effective(SECRET_KEY);
-    const currentSource = idSources.current;
-    const currentId = currentSource?.value ?? (secret !== undefined ? 'secret_key.default' : 'file.default');
-    if (secret !== undefined) this.registerName('secret_key', 'default', RANK_IMPLIED);
-    const currentParsed = parseProviderId(currentId);
-    if (currentParsed !== undefined) this.registerName(currentParsed.type, currentParsed.name, RANK_IMPLIED);
-    const current = this.canonicalId(currentId);
-    const available = [current];
-    for (const id of idSources.available) {
-      const canonical = this.canonicalId(id);
-      if (!available.includes(canonical)) available.push(canonical);
-    }
-
-    // Every section that exists, is current or available, validated against its provider's schema.
-    const sectionIds: string[] = [...available];
-    if (secret !== undefined) sectionIds.push(this.canonicalId('secret_key.default'));
-    for (const normId of [...this.withSection].sort()) {
-      const info = this.names.get(normId);
-      if (info !== undefined) sectionIds.push(`${info.type}.${info.name}`);
-    }
-    const uniqueIds = [...new Set(sectionIds)];
-    const sections: { id: string; type: string; name: string; norm: string; schema: SchemaKeys }[] = [];
-    for (const id of uniqueIds) {
-      const parsed = parseProviderId(id);
-      if (parsed === undefined) continue; // cannot happen: every id was checked
-      sections.push({ id, ...parsed, norm: normalizeProviderName(parsed.name), schema: await this.schemaFor(parsed.type, id) });
-    }
-
+    const { current, currentSource, available, sections } = await this.selectProviders(idSources);
     const leaves = await this.buildLeaves(sections);
     const values = this.validate(leaves);
 
-    const value = (key: string): unknown => values.get(key);
-    const dataKeysCacheTtlMs = value('security.encryption.data_keys_cache_ttl');
-    const targets: TargetSpec[] = parseTargets(String(value('secrets_migration.targets') ?? ''));
-    const databasePath = String(value('database.path') ?? '');
-    const databaseUrl = String(value('database.url') ?? '');
+    const dataKeysCacheTtlMs = values.get('security.encryption.data_keys_cache_ttl');
+    const targets: TargetSpec[] = parseTargets(String(values.get('secrets_migration.targets') ?? ''));
+    const databasePath = String(values.get('database.path') ?? '');
+    const databaseUrl = String(values.get('database.url') ?? '');
+    const leafByKey = new Map(leaves.map((leaf) => [leaf.key, leaf]));
 
     const providers = new Map<string, ProviderSectionConfig>();
-    const leafByKey = new Map(leaves.map((leaf) => [leaf.key, leaf]));
-    const originOf = (leaf: Leaf | undefined): ConfigOrigin => leaf?.effective?.origin ?? { source: 'default' };
     for (const section of sections) {
       const sectionValues: Record<string, unknown> = {};
       const origins: Record<string, ConfigOrigin> = {};
@@ -450,22 +429,19 @@ class ConfigLoader {
       this.checkSectionComplete(config, current, available);
     }
 
+    // What `config show` lists: the effective values, after the default rule and parsing.
+    const shown = new Map<string, unknown>([
+      ['security.encryption_provider', current],
+      ['security.available_encryption_providers', available],
+      ['security.encryption.data_keys_cache_ttl', formatDuration(Number(dataKeysCacheTtlMs))],
+      ['secrets_migration.targets', targets.map((target) => target.spec)],
+    ]);
     const entries: ConfigEntry[] = [];
     for (const leaf of leaves) {
-      if (leaf.key.endsWith(`.${MODULE_KEY}`) && leaf.key.startsWith(PROVIDER_SECTION_PREFIX) && values.get(leaf.key) === '') continue;
-      let shown: unknown = values.get(leaf.key);
-      let origin = originOf(leaf);
-      if (leaf.key === 'security.encryption_provider') {
-        shown = current;
-      } else if (leaf.key === 'security.available_encryption_providers') {
-        shown = available;
-      } else if (leaf.key === 'security.encryption.data_keys_cache_ttl') {
-        shown = formatDuration(Number(shown));
-      } else if (leaf.key === 'secrets_migration.targets') {
-        shown = targets.map((target) => target.spec);
-      }
-      if (leaf.key === 'security.encryption_provider' && currentSource === undefined) origin = { source: 'default' };
-      const entry: ConfigEntry = { key: leaf.key, value: entryValue(shown), origin, sensitive: leaf.sensitive };
+      const value = shown.has(leaf.key) ? shown.get(leaf.key) : values.get(leaf.key);
+      if (leaf.listedOnlyWhenSet && value === '') continue;
+      const origin = leaf.key === 'security.encryption_provider' && currentSource === undefined ? { source: 'default' as const } : originOf(leaf);
+      const entry: ConfigEntry = { key: leaf.key, value: entryValue(value), origin, sensitive: leaf.sensitive };
       if (leaf.env !== undefined) entry.env = leaf.env;
       entries.push(entry);
     }
@@ -481,6 +457,42 @@ class ConfigLoader {
       providers,
       entries,
     };
+  }
+
+  /** The current provider (default rule applied), the available ones, and every section to validate. */
+  private async selectProviders(idSources: { current: Effective | undefined; available: readonly string[] }): Promise<{
+    current: string;
+    currentSource: Effective | undefined;
+    available: string[];
+    sections: SectionToValidate[];
+  }> {
+    const secret = await this.effective(SECRET_KEY);
+    const currentSource = idSources.current;
+    const currentId = currentSource?.value ?? (secret !== undefined ? 'secret_key.default' : 'file.default');
+    if (secret !== undefined) this.registerName('secret_key', 'default', RANK_IMPLIED);
+    const currentParsed = parseProviderId(currentId);
+    if (currentParsed !== undefined) this.registerName(currentParsed.type, currentParsed.name, RANK_IMPLIED);
+    const current = this.canonicalId(currentId);
+    const available = [current];
+    for (const id of idSources.available) {
+      const canonical = this.canonicalId(id);
+      if (!available.includes(canonical)) available.push(canonical);
+    }
+
+    // Current and available first, then a configured passphrase, then every section some source has.
+    const ids: string[] = [...available];
+    if (secret !== undefined) ids.push(this.canonicalId('secret_key.default'));
+    for (const normId of [...this.withSection].sort()) {
+      const info = this.names.get(normId);
+      if (info !== undefined) ids.push(`${info.type}.${info.name}`);
+    }
+    const sections: SectionToValidate[] = [];
+    for (const id of new Set(ids)) {
+      const parsed = parseProviderId(id);
+      if (parsed === undefined) continue; // every id was checked before; kept for the type checker
+      sections.push({ id, ...parsed, norm: normalizeProviderName(parsed.name), schema: await this.schemaFor(parsed.type, id) });
+    }
+    return { current, currentSource, available, sections };
   }
 
   // ----- collecting raw settings -----------------------------------------------------------------
@@ -837,7 +849,7 @@ class ConfigLoader {
 
   // ----- the convict schema ----------------------------------------------------------------------
 
-  private async buildLeaves(sections: readonly { id: string; type: string; name: string; norm: string; schema: SchemaKeys }[]): Promise<Leaf[]> {
+  private async buildLeaves(sections: readonly SectionToValidate[]): Promise<Leaf[]> {
     const leaves: Leaf[] = [];
     for (const owned of OWNED_KEYS) {
       leaves.push({
@@ -849,6 +861,7 @@ class ConfigLoader {
         defaultValue: owned.defaultValue,
         sensitive: owned.sensitive,
         effective: await this.effective(owned.key),
+        listedOnlyWhenSet: false,
       });
     }
     let index = 0;
@@ -867,6 +880,7 @@ class ConfigLoader {
         defaultValue: '',
         sensitive: false,
         effective: await this.effective(this.sectionTableKey(section.type, section.norm, MODULE_KEY)),
+        listedOnlyWhenSet: true,
       });
       for (const [key, definition] of section.schema) {
         const tableKey = this.sectionTableKey(section.type, section.norm, key);
@@ -883,6 +897,7 @@ class ConfigLoader {
           defaultValue,
           sensitive: definition.sensitive === true || isPassphrase,
           effective: await this.effective(tableKey),
+          listedOnlyWhenSet: false,
         });
       }
     }

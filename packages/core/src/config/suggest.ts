@@ -17,9 +17,20 @@ export function levenshtein(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
-/** How far a typo may be from the real key and still be suggested. */
-function tolerance(candidate: string): number {
-  return Math.max(2, Math.floor(candidate.length / 3));
+/**
+ * Whether `candidate` is close enough to `input` to be the key meant. Names here share long
+ * prefixes (ATREST_SECURITY_ENCRYPTION_…), so the allowance is measured on the part that differs
+ * once their common start and end are set aside: a third of it, at least 2 edits.
+ */
+function isLikelyTypo(input: string, candidate: string, distance: number): boolean {
+  // A name with something appended (ATREST_ENCRYPTION_SECRET_KEY_FILE) means the shorter one.
+  if (input.startsWith(`${candidate}_`) || input.startsWith(`${candidate}.`)) return true;
+  let start = 0;
+  while (start < input.length && start < candidate.length && input[start] === candidate[start]) start++;
+  let end = 0;
+  while (end < input.length - start && end < candidate.length - start && input[input.length - 1 - end] === candidate[candidate.length - 1 - end]) end++;
+  const differing = Math.max(input.length, candidate.length) - start - end;
+  return distance <= Math.max(2, Math.floor(differing / 3));
 }
 
 /** Distance of `input` to its closest candidate (case-insensitive), or undefined when none is close. */
@@ -27,8 +38,9 @@ export function closest(input: string, candidates: Iterable<string>): { candidat
   const needle = input.toLowerCase();
   let best: { candidate: string; distance: number } | undefined;
   for (const candidate of candidates) {
-    const distance = levenshtein(needle, candidate.toLowerCase());
-    if (distance > tolerance(candidate)) continue;
+    const hay = candidate.toLowerCase();
+    const distance = levenshtein(needle, hay);
+    if (!isLikelyTypo(needle, hay, distance)) continue;
     if (best === undefined || distance < best.distance) best = { candidate, distance };
   }
   return best;

@@ -106,7 +106,9 @@ export class Envelope {
     active.header.copy(out, 0, 0, HEADER_LENGTH - NONCE_LENGTH);
     this.nonces.next(out, HEADER_LENGTH - NONCE_LENGTH);
     const cipher = createCipheriv('aes-256-gcm', active.key, out.subarray(HEADER_LENGTH - NONCE_LENGTH, HEADER_LENGTH));
-    cipher.setAAD(context === undefined ? out.subarray(0, HEADER_LENGTH) : Buffer.concat([out.subarray(0, HEADER_LENGTH), toBytes(context)]));
+    // GCM takes the AAD in pieces: header then context, as if concatenated (no copy).
+    cipher.setAAD(out.subarray(0, HEADER_LENGTH));
+    if (context !== undefined) cipher.setAAD(toBytes(context));
     const n = cipher.update(data).copy(out, HEADER_LENGTH);
     cipher.final();
     cipher.getAuthTag().copy(out, HEADER_LENGTH + n);
@@ -133,7 +135,8 @@ export class Envelope {
     if (bytes.length < MIN_CIPHERTEXT_LENGTH) throw new AtrestError('ATREST_FORMAT_INVALID', 'The ciphertext is truncated.');
     const header = bytes.subarray(0, HEADER_LENGTH);
     const decipher = createDecipheriv('aes-256-gcm', key, header.subarray(HEADER_LENGTH - NONCE_LENGTH));
-    decipher.setAAD(context === undefined ? header : Buffer.concat([header, toBytes(context)]));
+    decipher.setAAD(header);
+    if (context !== undefined) decipher.setAAD(toBytes(context));
     decipher.setAuthTag(bytes.subarray(bytes.length - TAG_LENGTH));
     const body = decipher.update(bytes.subarray(HEADER_LENGTH, bytes.length - TAG_LENGTH));
     try {
@@ -164,7 +167,7 @@ export class Envelope {
   private async unwrap(id: string): Promise<Buffer> {
     const row = this.store.dataKey(id);
     if (row === undefined) {
-      throw new AtrestError('ATREST_DATA_KEY_NOT_FOUND', `The value was encrypted with data key ${id}, which is not in this database's atrest_data_keys table: it comes from another database, or the table was changed.`, {
+      throw new AtrestError('ATREST_DATA_KEY_NOT_FOUND', `The value was encrypted with data key ${id}, which is not in this database's atrest_data_keys table: the value was changed, or it comes from another database.`, {
         details: { dataKeyId: id },
       });
     }

@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+// bench:reencrypt — builds a database of N 200-byte secrets on the file provider, rotates the key
+// (new key-file version, data keys re-wrapped and retired), then times `re-encrypt` in a fresh
+// process and compares it with the same batched read-and-update loop using bare AES-256-GCM under
+// fixed keys (the limit) and with no cryptography at all (what the store alone costs). Prints,
+// last, one JSON line. Usage: pnpm run bench:reencrypt -- [--rows N] [--json]
+import { execFileSync } from 'node:child_process';
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { Migrator, openAtrest } from '@atrest/core';
+
+const { values: opts } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, json: { type: 'boolean' }, 'batch-size': { type: 'string', default: '1000' } }, strict: true });
+const rows = Number(opts.rows);
+const batch = Number(opts['batch-size']);
+const log = (...a) => { if (!opts.json) console.error(...a); };
+const dir = mkdtempSync(join(tmpdir(), 'atrest-bench-reencrypt-'));
+const env = {};
+const atrestOptions = { app: 'bench', env, database: join(dir, 'atrest.db'), options: { 'security.encryption.file.default.key_path': join(dir, 'bench.key') } };
+const plaintexts = (i) => Buffer.from(`secret-${String(i).padStart(12, '0')}-`.padEnd(200, 'x'));
+
+try {
+  // 1. Build: N secrets in atrest's table (one transaction), then rotate the key.
+  let t0 = Date.now();
+  const a = await openAtrest(atrestOptions);
+  const { store, envelope } = a.internals;
+  await envelope.encrypt('warm', 'x', 'secrets'); // the data key is created and committed outside the bulk transaction
+  const put = store.db.prepare("INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, 1, '2026-01-01', '2026-01-01')");
+  store.db.exec('BEGIN');
+  for (let i = 0; i < rows; i++) {
+    const name = `bench/${i}`;
+    put.run(name, await envelope.encrypt(plaintexts(i), `atrest_secrets:${name}`, 'secrets'));
+  }
+  store.db.exec('COMMIT');
+  await new Migrator(a.internals).rotateEncryptionKey();
+  await a.close();
+  log(`built ${rows} secrets and rotated the key in ${Date.now() - t0} ms`);
+
+  // 2. atrest re-encrypt, in a fresh process (its own peak RSS and provider calls).
+  const child = fileURLToPath(new URL('./reencrypt-child.mjs', import.meta.url));
+  const result = JSON.parse(execFileSync(process.execPath, [child, JSON.stringify({ ...atrestOptions, batchSize: batch })], { encoding: 'utf8' }).trim().split('\n').pop());
+  if (result.reEncrypted !== rows) throw new Error(`re-encrypt changed ${result.reEncrypted} of ${rows} rows`);
+  log(`atrest re-encrypt: ${Math.round(result.rowsPerS)} rows/s, peak RSS ${result.peakRssMb} MB, provider calls ${result.providerCalls}`);
+
+  // 3. The same loop over the same rows with bare AES-256-GCM (limit) and with no crypto (baseline).
+  const k1 = randomBytes(32);
+  const k2 = randomBytes(32);
+  // As lean as atrest's own path: nonces from a refilled random pool, one output buffer per value.
+  const pool = Buffer.alloc(12 * 4096);
+  let poolAt = pool.length;
+  const seal = (key, pt) => {
+    if (poolAt === pool.length) { randomFillSync(pool); poolAt = 0; }
+    const out = Buffer.allocUnsafe(12 + pt.length + 16);
+    pool.copy(out, 0, poolAt, poolAt + 12);
+    poolAt += 12;
+    const c = createCipheriv('aes-256-gcm', key, out.subarray(0, 12));
+    const n = c.update(pt).copy(out, 12);
+    c.final();
+    c.getAuthTag().copy(out, 12 + n);
+    return out;
+  };
+  const open = (key, ct) => {
+    const d = createDecipheriv('aes-256-gcm', key, ct.subarray(0, 12));
+    d.setAuthTag(ct.subarray(ct.length - 16));
+    const pt = d.update(ct.subarray(12, ct.length - 16));
+    d.final();
+    return pt;
+  };
+  function loop(file, transform) {
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    const read = db.prepare('SELECT rowid AS rowid, value FROM atrest_secrets WHERE rowid > ? ORDER BY rowid LIMIT ?');
+    const swap = db.prepare('UPDATE atrest_secrets SET value = ? WHERE rowid = ? AND value = ?');
+    const start = process.hrtime.bigint();
+    let n = 0;
+    for (let after = 0; ; ) {
+      const got = read.all(after, batch);
+      if (got.length === 0) break;
+      after = got[got.length - 1].rowid;
+      const next = got.map((r) => transform(r.value));
+      db.transaction(() => {
+        for (let i = 0; i < got.length; i++) n += swap.run(next[i], got[i].rowid, got[i].value).changes;
+      })();
+    }
+    const s = Number(process.hrtime.bigint() - start) / 1e9;
+    db.close();
+    if (n !== rows) throw new Error(`loop updated ${n} of ${rows}`);
+    return n / s;
+  }
+  function rawDb(name) {
+    const file = join(dir, name);
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE atrest_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, encrypted INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT');
+    const ins = db.prepare("INSERT INTO atrest_secrets VALUES (?, ?, 1, '2026-01-01', '2026-01-01')");
+    db.transaction(() => { for (let i = 0; i < rows; i++) ins.run(`bench/${i}`, seal(k1, plaintexts(i))); })();
+    db.close();
+    return file;
+  }
+  const limit = loop(rawDb('limit.db'), (v) => seal(k2, open(k1, v)));
+  log(`limit (bare AES-256-GCM, same loop): ${Math.round(limit)} rows/s`);
+  const baseline = loop(rawDb('baseline.db'), (v) => Buffer.from(v));
+  log(`baseline (same loop, no crypto): ${Math.round(baseline)} rows/s`);
+
+  const out = {
+    rows,
+    atrest_rows_per_s: Math.round(result.rowsPerS),
+    limit_rows_per_s: Math.round(limit),
+    baseline_rows_per_s: Math.round(baseline),
+    atrest_vs_limit: Number((result.rowsPerS / limit).toFixed(3)),
+    peak_rss_mb: result.peakRssMb,
+    provider_calls: result.providerCalls,
+  };
+  console.log(JSON.stringify(out));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
