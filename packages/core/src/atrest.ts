@@ -186,7 +186,7 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
         return p;
       },
     };
-    const envelope = new Envelope(store, registry, config.dataKeysCacheTtlMs, logger);
+    const envelope = new Envelope(store, registry, config.dataKeysCacheTtlMs, logger, config.dataKeysCacheCleanupIntervalMs);
     await canary(store, envelope, providers, logger);
     return makeAtrest(config, store, envelope, providers, registry, logger);
   } catch (err) {

@@ -1,5 +1,6 @@
 // Validation: owned sections, provider sections and ids, formats, passphrases, targets.
 import t from 'tap';
+import type { ProviderConfigSchema } from '../src/providers/contract.js';
 import { load, rejection, schemaSource, tempDir, writeIn } from './config-fixtures.js';
 
 t.test('unknown key in a provider section: did you mean, with file and section', async (t) => {
@@ -56,13 +57,13 @@ t.test('malformed provider section names', async (t) => {
 
 t.test('provider ids must be <type>.<name>', async (t) => {
   const dir = tempDir(t);
-  const ini = writeIn(dir, 'grafana.ini', '[security]\nencryption_provider = secretKey.v1\n');
+  const ini = writeIn(dir, 'grafana.ini', '[security]\nencryption_provider = secretKey.v2\n');
   let err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
   t.equal(err.details['key'], 'security.encryption_provider');
   t.equal(err.details['file'], ini);
   t.match(err.message, 'encryption_provider in [security]');
-  t.match(err.message, '"secretKey.v1" is not <type>.<name>');
+  t.match(err.message, '"secretKey.v2" is not <type>.<name>');
   t.match(err.message, 'Allowed: <type>.<name>');
   err = await rejection(load({ env: { ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: 'file.default awskms' } }));
   t.equal(err.details['key'], 'security.available_encryption_providers');
@@ -223,7 +224,8 @@ t.test('a faulty provider schema is the provider package\'s fault', async (t) =>
     badformat: { region: { doc: 'x', format: 'no-such-format', default: '' } },
   };
   for (const type of Object.keys(cases)) {
-    const source = schemaSource(cases as never);
+    // Deliberately malformed schemas, as a faulty package could export them.
+    const source = schemaSource(cases as unknown as Record<string, ProviderConfigSchema>);
     const err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_PROVIDER: `${type}.main` }, providerSchema: source.providerSchema }));
     t.equal(err.code, 'ATREST_PROVIDER_INVALID', type);
     t.match(err.message, /provider package is faulty/);
@@ -255,4 +257,16 @@ t.test('format helpers', async (t) => {
   t.equal(didYouMean('regoin', ['key_id', 'region', 'endpoint']), 'region');
   t.equal(didYouMean('acess_key_id', ['key_id', 'access_key_id', 'secret_access_key']), 'access_key_id');
   t.equal(didYouMean('batch_size', ['targets']), undefined);
+});
+
+t.test("Grafana's own ini: secretKey.v1 is read as secret_key.default, data_keys_cache_cleanup_interval is known", async (t) => {
+  const ini = writeIn(
+    tempDir(t),
+    'defaults.ini',
+    '[security]\nadmin_user = admin\nsecret_key = SW2YcwTIb9zpOOhoPsMm\nencryption_provider = secretKey.v1\navailable_encryption_providers =\n\n[security.encryption]\ndata_keys_cache_ttl = 15m\ndata_keys_cache_cleanup_interval = 1m\n',
+  );
+  const config = await load({ configFile: ini });
+  t.equal(config.encryptionProvider, 'secret_key.default');
+  t.same(config.availableProviders, ['secret_key.default']);
+  t.equal(config.dataKeysCacheCleanupIntervalMs, 60_000);
 });

@@ -38,8 +38,13 @@ export function formatDuration(ms: number): string {
   return text;
 }
 
+/** Grafana's id of the legacy secret_key provider; atrest reads it as `secret_key.default`. */
+export const GRAFANA_SECRET_KEY_PROVIDER = 'secretKey.v1';
+
 /** A provider id split in two; undefined when it is not `<type>.<name>` with valid parts. */
 export function parseProviderId(id: string): { type: string; name: string } | undefined {
+  // Grafana's name for the provider of its [security] secret_key, so its own ini files read as they are.
+  if (id === GRAFANA_SECRET_KEY_PROVIDER) return { type: 'secret_key', name: 'default' };
   const dot = id.indexOf('.');
   if (dot < 0) return undefined;
   const type = id.slice(0, dot);

@@ -47,6 +47,7 @@ const PROVIDER_ENV_INFIX = 'SECURITY_ENCRYPTION_';
 const SECRET_KEY = 'security.secret_key';
 const PASSPHRASE_MIN_CHARS = 16;
 const DEFAULT_TTL_MS = 15 * 60_000;
+const DEFAULT_CLEANUP_MS = 60_000;
 // Cache timers are plain setTimeout-style durations; a day is far beyond any useful TTL.
 const MAX_TTL_MS = 24 * 3_600_000;
 const SCHEMA_KEY_PATTERN = /^[a-z][a-z0-9_]*$/;
@@ -87,6 +88,26 @@ type OwnedKey = {
   readonly defaultValue: string | number;
   readonly sensitive: boolean;
 };
+
+/** A duration key of [security.encryption]: more than 0, at most 24h. */
+function durationKey(key: string, env: string, doc: string, defaultValue: number): OwnedKey {
+  return {
+    key,
+    env: [env],
+    doc,
+    format: {
+      convict: (value: unknown) => {
+        if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error('must be a duration');
+        if (value <= 0 || value > MAX_TTL_MS) throw new Error('must be more than 0 and at most 24h');
+      },
+      coerce: parseDuration,
+      allowed: 'a duration such as 30s, 15m, 1h, 1h30m or a whole number of milliseconds, more than 0 and at most 24h',
+      trusted: true,
+    },
+    defaultValue,
+    sensitive: false,
+  };
+}
 
 const OWNED_KEYS: readonly OwnedKey[] = [
   {
@@ -129,22 +150,13 @@ const OWNED_KEYS: readonly OwnedKey[] = [
     defaultValue: '',
     sensitive: true,
   },
-  {
-    key: 'security.encryption.data_keys_cache_ttl',
-    env: ['SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL'],
-    doc: 'How long unwrapped data keys stay in memory',
-    format: {
-      convict: (value: unknown) => {
-        if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error('must be a duration');
-        if (value <= 0 || value > MAX_TTL_MS) throw new Error('must be more than 0 and at most 24h');
-      },
-      coerce: parseDuration,
-      allowed: 'a duration such as 30s, 15m, 1h, 1h30m or a whole number of milliseconds, more than 0 and at most 24h',
-      trusted: true,
-    },
-    defaultValue: DEFAULT_TTL_MS,
-    sensitive: false,
-  },
+  durationKey('security.encryption.data_keys_cache_ttl', 'SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL', 'How long unwrapped data keys stay in memory', DEFAULT_TTL_MS),
+  durationKey(
+    'security.encryption.data_keys_cache_cleanup_interval',
+    'SECURITY_ENCRYPTION_DATA_KEYS_CACHE_CLEANUP_INTERVAL',
+    'How often expired data keys are dropped from memory (Grafana\'s key of the same name)',
+    DEFAULT_CLEANUP_MS,
+  ),
   {
     key: 'database.path',
     env: ['DATABASE_PATH'],
@@ -408,6 +420,7 @@ class ConfigLoader {
     const values = this.validate(leaves);
 
     const dataKeysCacheTtlMs = values.get('security.encryption.data_keys_cache_ttl');
+    const cleanupMs = values.get('security.encryption.data_keys_cache_cleanup_interval');
     const targets: TargetSpec[] = parseTargets(String(values.get('secrets_migration.targets') ?? ''));
     const databasePath = String(values.get('database.path') ?? '');
     const databaseUrl = String(values.get('database.url') ?? '');
@@ -434,6 +447,7 @@ class ConfigLoader {
       ['security.encryption_provider', current],
       ['security.available_encryption_providers', available],
       ['security.encryption.data_keys_cache_ttl', formatDuration(Number(dataKeysCacheTtlMs))],
+      ['security.encryption.data_keys_cache_cleanup_interval', formatDuration(Number(cleanupMs))],
       ['secrets_migration.targets', targets.map((target) => target.spec)],
     ]);
     const entries: ConfigEntry[] = [];
@@ -452,6 +466,7 @@ class ConfigLoader {
       encryptionProvider: current,
       availableProviders: available,
       dataKeysCacheTtlMs: typeof dataKeysCacheTtlMs === 'number' ? dataKeysCacheTtlMs : DEFAULT_TTL_MS,
+      dataKeysCacheCleanupIntervalMs: typeof cleanupMs === 'number' ? cleanupMs : DEFAULT_CLEANUP_MS,
       database: { path: databasePath === '' ? undefined : databasePath, url: databaseUrl === '' ? undefined : databaseUrl },
       targets,
       providers,

@@ -69,6 +69,8 @@ export type AtrestConfig = {
   availableProviders: readonly string[];
   /** How long unwrapped data keys stay cached, in milliseconds. */
   dataKeysCacheTtlMs: number;
+  /** How often expired data keys are dropped from the cache, in milliseconds (default 1 minute). */
+  dataKeysCacheCleanupIntervalMs: number;
   /** The application database; undefined when not configured. */
   database: { path: string | undefined; url: string | undefined };
   /** The application's encrypted columns. */

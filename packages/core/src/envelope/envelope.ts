@@ -69,12 +69,35 @@ export class Envelope {
   private day = '';
   private dayEndsAt = 0;
 
+  private readonly cleanup: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly providers: ProviderRegistry,
     private readonly ttlMs: number,
     private readonly logger: Logger,
-  ) {}
+    cleanupIntervalMs?: number,
+  ) {
+    // Expired keys leave memory on a timer, not only when next looked up; it never keeps the process alive.
+    if (cleanupIntervalMs !== undefined) this.cleanup = setInterval(() => this.purgeExpired(), cleanupIntervalMs).unref();
+  }
+
+  /** Drop expired cache entries, zeroing keys no active entry still holds. */
+  purgeExpired(now = Date.now()): number {
+    const inUse = new Set<Buffer>();
+    for (const [label, a] of this.active) {
+      if (a.expiresAt <= now) this.active.delete(label);
+      else inUse.add(a.key);
+    }
+    let n = 0;
+    for (const [id, c] of this.cache) {
+      if (c.expiresAt > now) continue;
+      this.cache.delete(id);
+      if (!inUse.has(c.key)) c.key.fill(0);
+      n++;
+    }
+    return n;
+  }
 
   /** Encrypt under the active data key of `scope` for today (made and committed first if needed). */
   async encrypt(plaintext: string | Uint8Array, context: string | Uint8Array | undefined, scope: string): Promise<Buffer> {
@@ -264,6 +287,7 @@ export class Envelope {
 
   /** Zero and drop every cached key. */
   clear(): void {
+    if (this.cleanup !== undefined) clearInterval(this.cleanup);
     for (const { key } of this.cache.values()) key.fill(0);
     this.cache.clear();
     this.active.clear();

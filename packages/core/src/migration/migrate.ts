@@ -404,7 +404,8 @@ export class Migrator {
       const failed: DataKeysReport['failed'] = [];
       for (const row of this.store.dataKeys().filter((r) => r.provider === provider.id)) {
         try {
-          unwrapped.set(row.id, await this.envelope.dataKey(row.id));
+          // A copy: the cache may drop (and zero) its own buffer while the rotation runs.
+          unwrapped.set(row.id, Buffer.from(await this.envelope.dataKey(row.id)));
         } catch (err) {
           failed.push({ id: row.id, provider: row.provider, code: codeOf(err), message: err instanceof Error ? err.message : String(err) });
         }
@@ -414,8 +415,12 @@ export class Migrator {
           details: { failed: failed.map((f) => f.id) },
         });
       }
-      await provider.rotateKey(options.newSecret !== undefined ? { newSecret: options.newSecret } : {});
-      return this.rewrap(true, unwrapped);
+      try {
+        await provider.rotateKey(options.newSecret !== undefined ? { newSecret: options.newSecret } : {});
+        return await this.rewrap(true, unwrapped);
+      } finally {
+        for (const key of unwrapped.values()) key.fill(0);
+      }
     });
   }
 
