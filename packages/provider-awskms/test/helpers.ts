@@ -1,0 +1,37 @@
+// Shared by this package's tests: provider options pointing at an AWS KMS emulator.
+import type { KeyProvider, ProviderCreateOptions } from '@atrest/core';
+import { silentLogger } from '@atrest/core';
+import type { AwsKmsEmulator } from '@atrest/testkit';
+import type { AwsKmsConfig } from '../src/index.js';
+import { awsKmsProvider } from '../src/index.js';
+
+/** Create-options for provider `awskms.<name>` with `config` as the whole section. */
+export function createOptions(config: AwsKmsConfig, name = 'test'): ProviderCreateOptions<AwsKmsConfig> {
+  return { id: `awskms.${name}`, type: 'awskms', name, config, app: 'atrest', appRoot: process.cwd(), firstUse: false, logger: silentLogger };
+}
+
+/** The emulator's INI keys, with short retry settings so failing tests stay fast, plus `overrides`. */
+export function emulatorConfig(emulator: AwsKmsEmulator, overrides: Partial<AwsKmsConfig> = {}): AwsKmsConfig {
+  return { ...emulator.providerKeys, session_token: '', max_attempts: 3, timeout: 2000, ...overrides };
+}
+
+/** A provider through the package's definition, as core's loader would make it. */
+export function createProvider(emulator: AwsKmsEmulator, overrides: Partial<AwsKmsConfig> = {}, name = 'test'): Promise<KeyProvider> {
+  return awsKmsProvider.create(createOptions(emulatorConfig(emulator, overrides), name));
+}
+
+/** The rejection of `promise` (fails the caller's test through `undefined` when it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+}
+
+export const context = { data_key_id: '0123456789abcdef0123456789abcdef', label: 'secrets/2026-01-01' } as const;
+
+/** `provider.health()`, which the awskms provider always has. */
+export function health(provider: KeyProvider): Promise<void> {
+  if (!provider.health) throw new Error('the awskms provider has no health()');
+  return provider.health();
+}

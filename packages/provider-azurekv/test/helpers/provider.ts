@@ -1,0 +1,54 @@
+// Shared setup for the provider tests: an emulator, the real SDK, and providers on it.
+import { createAzureKeyVaultProvider } from '../../src/index.js';
+import type { AzureKeyVaultConfig, AzureKeyVaultProviderOptions } from '../../src/index.js';
+import type { KeyProvider, LogFields, Logger } from '@atrest/core';
+import { startAzureKeyVaultEmulator } from '@atrest/testkit';
+import type { AzureKeyVaultEmulator, AzureKeyVaultEmulatorOptions } from '@atrest/testkit';
+import type { Test } from 'tap';
+
+/** An emulator for this test, closed at its end. */
+export async function emulator(t: Test, options: AzureKeyVaultEmulatorOptions = {}): Promise<AzureKeyVaultEmulator> {
+  const emu = await startAzureKeyVaultEmulator(options);
+  t.teardown(() => emu.close());
+  return emu;
+}
+
+/** The emulator's INI keys, with short retry delays so tests stay fast. */
+export function configFor(emu: AzureKeyVaultEmulator, overrides: AzureKeyVaultConfig = {}): AzureKeyVaultConfig {
+  return { ...emu.providerKeys, retry_delay: '10ms', max_retry_delay: '200ms', request_timeout: '3s', ...overrides };
+}
+
+/** A logger that keeps what it is told. */
+export function recordingLogger(): Logger & { readonly records: { level: string; message: string; fields?: LogFields }[] } {
+  const records: { level: string; message: string; fields?: LogFields }[] = [];
+  const log = (level: string) => (message: string, fields?: LogFields) => {
+    records.push({ level, message, ...(fields === undefined ? {} : { fields }) });
+  };
+  return { records, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+/** A provider on the emulator, closed at the end of the test. */
+export async function providerOn(
+  t: Test,
+  emu: AzureKeyVaultEmulator,
+  overrides: AzureKeyVaultConfig = {},
+  extra: Partial<AzureKeyVaultProviderOptions> = {},
+): Promise<KeyProvider> {
+  const provider = await createAzureKeyVaultProvider({ id: 'azurekv.main', config: configFor(emu, overrides), ...extra });
+  t.teardown(() => provider.close?.());
+  return provider;
+}
+
+/** The rejection of `promise`, or undefined when it resolves. */
+export function rejectionOf(promise: Promise<unknown>): Promise<(Error & { code?: string; details?: Record<string, unknown> }) | undefined> {
+  return promise.then(
+    () => undefined,
+    (err: unknown) => err as Error & { code?: string; details?: Record<string, unknown> },
+  );
+}
+
+/** Run the provider's health check (every azurekv provider has one). */
+export function healthOf(provider: KeyProvider): Promise<void> {
+  if (!provider.health) throw new Error('the provider has no health()');
+  return provider.health();
+}
