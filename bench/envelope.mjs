@@ -19,7 +19,8 @@ import {
   getLocalCryptographicMaterialsCache,
 } from '@aws-crypto/client-node';
 
-const { values: opts } = parseArgs({ options: { json: { type: 'boolean' }, seconds: { type: 'string', default: '2' } }, strict: true });
+// pnpm 10 passes the '--' of `pnpm run bench:… -- --json` through: drop it.
+const { values: opts } = parseArgs({ args: process.argv.slice(2).filter((a) => a !== '--'), options: { json: { type: 'boolean' }, seconds: { type: 'string', default: '2' } }, strict: true });
 const seconds = Number(opts.seconds);
 const VALUES = 256;
 const values = Array.from({ length: VALUES }, () => randomBytes(1024));

@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { Migrator, openAtrest } from '@atrest/core';
 
-const { values: opts } = parseArgs({ options: { rows: { type: 'string', default: '200000' }, json: { type: 'boolean' }, 'batch-size': { type: 'string', default: '1000' } }, strict: true });
+// pnpm 10 passes the '--' of `pnpm run bench:… -- --json` through: drop it.
+const { values: opts } = parseArgs({ args: process.argv.slice(2).filter((a) => a !== '--'), options: { rows: { type: 'string', default: '200000' }, json: { type: 'boolean' }, 'batch-size': { type: 'string', default: '1000' } }, strict: true });
 const rows = Number(opts.rows);
 const batch = Number(opts['batch-size']);
 const log = (...a) => { if (!opts.json) console.error(...a); };
