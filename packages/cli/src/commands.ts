@@ -88,12 +88,14 @@ export const commands: Command[] = [
     path: ['status'],
     summary: 'providers, health, data keys, secrets per provider, plaintext left',
     usage: 'status [--json]',
-    help: 'Shows the current provider, every available provider with its health and key facts (key file path and fingerprint), data keys per provider, secrets per provider, and plaintext values left in registered targets.',
+    help: 'Shows the current provider, every available provider with its health and key facts (key file path and fingerprint), data keys per provider, secrets per provider, and plaintext values left in registered targets. Exit 1 when a provider is unhealthy or data keys belong to a provider that is not configured.',
     options: { json },
     async run(ctx) {
       const s = await (await ctx.open()).status();
       await out(ctx, ctx.values['json'] === true ? JSON.stringify(s, null, 2) : formatStatus(s));
-      return s.providers.every((p) => p.healthy) ? 0 : 1;
+      // Unhealthy, or data keys of a provider that is not configured (their values cannot be read): exit 1 for monitoring.
+      const orphaned = Object.keys(s.dataKeys.byProvider).some((id) => !s.providers.some((p) => p.id === id));
+      return s.providers.every((p) => p.healthy) && !orphaned ? 0 : 1;
     },
   },
   {

@@ -131,9 +131,14 @@ t.test('a short passphrase names where it came from, never the passphrase', asyn
   t.match(err.message, 'ATREST_SECURITY_SECRET_KEY__FILE');
   t.notMatch(err.message, passphrase);
 
-  err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_SECRET_KEY_NEXT_SECRET_KEY: passphrase } }));
+  err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_SECRET_KEY_NEXT_SECRET_KEY: passphrase, ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: 'secret_key.next' } }));
   t.match(err.message, 'ATREST_SECURITY_ENCRYPTION_SECRET_KEY_NEXT_SECRET_KEY', 'other secret_key sections too');
   t.notMatch(err.message, passphrase);
+
+  // A short passphrase nothing uses is not an error (Grafana's guides keep `secret_key = AaaaAaaa` beside a KMS provider).
+  const unused = await load({ configFile: writeIn(dir, 'kms.ini', `[security]\nsecret_key = AaaaAaaa\nencryption_provider = file.main\n\n[security.encryption.file.main]\nkey_path = /tmp/x.key\n`) });
+  t.equal(unused.encryptionProvider, 'file.main');
+  t.same(unused.availableProviders, ['file.main']);
 
   // 16 characters counted as people count them.
   const config = await load({ env: { ATREST_ENCRYPTION_SECRET_KEY: 'ключ-ключ-ключ-1' } });

@@ -67,8 +67,13 @@ type Effective = { readonly value: string; readonly origin: ConfigOrigin };
 
 function passphraseValidator(value: unknown): void {
   if (typeof value !== 'string') throw new Error('must be text');
-  // Counted in characters (code points), as people count them.
-  if (value !== '' && [...value].length < PASSPHRASE_MIN_CHARS) throw new Error(`too short, a passphrase needs at least ${PASSPHRASE_MIN_CHARS} characters`);
+  // The length is checked only where the passphrase is used (checkSectionComplete): a host file such
+  // as Grafana's keeps a short legacy secret_key beside a KMS provider, and that must load.
+}
+
+/** True when a passphrase is too short; counted in characters (code points), as people count them. */
+function passphraseTooShort(value: string): boolean {
+  return value !== '' && [...value].length < PASSPHRASE_MIN_CHARS;
 }
 
 const PASSPHRASE_FORMAT: KeyFormat = {
@@ -1009,6 +1014,20 @@ class ConfigLoader {
             : `secret_key in [${PROVIDER_SECTION_PREFIX}${section.id}] or ${providerEnvName(this.envPrefix, section.type, section.name, 'secret_key')}`
         }.`,
       );
+    }
+    const passphrase = section.values['secret_key'];
+    if (section.type === 'secret_key' && role !== undefined && typeof passphrase === 'string' && passphraseTooShort(passphrase)) {
+      const isDefault = normalizeProviderName(section.name) === 'default';
+      const key = isDefault && section.origins['secret_key']?.section !== `${PROVIDER_SECTION_PREFIX}${section.id}` ? SECRET_KEY : `${PROVIDER_SECTION_PREFIX}${section.id}.secret_key`;
+      const origin = section.origins['secret_key'] ?? { source: 'default' as const };
+      throw invalidError([
+        {
+          key,
+          origin,
+          text: problemText(key, origin, `too short for ${role} ${section.id}, a passphrase needs at least ${PASSPHRASE_MIN_CHARS} characters`, PASSPHRASE_FORMAT.allowed),
+          allowed: PASSPHRASE_FORMAT.allowed,
+        },
+      ]);
     }
     if (section.type === 'file' && normalizeProviderName(section.name) !== 'default' && section.values['key_path'] === '') {
       fail(
