@@ -166,21 +166,19 @@ export const migrationCommands: Command[] = [
             throw new AtrestError('ATREST_USAGE', 'An empty new passphrase turns encryption off: every value is decrypted back to plaintext. Add --yes to confirm.');
           }
           const progress = progressReporter(ctx);
-          const { reports, dataKeysDeleted } = await migrator.disableEncryption({ onProgress: progress.onProgress }).finally(progress.done);
+          const { reports, dataKeysDropped } = await migrator.disableEncryption({ onProgress: progress.onProgress }).finally(progress.done);
           await print(
             ctx,
-            { reports, dataKeysDeleted },
-            `${formatReports(reports, false)}\nencryption is off: values are stored in plaintext, ${dataKeysDeleted} data key(s) dropped. Remove the passphrase from the configuration; a later start with a key encrypts anew (secrets-migration re-encrypt picks up the plaintext).`,
+            { reports, dataKeysDropped },
+            `${formatReports(reports, false)}\nencryption is off: values are stored in plaintext, ${dataKeysDropped} data key(s) dropped. Remove the passphrase from the configuration; a later start with a key encrypts anew (secrets-migration re-encrypt picks up the plaintext).`,
           );
           return reports.some((r) => r.failed > 0) ? 1 : 0;
         }
       }
-      const report = await migrator.rotateEncryptionKey(newSecret !== undefined ? { newSecret } : {});
-      let reports: TargetReport[] = [];
-      if (ctx.values['full'] === true && report.failed.length === 0) {
-        const progress = progressReporter(ctx);
-        reports = await migrator.reEncrypt({ onProgress: progress.onProgress }).finally(progress.done);
-      }
+      const progress = progressReporter(ctx);
+      const { reports, ...report } = await migrator
+        .rotateEncryptionKey({ ...(newSecret !== undefined ? { newSecret } : {}), full: ctx.values['full'] === true, onProgress: progress.onProgress })
+        .finally(progress.done);
       const after = (await a.status()).providers.find((p) => p.current);
       const facts = Object.entries(after?.details ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
       const note = newSecret !== undefined ? `\nNow set the new passphrase in the configuration (${a.config.envPrefix}ENCRYPTION_SECRET_KEY or [security] secret_key): the old one no longer opens the data.` : '';

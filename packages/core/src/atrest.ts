@@ -69,7 +69,8 @@ export type AtrestStatus = {
   app: string;
   currentProvider: string;
   providers: { id: string; type: string; current: boolean; healthy: boolean; reason?: string; details: Readonly<Record<string, string | number | boolean>>; dataKeys: { total: number; active: number } }[];
-  dataKeys: { total: number; active: number; byProvider: Record<string, { total: number; active: number }> };
+  /** Data keys in use; `dropped`: kept after encryption was turned off, no longer counted. */
+  dataKeys: { total: number; active: number; dropped: number; byProvider: Record<string, { total: number; active: number }> };
   secrets: { total: number; encrypted: number; plaintext: number; byProvider: Record<string, number> };
   targets: TargetStatus[];
 };
@@ -187,7 +188,7 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
       },
     };
     const envelope = new Envelope(store, registry, config.dataKeysCacheTtlMs, logger, config.dataKeysCacheCleanupIntervalMs);
-    await canary(store, envelope, providers, logger);
+    await canary(store, envelope, providers, config.encryptionProvider, logger);
     return makeAtrest(config, store, envelope, providers, registry, logger);
   } catch (err) {
     for (const p of providers.values()) await p.close().catch(() => undefined);
@@ -210,7 +211,7 @@ function sqlitePathFromUrl(url: string | undefined): string | undefined {
 
 /** Add to ATREST_KEY_MISSING which keys are missing and how much data depends on them. */
 function explainMissingKey(err: AtrestError, store: Store, targets: readonly Target[], providerId: string): AtrestError {
-  const rows = store.dataKeys().filter((r) => r.provider === providerId);
+  const rows = store.dataKeys().filter((r) => r.provider === providerId && r.dropped_at === null);
   const ids = new Set(rows.map((r) => r.id));
   const fingerprints = [...new Set(rows.map((r) => r.key_ref))];
   let dependents = store.countSecretsUnder([...ids]);
@@ -249,31 +250,58 @@ function countTarget(store: Store, target: Target, match: (dataKeyId: string) =>
   return n;
 }
 
-/** Unwrap the newest data key of each provider key in use: a wrong key file or passphrase stops here, before anything is written. */
-async function canary(store: Store, envelope: Envelope, providers: ReadonlyMap<string, CheckedProvider>, logger: Logger): Promise<void> {
+/**
+ * Unwrap the newest data keys of each provider key in use: a wrong key file or passphrase stops here,
+ * before anything is read or written. A damaged record is not a wrong key: another data key of the
+ * same provider key that unwraps proves the key right.
+ */
+async function canary(store: Store, envelope: Envelope, providers: ReadonlyMap<string, CheckedProvider>, currentId: string, logger: Logger): Promise<void> {
   const rows = store.db
-    .prepare('SELECT * FROM atrest_data_keys d WHERE created_at = (SELECT max(created_at) FROM atrest_data_keys e WHERE e.provider = d.provider AND e.key_ref = d.key_ref) GROUP BY provider, key_ref')
+    .prepare(
+      `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY provider, key_ref ORDER BY created_at DESC, id) AS n
+       FROM atrest_data_keys WHERE dropped_at IS NULL) WHERE n <= 3 ORDER BY provider, key_ref, n`,
+    )
     .all() as DataKeyRow[];
-  for (const row of rows) {
-    if (!providers.has(row.provider)) {
-      logger.warn('atrest: data keys of a provider that is not configured', { provider: row.provider });
+  const groups = new Map<string, DataKeyRow[]>();
+  for (const row of rows) groups.set(`${row.provider}\u0000${row.key_ref}`, [...(groups.get(`${row.provider}\u0000${row.key_ref}`) ?? []), row]);
+  for (const group of groups.values()) {
+    const first = group[0];
+    if (first === undefined) continue;
+    if (!providers.has(first.provider)) {
+      logger.warn('atrest: data keys of a provider that is not configured', { provider: first.provider });
       continue;
     }
-    try {
-      await envelope.check(row);
-    } catch (err) {
-      if (isAtrestError(err, 'ATREST_PROVIDER_UNAVAILABLE')) {
-        logger.warn('atrest: provider unavailable at start; values whose data keys it must unwrap will fail until it is back', { provider: row.provider, code: err.code });
+    let lastError: unknown;
+    for (const row of group) {
+      try {
+        await envelope.check(row);
+        lastError = undefined;
+        break;
+      } catch (err) {
+        lastError = err;
+        // A wrong key is wrong for every data key of the group; anything else may be this record only.
+        if (!isAtrestError(err, 'ATREST_DECRYPT_FAILED')) break;
+      }
+    }
+    if (lastError === undefined) continue;
+    if (isAtrestError(lastError, 'ATREST_PROVIDER_UNAVAILABLE')) {
+      logger.warn('atrest: provider unavailable at start; values whose data keys it must unwrap will fail until it is back', { provider: first.provider });
+      continue;
+    }
+    if (isAtrestError(lastError, 'ATREST_DECRYPT_FAILED')) {
+      // Damaged records, or a wrong key that does not say so. Under a provider that only decrypts,
+      // the values concerned fail one by one with a typed error; the current one must not write.
+      if (first.provider !== currentId) {
+        logger.warn('atrest: the newest data keys of a provider do not unwrap; values under them will fail', { provider: first.provider, keyRef: first.key_ref });
         continue;
       }
-      if (isAtrestError(err, 'ATREST_DECRYPT_FAILED')) {
-        throw new AtrestError('ATREST_KEY_MISMATCH', `The configured key of ${row.provider} does not match the data: data key ${row.id} (key ${row.key_ref}) does not unwrap with it. Configure the key the data was encrypted with.`, {
-          cause: err,
-          details: { provider: row.provider, keyRef: row.key_ref },
-        });
-      }
-      throw err;
+      throw new AtrestError(
+        'ATREST_DECRYPT_FAILED',
+        `None of the newest data keys of ${first.provider} (key ${first.key_ref}) unwraps: their records in atrest_data_keys were changed or damaged, or the configured key is not the one they were wrapped with. Restore the database or the key from backup.`,
+        { cause: lastError, details: { provider: first.provider, keyRef: first.key_ref } },
+      );
     }
+    throw lastError;
   }
 }
 
@@ -368,8 +396,9 @@ function makeAtrest(
 }
 
 async function computeStatus(config: AtrestConfig, store: Store, providers: ReadonlyMap<string, CheckedProvider>, targets: readonly Target[]): Promise<AtrestStatus> {
-  const keys = store.dataKeys();
-  const providerOf = new Map(keys.map((k) => [k.id, k.provider]));
+  const allKeys = store.dataKeys();
+  const providerOf = new Map(allKeys.map((k) => [k.id, k.provider]));
+  const keys = allKeys.filter((k) => k.dropped_at === null);
   const byProvider: Record<string, { total: number; active: number }> = {};
   for (const k of keys) {
     const e = (byProvider[k.provider] ??= { total: 0, active: 0 });
@@ -440,7 +469,7 @@ async function computeStatus(config: AtrestConfig, store: Store, providers: Read
         dataKeys: byProvider[p.id] ?? { total: 0, active: 0 },
       };
     }),
-    dataKeys: { total: keys.length, active: keys.filter((k) => k.active === 1).length, byProvider },
+    dataKeys: { total: keys.length, active: keys.filter((k) => k.active === 1).length, dropped: allKeys.length - keys.length, byProvider },
     secrets,
     targets: targetStatus,
   };

@@ -142,6 +142,16 @@ function targetSource(store: Store, target: Target): Source {
   };
 }
 
+/** A failure of one value of a row (a JSON field names itself in the report). */
+class ItemError extends Error {
+  constructor(
+    readonly item: Item,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
 function emptyReport(target: string): TargetReport {
   return { target, scanned: 0, reEncrypted: 0, alreadyCurrent: 0, plaintextEncrypted: 0, decrypted: 0, failed: 0, failures: [] };
 }
@@ -185,39 +195,20 @@ export class Migrator {
     return this.withLock('secrets-migration re-encrypt', (lock) => this.pass('encrypt', options, lock));
   }
 
-  /** Decrypt every value back to plaintext, then drop the data keys nothing uses (encryption off). */
-  disableEncryption(options: ReEncryptOptions = {}): Promise<{ reports: TargetReport[]; dataKeysDeleted: number }> {
+  /**
+   * Decrypt every value back to plaintext, then drop every data key (encryption off). Dropped keys
+   * stay in the table, marked, because an application that was not stopped may have encrypted with
+   * one it held in memory; they no longer count: not checked at start, no reason to keep a key.
+   */
+  disableEncryption(options: ReEncryptOptions = {}): Promise<{ reports: TargetReport[]; dataKeysDropped: number }> {
     return this.withLock('rotate-encryption-key (turn encryption off)', async (lock) => {
       const reports = await this.pass('decrypt', options, lock);
-      if (reports.some((r) => r.failed > 0) || options.dryRun === true) return { reports, dataKeysDeleted: 0 };
-      const referenced = this.referencedDataKeys();
-      const deleted = this.store.db
-        .transaction(() => {
-          let n = 0;
-          const del = this.store.db.prepare('DELETE FROM atrest_data_keys WHERE id = ?');
-          for (const row of this.store.dataKeys()) if (!referenced.has(row.id)) n += del.run(row.id).changes;
-          return n;
-        })
-        .immediate();
-      this.envelope.clear();
-      return { reports, dataKeysDeleted: deleted };
+      if (reports.some((r) => r.failed > 0) || options.dryRun === true) return { reports, dataKeysDropped: 0 };
+      const now = new Date().toISOString();
+      const dropped = this.store.db.prepare('UPDATE atrest_data_keys SET active = 0, dropped_at = ?, updated_at = ? WHERE dropped_at IS NULL').run(now, now).changes;
+      this.envelope.forgetActiveKeys();
+      return { reports, dataKeysDropped: dropped };
     });
-  }
-
-  /** Data key ids any stored ciphertext uses (scan of every source). */
-  private referencedDataKeys(): Set<string> {
-    const ids = new Set<string>();
-    for (const source of this.sources(undefined)) {
-      for (let after = 0; ; ) {
-        const rows = source.read(after, 5000);
-        if (rows.length === 0) break;
-        for (const row of rows) {
-          after = row.rowid;
-          for (const item of source.items(row)) if (item.cipher !== undefined && looksLikeEnvelope(item.cipher)) ids.add(readDataKeyId(item.cipher));
-        }
-      }
-    }
-    return ids;
   }
 
   private async pass(mode: Mode, options: ReEncryptOptions, lock: MigrationLock): Promise<TargetReport[]> {
@@ -238,7 +229,9 @@ export class Migrator {
         }
         return this.envelope.seal(active, plain, context);
       };
-      const fail = (row: SourceRow, item: Item | undefined, err: unknown): void => {
+      const fail = (row: SourceRow, item: Item | undefined, error: unknown): void => {
+        const err = error instanceof ItemError ? error.cause : error;
+        if (error instanceof ItemError) item ??= error.item;
         report.failed++;
         if (report.failures.length < MAX_FAILURE_DETAILS) {
           report.failures.push({ row: row.key, ...(item?.field !== undefined ? { field: item.field } : {}), code: codeOf(err), message: err instanceof Error ? err.message : String(err) });
@@ -261,8 +254,13 @@ export class Migrator {
             tally.alreadyCurrent++;
             continue;
           }
-          const key = this.envelope.cachedKey(id) ?? (await this.envelope.dataKey(id));
-          const plain = this.envelope.decryptWith(key, item.cipher, item.context);
+          let plain: Buffer;
+          try {
+            const key = this.envelope.cachedKey(id) ?? (await this.envelope.dataKey(id));
+            plain = this.envelope.decryptWith(key, item.cipher, item.context);
+          } catch (err) {
+            throw new ItemError(item, err);
+          }
           if (mode === 'decrypt') {
             tally.decrypted++;
             replaced.set(item.field, { plain });
@@ -359,10 +357,15 @@ export class Migrator {
         continue;
       }
       try {
-        const key = unwrapped?.get(row.id) ?? (await this.envelope.dataKey(row.id));
+        const key = unwrapped?.get(row.id) ?? Buffer.from(await this.envelope.dataKey(row.id));
         const wrapped = await provider.wrapKey(key, dataKeyContext(row));
         updates.push({ row, ciphertext: wrapped.ciphertext, keyRef: wrapped.keyRef });
       } catch (err) {
+        // A key dropped when encryption was turned off may be under a key that is gone: leave it.
+        if (row.dropped_at !== null) {
+          report.unchanged++;
+          continue;
+        }
         report.failed.push({ id: row.id, provider: row.provider, code: codeOf(err), message: err instanceof Error ? err.message : String(err) });
       }
     }
@@ -390,8 +393,8 @@ export class Migrator {
    * New key for the current provider (a new key-file version, or a new passphrase), then every data
    * key it wrapped is re-wrapped under it and the active ones retired, in one transaction.
    */
-  rotateEncryptionKey(options: { newSecret?: string } = {}): Promise<DataKeysReport> {
-    return this.withLock('rotate-encryption-key', async () => {
+  rotateEncryptionKey(options: { newSecret?: string; full?: boolean; onProgress?: (p: Progress) => void } = {}): Promise<DataKeysReport & { reports: TargetReport[] }> {
+    return this.withLock('rotate-encryption-key', async (lock) => {
       const provider: CheckedProvider = this.internals.registry.get(this.internals.registry.currentId);
       if (!provider.canRotate) {
         throw new AtrestError(
@@ -407,6 +410,7 @@ export class Migrator {
           // A copy: the cache may drop (and zero) its own buffer while the rotation runs.
           unwrapped.set(row.id, Buffer.from(await this.envelope.dataKey(row.id)));
         } catch (err) {
+          if (row.dropped_at !== null) continue; // dropped with encryption off, under a key that is gone: left as it is
           failed.push({ id: row.id, provider: row.provider, code: codeOf(err), message: err instanceof Error ? err.message : String(err) });
         }
       }
@@ -415,12 +419,16 @@ export class Migrator {
           details: { failed: failed.map((f) => f.id) },
         });
       }
+      let report: DataKeysReport;
       try {
         await provider.rotateKey(options.newSecret !== undefined ? { newSecret: options.newSecret } : {});
-        return await this.rewrap(true, unwrapped);
+        report = await this.rewrap(true, unwrapped);
       } finally {
         for (const key of unwrapped.values()) key.fill(0);
       }
+      // --full: every value onto fresh data keys, under the same lock.
+      const reports = options.full === true && report.failed.length === 0 ? await this.pass('encrypt', options.onProgress !== undefined ? { onProgress: options.onProgress } : {}, lock) : [];
+      return { ...report, reports };
     });
   }
 

@@ -25,6 +25,9 @@ export const migrations: readonly string[] = [
      updated_at TEXT NOT NULL
    ) STRICT;
    CREATE TABLE atrest_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
+  // 2: data keys dropped when encryption was turned off are kept (a process still running may have
+  // used one) but no longer count: not checked at start, not a reason to keep a key file.
+  `ALTER TABLE atrest_data_keys ADD COLUMN dropped_at TEXT;`,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -17,6 +17,8 @@ export type DataKeyRow = {
   encryptions_reserved: number;
   created_at: string;
   updated_at: string;
+  /** Set when encryption was turned off: the key is kept for stragglers but no longer counts. */
+  dropped_at: string | null;
 };
 
 /** A row of atrest_secrets. */
@@ -124,7 +126,7 @@ export class Store {
    * Insert a new active data key unless another process made one for the label first; returns the
    * row that is active now (ours or the winner's). Committed when it returns.
    */
-  insertActiveDataKey(row: Omit<DataKeyRow, 'active' | 'updated_at'>): DataKeyRow {
+  insertActiveDataKey(row: Omit<DataKeyRow, 'active' | 'updated_at' | 'dropped_at'>): DataKeyRow {
     if (this.db.inTransaction) {
       throw new AtrestError('ATREST_STORE', 'A new data key cannot be created inside an open transaction on an in-memory database: encrypt once before BEGIN, or give atrest a database file.');
     }
@@ -151,10 +153,11 @@ export class Store {
     return this.db.prepare('SELECT * FROM atrest_data_keys ORDER BY created_at, id').all() as DataKeyRow[];
   }
 
+  /** Data keys that count (not dropped when encryption was turned off), of one provider or all. */
   countDataKeys(provider?: string): number {
     const row = (provider === undefined
-      ? this.db.prepare('SELECT count(*) AS n FROM atrest_data_keys').get()
-      : this.db.prepare('SELECT count(*) AS n FROM atrest_data_keys WHERE provider = ?').get(provider)) as { n: number };
+      ? this.db.prepare('SELECT count(*) AS n FROM atrest_data_keys WHERE dropped_at IS NULL').get()
+      : this.db.prepare('SELECT count(*) AS n FROM atrest_data_keys WHERE provider = ? AND dropped_at IS NULL').get(provider)) as { n: number };
     return row.n;
   }
 
