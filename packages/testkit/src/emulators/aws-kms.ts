@@ -3,17 +3,11 @@
 // that bind the encryption context and the key id, per-operation call counts and fault injection.
 // It lets provider tests run the real @aws-sdk/client-kms with no network and no AWS account.
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
-import type { Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestTls } from '../tls.js';
 import type { SigV4Credentials } from './aws-sigv4.js';
 import { canonicalHeaderValue, computeSignature, parseAmzDate, parseAuthorization, signaturesMatch } from './aws-sigv4.js';
+import type { EmulatorControls, EmulatorFault, EmulatorFaultKind } from './http-emulator.js';
+import { CallCounter, FaultQueue, dropOrDelay, emulatorControls, readBody, startEmulatorServer } from './http-emulator.js';
 
 /** The KMS operations the emulator serves. */
 export const awsKmsOperations = [
@@ -29,29 +23,14 @@ export const awsKmsOperations = [
 ] as const;
 export type AwsKmsOperation = (typeof awsKmsOperations)[number];
 
-/** What a fault does to a request it matches. */
-export type AwsKmsFaultKind =
-  /** 400 `ThrottlingException`. */
-  | 'throttling'
-  /** 500 `InternalFailure`. */
-  | 'internal-failure'
-  /** 503 `ServiceUnavailable`. */
-  | 'service-unavailable'
-  /** The socket is destroyed without a response. */
-  | 'drop'
-  /** The request waits `ms`, then is served normally. */
-  | 'latency';
+/**
+ * What a fault does to a request it matches: `throttling` answers 400 `ThrottlingException`,
+ * `internal-failure` 500 `InternalFailure`, `service-unavailable` 503 `ServiceUnavailable`.
+ */
+export type AwsKmsFaultKind = EmulatorFaultKind;
 
-/** A fault to inject. */
-export type AwsKmsFault = {
-  readonly kind: AwsKmsFaultKind;
-  /** For `latency`: the delay in milliseconds. */
-  readonly ms?: number;
-  /** How many requests it hits; unset: every request until `clearFaults()`. */
-  readonly times?: number;
-  /** Only these operations; unset: all. */
-  readonly operations?: readonly AwsKmsOperation[];
-};
+/** A fault to inject; without `operations` it hits every operation. `latency` needs `ms`. */
+export type AwsKmsFault = EmulatorFault<AwsKmsOperation>;
 
 /** Credentials the emulator accepts. */
 export type AwsKmsCredentials = SigV4Credentials;
@@ -90,32 +69,19 @@ export type AwsKmsEmulatorOptions = {
   readonly certificateHosts?: readonly string[];
 };
 
-export type AwsKmsEmulator = AwsKmsProviderKeys & {
-  readonly port: number;
+/** `calls`: requests received per operation (every attempt, including ones answered by a fault or an error). */
+export type AwsKmsEmulator = AwsKmsProviderKeys & EmulatorControls<AwsKmsOperation, AwsKmsFault> & {
   readonly accountId: string;
-  /** The CA certificate (PEM) that `ca_file` holds. */
-  readonly caPem: string;
   /** The first key, its ARN and its alias. */
   readonly key: Required<AwsKmsKeyFacts>;
   /** Exactly the provider's INI keys, e.g. to spread into a provider config. */
   readonly providerKeys: AwsKmsProviderKeys;
-  /** Requests received per operation (every attempt, including ones answered by a fault or an error). */
-  readonly calls: Readonly<Record<AwsKmsOperation, number>>;
-  resetCalls(): void;
   /** Create a symmetric key (and an alias to it, when given). */
   createKey(options?: { aliasName?: string; description?: string }): AwsKmsKeyFacts;
   /** Enable or disable a key (by any of its names). */
   setKeyEnabled(keyId: string, enabled: boolean): void;
   /** Accept more credentials: random static ones, or temporary ones with a session token. */
   addCredentials(options?: { sessionToken?: boolean }): AwsKmsCredentials;
-  injectFault(fault: AwsKmsFault): void;
-  clearFaults(): void;
-  /** Stop listening and drop open connections, keeping keys and counters (an outage). */
-  stop(): Promise<void>;
-  /** Listen again on the same port after `stop()`. */
-  start(): Promise<void>;
-  /** Stop and remove the CA directory. */
-  close(): Promise<void>;
 };
 
 type KeyRecord = {
@@ -126,8 +92,6 @@ type KeyRecord = {
   readonly createdAt: Date;
   enabled: boolean;
 };
-
-type ActiveFault = { readonly fault: AwsKmsFault; remaining: number };
 
 type JsonObject = Record<string, unknown>;
 
@@ -245,22 +209,9 @@ function lowerFirst(s: string): string {
   return s.charAt(0).toLowerCase() + s.slice(1);
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(new KmsError('ValidationException', 400, 'Request body is too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+function checkFault(fault: AwsKmsFault): void {
+  if (fault.kind === 'latency' && !(typeof fault.ms === 'number' && fault.ms >= 0)) throw new TypeError('a latency fault needs ms >= 0');
+  if (fault.times !== undefined && !(Number.isInteger(fault.times) && fault.times > 0)) throw new TypeError('fault times must be a positive integer');
 }
 
 /** Start an AWS KMS emulator with one key (and an alias to it). */
@@ -268,18 +219,14 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
   const region = options.region ?? 'eu-north-1';
   const accountId = options.accountId ?? '111122223333';
   const arnPrefix = `arn:aws:kms:${region}:${accountId}:`;
-  const dir = mkdtempSync(join(tmpdir(), 'atrest-aws-kms-'));
-  const tls = await createTestTls({ name: 'atrest AWS KMS emulator CA', dir, ...(options.certificateHosts ? { hosts: options.certificateHosts } : {}) });
 
   const credentials = new Map<string, AwsKmsCredentials>();
   const primary = options.credentials ?? { accessKeyId: randomAccessKeyId('AKIA'), secretAccessKey: randomSecret() };
   credentials.set(primary.accessKeyId, primary);
   const keys = new Map<string, KeyRecord>();
   const aliases = new Map<string, string>();
-  const calls = Object.fromEntries(awsKmsOperations.map((op) => [op, 0])) as Record<AwsKmsOperation, number>;
-  let faults: ActiveFault[] = [];
-  // Aborts pending latency waits on close, so no timer outlives the emulator.
-  const closing = new AbortController();
+  const calls = new CallCounter<AwsKmsOperation>(awsKmsOperations);
+  const faults = new FaultQueue<AwsKmsOperation, AwsKmsFault>({ check: checkFault });
 
   function addKey(description: string): KeyRecord {
     const keyId = randomUUID();
@@ -467,15 +414,6 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     if (!signaturesMatch(expected, auth.signature)) throw badSignature();
   }
 
-  /** The first fault that matches `operation`, used up by one. */
-  function takeFault(operation: AwsKmsOperation): AwsKmsFault | undefined {
-    const active = faults.find((f) => f.fault.operations === undefined || f.fault.operations.includes(operation));
-    if (!active) return undefined;
-    active.remaining -= 1;
-    if (active.remaining <= 0) faults = faults.filter((f) => f !== active);
-    return active.fault;
-  }
-
   function send(res: ServerResponse, status: number, payload: JsonObject): void {
     const body = Buffer.from(JSON.stringify(payload), 'utf8');
     res.writeHead(status, {
@@ -492,15 +430,10 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     const opName = typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
     const operation = awsKmsOperations.find((op) => op === opName);
     if (operation !== undefined) {
-      calls[operation] += 1;
-      const fault = takeFault(operation);
-      if (fault?.kind === 'drop') {
-        req.socket.destroy();
-        return;
-      }
-      if (fault?.kind === 'latency') {
-        await sleep(fault.ms ?? 0, undefined, { signal: closing.signal });
-      } else if (fault?.kind === 'throttling') {
+      calls.add(operation);
+      const fault = faults.take(operation);
+      if (await dropOrDelay(fault, req, server.closing)) return;
+      if (fault?.kind === 'throttling') {
         throw new KmsError('ThrottlingException', 400, 'Rate exceeded');
       } else if (fault?.kind === 'internal-failure') {
         throw new KmsError('InternalFailure', 500, 'The request processing has failed because of an unknown error, exception or failure.');
@@ -511,7 +444,7 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     if (req.method !== 'POST' || (req.url ?? '/').split('?')[0] !== '/') {
       throw new KmsError('UnknownOperationException', 400, 'Only POST / is served');
     }
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY, () => new KmsError('ValidationException', 400, 'Request body is too large'));
     authenticate(req, body);
     if (operation === undefined) throw new KmsError('UnknownOperationException', 400, `Unknown operation ${String(target)}`);
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
@@ -526,69 +459,37 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     send(res, 200, operations[operation](input as JsonObject));
   }
 
-  const server: Server = createServer({ key: tls.keyPem, cert: tls.certPem }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (res.headersSent || req.socket.destroyed) return;
-      if (err instanceof KmsError) {
-        send(res, err.status, { __type: err.type, message: err.message });
-      } else if (closing.signal.aborted) {
-        req.socket.destroy();
-      } else {
-        send(res, 500, { __type: 'KMSInternalException', message: err instanceof Error ? err.message : String(err) });
-      }
-    });
+  function answerError(err: unknown, req: IncomingMessage, res: ServerResponse): void {
+    if (res.headersSent || req.socket.destroyed) return;
+    if (err instanceof KmsError) send(res, err.status, { __type: err.type, message: err.message });
+    else send(res, 500, { __type: 'KMSInternalException', message: err instanceof Error ? err.message : String(err) });
+  }
+
+  const server = await startEmulatorServer({
+    caName: 'atrest AWS KMS emulator CA',
+    dirPrefix: 'atrest-aws-kms-',
+    port: options.port,
+    certificateHosts: options.certificateHosts,
+    handle,
+    answerError,
   });
-  // A client that refuses our certificate closes the handshake: that is the test passing, not an emulator error.
-  server.on('tlsClientError', () => {});
-
-  let port = options.port ?? 0;
-  let listening = false;
-  async function start(): Promise<void> {
-    if (listening) return;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    port = (server.address() as AddressInfo).port;
-    listening = true;
-  }
-  async function stop(): Promise<void> {
-    if (!listening) return;
-    listening = false;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
-  }
-
-  await start();
   const first = addKey('atrest test key');
   const aliasName = options.aliasName ?? 'alias/atrest-test';
   createAlias(aliasName, first.keyId);
   const providerKeys: AwsKmsProviderKeys = {
-    endpoint: `https://127.0.0.1:${port}`,
-    ca_file: tls.caFile,
+    endpoint: server.origin,
+    ca_file: server.caFile,
     region,
     access_key_id: primary.accessKeyId,
     secret_access_key: primary.secretAccessKey,
     key_id: first.keyId,
   };
 
-  return {
+  const specific: Omit<AwsKmsEmulator, keyof EmulatorControls<AwsKmsOperation, AwsKmsFault>> = {
     ...providerKeys,
     providerKeys,
-    port,
     accountId,
-    caPem: tls.caPem,
     key: { keyId: first.keyId, keyArn: first.arn, aliasName, aliasArn: `${arnPrefix}${aliasName}` },
-    get calls() {
-      return { ...calls };
-    },
-    resetCalls() {
-      for (const op of awsKmsOperations) calls[op] = 0;
-    },
     createKey(keyOptions = {}) {
       const key = addKey(keyOptions.description ?? '');
       if (keyOptions.aliasName === undefined) return { keyId: key.keyId, keyArn: key.arn };
@@ -605,20 +506,7 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
       credentials.set(added.accessKeyId, added);
       return added;
     },
-    injectFault(fault) {
-      if (fault.kind === 'latency' && !(typeof fault.ms === 'number' && fault.ms >= 0)) throw new TypeError('a latency fault needs ms >= 0');
-      if (fault.times !== undefined && !(Number.isInteger(fault.times) && fault.times > 0)) throw new TypeError('fault times must be a positive integer');
-      faults.push({ fault, remaining: fault.times ?? Number.POSITIVE_INFINITY });
-    },
-    clearFaults() {
-      faults = [];
-    },
-    stop,
-    start,
-    async close() {
-      closing.abort();
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
   };
+  // Assigned onto the controls, whose `calls` getter must stay a getter.
+  return Object.assign(emulatorControls(server, calls, faults), specific);
 }

@@ -7,15 +7,9 @@
 // real Azure SDK with no network and no Azure subscription.
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
-import type { Server } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestTls } from '../tls.js';
+import type { EmulatorControls, EmulatorFault, EmulatorFaultKind } from './http-emulator.js';
+import { CallCounter, FaultQueue, dropOrDelay, emulatorControls, readBody, startEmulatorServer } from './http-emulator.js';
 
 /** The requests the emulator tells apart (and counts). */
 export const azureKeyVaultOperations = [
@@ -36,28 +30,19 @@ export type AzureKeyVaultOperation = (typeof azureKeyVaultOperations)[number];
 
 const identityOperations: ReadonlySet<AzureKeyVaultOperation> = new Set(['openidConfiguration', 'instanceDiscovery', 'token']);
 
-/** What a fault does to a request it matches. */
-export type AzureKeyVaultFaultKind =
-  /** 429 `Throttled` with `Retry-After` (`retryAfterSeconds`, default 1). */
-  | 'throttling'
-  /** 500 `InternalServerError`. */
-  | 'internal-failure'
-  /** 503 `ServiceUnavailable`. */
-  | 'service-unavailable'
-  /** The socket is destroyed without a response. */
-  | 'drop'
-  /** The request waits `ms`, then is served normally. */
-  | 'latency';
+/**
+ * What a fault does to a request it matches: `throttling` answers 429 `Throttled` with `Retry-After`
+ * (`retryAfterSeconds`, default 1), `internal-failure` 500 `InternalServerError`,
+ * `service-unavailable` 503 `ServiceUnavailable` (identity endpoints answer in OAuth 2.0's words).
+ */
+export type AzureKeyVaultFaultKind = EmulatorFaultKind;
 
 /** A fault to inject. */
-export type AzureKeyVaultFault = {
-  readonly kind: AzureKeyVaultFaultKind;
-  /** For `latency`: the delay in milliseconds. */
+export type AzureKeyVaultFault = EmulatorFault<AzureKeyVaultOperation> & {
+  /** For `latency`: the delay in milliseconds (default 1000). */
   readonly ms?: number;
   /** For `throttling`: the `Retry-After` header in seconds (default 1; 0 allowed). */
   readonly retryAfterSeconds?: number;
-  /** How many requests it hits; unset: every request until `clearFaults()`. */
-  readonly times?: number;
   /** Only these operations; unset: every vault operation (identity endpoints are hit only when listed). */
   readonly operations?: readonly AzureKeyVaultOperation[];
 };
@@ -107,20 +92,15 @@ export type AzureKeyVaultEmulatorOptions = {
   readonly challengeResource?: string;
 };
 
-export type AzureKeyVaultEmulator = AzureKeyVaultProviderKeys & {
-  readonly port: number;
+/**
+ * `calls`: requests received per operation (every attempt, including ones answered by a fault, a
+ * challenge or an error), plus `challenges`: 401 answers to requests without a valid token.
+ */
+export type AzureKeyVaultEmulator = AzureKeyVaultProviderKeys & EmulatorControls<AzureKeyVaultOperation | 'challenges', AzureKeyVaultFault> & {
   /** `https://127.0.0.1:<port>`: the vault, and the authority host. */
   readonly origin: string;
-  /** The CA certificate (PEM) that `ca_file` holds. */
-  readonly caPem: string;
   /** Exactly the provider's INI keys, e.g. to spread into a provider config. */
   readonly providerKeys: AzureKeyVaultProviderKeys;
-  /**
-   * Requests received per operation (every attempt, including ones answered by a fault, a challenge
-   * or an error), plus `challenges`: 401 answers to requests without a valid token.
-   */
-  readonly calls: Readonly<Record<AzureKeyVaultOperation | 'challenges', number>>;
-  resetCalls(): void;
   /** Create an RSA-2048 key (its first version) allowing `operations` (default: all). */
   createKey(name: string, options?: { operations?: readonly AzureKeyVaultKeyOperation[] }): AzureKeyVaultKeyVersion;
   /** Add a new version to a key (default: the first key); the new one becomes the latest. */
@@ -133,14 +113,6 @@ export type AzureKeyVaultEmulator = AzureKeyVaultProviderKeys & {
   setKeyOperations(name: string, operations: readonly AzureKeyVaultKeyOperation[]): void;
   /** Forget every issued access token: the next vault request gets a challenge. */
   revokeTokens(): void;
-  injectFault(fault: AzureKeyVaultFault): void;
-  clearFaults(): void;
-  /** Stop listening and drop open connections, keeping keys, tokens and counters (an outage). */
-  stop(): Promise<void>;
-  /** Listen again on the same port after `stop()`. */
-  start(): Promise<void>;
-  /** Stop and remove the CA directory. */
-  close(): Promise<void>;
 };
 
 type KeyVersionRecord = {
@@ -161,8 +133,6 @@ type KeyRecord = {
 };
 
 type TokenRecord = { readonly clientId: string; readonly audience: string; readonly expiresAt: number };
-
-type ActiveFault = { readonly fault: AzureKeyVaultFault; remaining: number };
 
 type JsonObject = Record<string, unknown>;
 
@@ -199,24 +169,6 @@ function newVersion(): string {
   return randomBytes(16).toString('hex');
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(new VaultError(413, 'RequestTooLarge', 'Request body is too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a, 'utf8');
   const y = Buffer.from(b, 'utf8');
@@ -238,16 +190,11 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
   const clientSecret = options.clientSecret ?? `${randomBytes(3).toString('hex')}~${randomBytes(24).toString('base64url')}`;
   const firstKeyName = options.keyName ?? 'atrest-kek';
   const tokenLifetime = options.tokenLifetimeSeconds ?? 3600;
-  const dir = mkdtempSync(join(tmpdir(), 'atrest-azure-kv-'));
-  const tls = await createTestTls({ name: 'atrest Azure Key Vault emulator CA', dir, ...(options.certificateHosts ? { hosts: options.certificateHosts } : {}) });
 
   const keys = new Map<string, KeyRecord>();
   const tokens = new Map<string, TokenRecord>();
-  const calls = Object.fromEntries([...azureKeyVaultOperations, 'challenges'].map((op) => [op, 0])) as Record<AzureKeyVaultOperation | 'challenges', number>;
-  let faults: ActiveFault[] = [];
-  const sockets = new Set<Socket>();
-  // Aborts pending latency waits on close, so no timer outlives the emulator.
-  const closing = new AbortController();
+  const calls = new CallCounter<AzureKeyVaultOperation | 'challenges'>([...azureKeyVaultOperations, 'challenges']);
+  const faults = new FaultQueue<AzureKeyVaultOperation, AzureKeyVaultFault>({ inDefaultScope: (operation) => !identityOperations.has(operation) });
   let origin = '';
 
   const kidOf = (name: string, version: string): string => `${origin}/keys/${name}/${version}`;
@@ -453,17 +400,6 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     return undefined;
   }
 
-  function takeFault(operation: AzureKeyVaultOperation): AzureKeyVaultFault | undefined {
-    for (const active of faults) {
-      const ops = active.fault.operations;
-      const matches = ops ? ops.includes(operation) : !identityOperations.has(operation);
-      if (!matches || active.remaining <= 0) continue;
-      active.remaining -= 1;
-      return active.fault;
-    }
-    return undefined;
-  }
-
   function send(res: ServerResponse, status: number, body: JsonObject, headers: Record<string, string> = {}): void {
     if (res.destroyed || res.writableEnded) return;
     const text = JSON.stringify(body);
@@ -485,24 +421,17 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY, () => new VaultError(413, 'RequestTooLarge', 'Request body is too large'));
     const r = route(req.method ?? 'GET', url.pathname);
     if (!r) {
       send(res, 404, { error: { code: 'NotFound', message: `No route for ${req.method ?? ''} ${url.pathname}` } });
       return;
     }
-    calls[r.operation] += 1;
-    const identity = identityOperations.has(r.operation);
-    const fault = takeFault(r.operation);
-    if (fault?.kind === 'drop') {
-      req.socket.destroy();
-      return;
-    }
-    if (fault?.kind === 'latency') {
-      await sleep(fault.ms ?? 1000, undefined, { signal: closing.signal }).catch(() => undefined);
-      if (closing.signal.aborted) return;
-    } else if (fault) {
-      sendFault(res, fault, identity);
+    calls.add(r.operation);
+    const fault = faults.take(r.operation);
+    if (await dropOrDelay(fault, req, server.closing)) return;
+    if (fault && fault.kind !== 'latency') {
+      sendFault(res, fault, identityOperations.has(r.operation));
       return;
     }
 
@@ -528,7 +457,7 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     // Vault: challenge first (as Key Vault does), then the api-version, then the operation.
     const unauthenticated = authFailure(req);
     if (unauthenticated !== undefined) {
-      calls.challenges += 1;
+      calls.add('challenges');
       send(res, 401, { error: { code: 'Unauthorized', message: unauthenticated } }, {
         'www-authenticate': `Bearer authorization="${origin}/${tenantId}", resource="${resource()}"`,
       });
@@ -550,50 +479,23 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     }
   }
 
-  let server: Server | undefined;
-  let port = options.port ?? 0;
-
-  async function listen(): Promise<void> {
-    const s = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      handle(req, res).catch((err: unknown) => {
-        if (err instanceof VaultError) send(res, err.status, { error: { code: err.code, message: err.message } });
-        else send(res, 500, { error: { code: 'InternalServerError', message: err instanceof Error ? err.message : String(err) } });
-      });
-    });
-    s.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    // A client that gives up on a TLS handshake (e.g. it does not trust the CA) is not an emulator error.
-    s.on('tlsClientError', () => undefined);
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => {
-        s.off('error', reject);
-        resolve();
-      });
-    });
-    port = (s.address() as AddressInfo).port;
-    origin = `https://127.0.0.1:${port}`;
-    server = s;
-  }
-
-  async function stop(): Promise<void> {
-    const s = server;
-    if (!s) return;
-    server = undefined;
-    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-    for (const socket of sockets) socket.destroy();
-    sockets.clear();
-    await closed;
-  }
-
-  await listen();
+  const server = await startEmulatorServer({
+    caName: 'atrest Azure Key Vault emulator CA',
+    dirPrefix: 'atrest-azure-kv-',
+    port: options.port,
+    certificateHosts: options.certificateHosts,
+    handle,
+    answerError(err, _req, res) {
+      if (err instanceof VaultError) send(res, err.status, { error: { code: err.code, message: err.message } });
+      else send(res, 500, { error: { code: 'InternalServerError', message: err instanceof Error ? err.message : String(err) } });
+    },
+  });
+  origin = server.origin;
   const first = createKey(firstKeyName);
 
   const providerKeys: AzureKeyVaultProviderKeys = {
     vault_uri: origin,
-    ca_file: tls.caFile,
+    ca_file: server.caFile,
     tenant_id: tenantId,
     client_id: clientId,
     client_secret: clientSecret,
@@ -601,16 +503,10 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     authority_host: origin,
   };
 
-  return {
+  const specific: Omit<AzureKeyVaultEmulator, keyof EmulatorControls<AzureKeyVaultOperation | 'challenges', AzureKeyVaultFault>> = {
     ...providerKeys,
-    port,
     origin,
-    caPem: tls.caPem,
     providerKeys,
-    calls,
-    resetCalls() {
-      for (const op of Object.keys(calls) as (keyof typeof calls)[]) calls[op] = 0;
-    },
     createKey,
     rotateKey(name = firstKeyName) {
       const key = findKey(name);
@@ -634,20 +530,7 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     revokeTokens() {
       tokens.clear();
     },
-    injectFault(fault) {
-      faults.push({ fault, remaining: fault.times ?? Number.POSITIVE_INFINITY });
-    },
-    clearFaults() {
-      faults = [];
-    },
-    stop,
-    async start() {
-      if (!server) await listen();
-    },
-    async close() {
-      closing.abort();
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
   };
+  // Assigned onto the controls, whose `calls` getter must stay a getter.
+  return Object.assign(emulatorControls(server, calls, faults), specific);
 }
