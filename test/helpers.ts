@@ -1,5 +1,6 @@
 // Shared helpers of the end-to-end tests: temporary application directories and the CLI as a real process.
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
@@ -21,22 +22,36 @@ export function tempDir(prefix = 'atrest-e2e-'): string {
 /** What a finished process left. */
 export type Run = { code: number | null; signal: NodeJS.Signals | null; stdout: Buffer; stderr: string };
 
-/** Run the atrest CLI as a real process with `env` only (no inherited ATREST_ variables). */
-export function runAtrest(args: readonly string[], options: { env?: Record<string, string>; input?: string | Buffer; cwd?: string } = {}): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cliBin, ...args], {
-      cwd: options.cwd ?? repoRoot,
-      env: { PATH: process.env['PATH'] ?? '', HOME: tempDir('atrest-home-'), ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
+/**
+ * Start `node <args>` as a real process with `env` only (no inherited ATREST_ variables), `input` on
+ * its stdin; `done` resolves when it has exited, with everything it wrote.
+ */
+export function spawnNode(
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string | Buffer; cwd?: string; home?: string } = {},
+): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(process.execPath, [...args], {
+    cwd: options.cwd ?? repoRoot,
+    env: { PATH: process.env['PATH'] ?? '', HOME: options.home ?? tempDir('atrest-home-'), ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout?.on('data', (d: Buffer) => out.push(d));
+  child.stderr?.on('data', (d: Buffer) => err.push(d));
+  // The child may be killed (or exit) before it reads stdin: a broken pipe there is expected.
+  child.stdin?.on('error', () => undefined);
+  child.stdin?.end(options.input ?? '');
+  const done = new Promise<Run>((resolvePromise, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolvePromise({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
-    child.stdin.end(options.input ?? '');
   });
+  return { child, done };
+}
+
+/** Run the atrest CLI as a real process with `env` only (no inherited ATREST_ variables). */
+export function runAtrest(args: readonly string[], options: { env?: Record<string, string>; input?: string | Buffer; cwd?: string } = {}): Promise<Run> {
+  return spawnNode([cliBin, ...args], options).done;
 }
 
 // ----- cloud providers end to end (test/cloud-*.test.ts) ------------------------------------------
@@ -157,13 +172,5 @@ export function statusFrom(run: Run): AtrestStatus {
 /** Run an ES module (its source text) in a fresh Node process, with `env` only; cwd is the repository root. */
 export function runNodeModule(dir: string, source: string, env: Record<string, string> = {}): Promise<Run> {
   const file = writeIn(dir, `child-${Date.now()}-${Math.random().toString(36).slice(2)}.mjs`, source);
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [file], { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', HOME: dir, ...cloudEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
-  });
+  return spawnNode([file], { home: dir, env: { ...cloudEnv, ...env } }).done;
 }

@@ -2,7 +2,6 @@
 // an application target table (`datasources`, a TEXT column and a JSON column, some legacy
 // plaintext), the INI file that registers the targets, the CLI as a killable real process, and
 // checks that read every value back and compare it with what was written.
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -10,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ARMOR_PREFIX, Migrator, dearmor, isArmored, isAtrestError, openAtrest, readDataKeyId } from '@atrest/core';
 import type { Atrest, AtrestStatus, TargetReport } from '@atrest/core';
-import { cliBin, repoRoot, tempDir } from './helpers.js';
+import { cliBin, repoRoot, spawnNode, tempDir } from './helpers.js';
 import type { Run } from './helpers.js';
 
 export const PASSWORD_TARGET = 'datasources.password';
@@ -355,23 +354,7 @@ export function dataKeys(f: Fixture): DataKeyInfo[] {
 
 /** The CLI as a real process that can be killed; `done` resolves when it has exited. */
 export function spawnAtrest(args: readonly string[], options: { env?: Record<string, string>; input?: string | Buffer } = {}): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [cliBin, ...args], {
-    cwd: repoRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOME: ownTempDir('atrest-migration-home-'), ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout?.on('data', (d: Buffer) => out.push(d));
-  child.stderr?.on('data', (d: Buffer) => err.push(d));
-  // The child may be killed before it reads stdin: a broken pipe there is expected.
-  child.stdin?.on('error', () => undefined);
-  child.stdin?.end(options.input ?? '');
-  const done = new Promise<Run>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
-  });
-  return { child, done };
+  return spawnNode([cliBin, ...args], { ...options, home: ownTempDir('atrest-migration-home-') });
 }
 
 /** Run the CLI on the fixture (its INI and env), to the end. */
