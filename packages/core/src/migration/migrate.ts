@@ -72,18 +72,11 @@ type Item = { field: string | undefined; context: string; cipher: Buffer | undef
 type Replacement = { cipher: Buffer } | { plain: Buffer };
 type NewCell = { cell: unknown; encrypted?: number };
 
-/** The current time as ISO text, computed at most once per millisecond-tick of a batch loop. */
-let nowCache = { at: 0, iso: '' };
-function now(): string {
-  const t = Date.now();
-  if (t !== nowCache.at) nowCache = { at: t, iso: new Date(t).toISOString() };
-  return nowCache.iso;
-}
-
 function secretsSource(store: Store): Source {
   const read = store.db.prepare('SELECT rowid AS rowid, name, value, encrypted FROM atrest_secrets WHERE rowid > ? ORDER BY rowid LIMIT ?');
   const one = store.db.prepare('SELECT rowid AS rowid, name, value, encrypted FROM atrest_secrets WHERE rowid = ?');
-  const swap = store.db.prepare('UPDATE atrest_secrets SET value = ?, encrypted = ?, updated_at = ? WHERE rowid = ? AND value = ? AND encrypted = ?');
+  // updated_at is left alone: re-encrypting does not change a secret's value.
+  const swap = store.db.prepare('UPDATE atrest_secrets SET value = ?, encrypted = ? WHERE rowid = ? AND value = ? AND encrypted = ?');
   type R = { rowid: number; name: string; value: Buffer; encrypted: number };
   const toRow = (r: R): SourceRow => ({ rowid: r.rowid, key: r.name, cell: r.value, encrypted: r.encrypted });
   return {
@@ -95,7 +88,7 @@ function secretsSource(store: Store): Source {
       const r = one.get(row.rowid) as R | undefined;
       return r === undefined ? undefined : toRow(r);
     },
-    swap: (row, next) => swap.run(next.cell, next.encrypted, now(), row.rowid, row.cell, row.encrypted).changes === 1,
+    swap: (row, next) => swap.run(next.cell, next.encrypted, row.rowid, row.cell, row.encrypted).changes === 1,
     items: (row) => {
       const value = row.cell as Buffer;
       const context = `atrest_secrets:${row.key}`;
