@@ -22,7 +22,7 @@ function formatStatus(s: AtrestStatus): string {
   for (const [id, n] of Object.entries(s.dataKeys.byProvider)) {
     if (!s.providers.some((p) => p.id === id)) lines.push(`  ${id}: NOT CONFIGURED, yet ${n.total} data keys use it`);
   }
-  lines.push(`data keys: ${s.dataKeys.total} (${s.dataKeys.active} active)`);
+  lines.push(`data keys: ${s.dataKeys.total} (${s.dataKeys.active} active)${s.dataKeys.dropped > 0 ? `; ${s.dataKeys.dropped} dropped when encryption was turned off` : ''}`);
   const per = Object.entries(s.secrets.byProvider).map(([p, n]) => `${p}: ${n}`).join(', ');
   lines.push(`secrets: ${s.secrets.total} (${s.secrets.encrypted} encrypted${per ? ` — ${per}` : ''}; ${s.secrets.plaintext} plaintext)`);
   for (const t of s.targets) {
