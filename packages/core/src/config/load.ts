@@ -817,7 +817,7 @@ class ConfigLoader {
         const suggestion = didYouMean(variable.base, candidates);
         throw unknownKeyError(
           `${describeSetting(variable.base, variable.origin)} is not an atrest setting${suggestion === undefined ? '' : `: did you mean ${suggestion}${variable.viaFile ? '__FILE' : ''}?`}` +
-            ` [security.encryption] takes data_keys_cache_ttl, and <APP>_SECURITY_ENCRYPTION_<TYPE>_<NAME>_<KEY> variables need a known provider type (${[...knownTypes].join(', ')});` +
+            ` [security.encryption] takes data_keys_cache_ttl and data_keys_cache_cleanup_interval, and <APP>_SECURITY_ENCRYPTION_<TYPE>_<NAME>_<KEY> variables need a known provider type (${[...knownTypes].join(', ')});` +
             ' a third-party type is known once encryption_provider, available_encryption_providers or an INI section names it.',
           { ...originDetails(variable.origin), key: variable.origin.variable, suggestion: suggestion === undefined ? undefined : suggestion + (variable.viaFile ? '__FILE' : '') },
         );
