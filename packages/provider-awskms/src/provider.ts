@@ -141,6 +141,9 @@ export async function createAwsKmsProvider(options: ProviderCreateOptions<AwsKms
   const kmsContext = (context: EncryptionContext): { EncryptionContext?: Record<string, string> } =>
     Object.keys(context).length === 0 ? {} : { EncryptionContext: { ...context } };
 
+  if (settings.endpoint?.protocol === 'http:') {
+    options.logger.warn('awskms: plain http:// endpoint on loopback (a local KMS implementation); use https:// for anything else', { provider: settings.id, endpoint: settings.endpoint.href });
+  }
   options.logger.debug('awskms provider ready', { provider: settings.id, keyId: settings.keyId, region, host });
 
   return {

@@ -134,6 +134,11 @@ function readCaFile(id: string, caFile: string): string {
 }
 
 /** Check the section of provider `id` and read its CA file. */
+/** 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine. */
+export function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
 export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSettings {
   const keyId = text(config.key_id);
   if (keyId === '') {
@@ -173,8 +178,11 @@ export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSet
     } catch {
       throw configError(id, 'endpoint', `"${endpointText}" is not a URL: give https://host[:port]`);
     }
-    // Plain HTTP would send data keys unencrypted and skip server verification: refused.
-    if (endpoint.protocol !== 'https:') throw configError(id, 'endpoint', `must be an https:// URL (got ${endpoint.protocol}//…)`);
+    // Plain HTTP would send data keys unencrypted and skip server verification: refused, except to
+    // this machine's loopback, where local KMS implementations (local-kms, moto) listen.
+    if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && isLoopback(endpoint.hostname))) {
+      throw configError(id, 'endpoint', `must be an https:// URL (got ${endpoint.protocol}//…); plain http:// is accepted for a loopback address only`);
+    }
   }
 
   const caFile = text(config.ca_file) || undefined;

@@ -128,7 +128,7 @@ t.test('configuration errors name the key', async (t) => {
     ['ARN in another region', { key_id: emulator.key.keyArn, region: 'us-east-1' }, 'ATREST_CONFIG_INVALID', /region: is us-east-1 but key_id is an ARN in eu-north-1/],
     ['secret without id', { access_key_id: '' }, 'ATREST_CONFIG_INVALID', /access_key_id: is required with secret_access_key/],
     ['id without secret', { secret_access_key: '' }, 'ATREST_CONFIG_INVALID', /secret_access_key: is required with access_key_id/],
-    ['http endpoint', { endpoint: emulator.endpoint.replace('https:', 'http:') }, 'ATREST_CONFIG_INVALID', /endpoint: must be an https:\/\/ URL/],
+    ['http endpoint off loopback', { endpoint: 'http://kms.eu-north-1.amazonaws.com' }, 'ATREST_CONFIG_INVALID', /endpoint: must be an https:\/\/ URL/],
     ['max_attempts 0', { max_attempts: 0 }, 'ATREST_CONFIG_INVALID', /max_attempts: must be a whole number from 1 to 20/],
     ['timeout text', { timeout: '10 seconds' }, 'ATREST_CONFIG_INVALID', /timeout: must be a whole number/],
     ['missing ca_file', { ca_file: '/nonexistent/ca.pem' }, 'ATREST_TLS', /ca_file \/nonexistent\/ca\.pem cannot be read \(ENOENT\)/],
