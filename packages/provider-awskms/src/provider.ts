@@ -142,7 +142,7 @@ export async function createAwsKmsProvider(options: ProviderCreateOptions<AwsKms
     Object.keys(context).length === 0 ? {} : { EncryptionContext: { ...context } };
 
   if (settings.endpoint?.protocol === 'http:') {
-    options.logger.warn('awskms: plain http:// endpoint on loopback (a local KMS implementation); use https:// for anything else', { provider: settings.id, endpoint: settings.endpoint.href });
+    options.logger.warn('awskms: plain http:// endpoint on loopback (a local KMS implementation); use https:// for anything else', { provider: settings.id, endpoint: settings.endpoint.origin });
   }
   options.logger.debug('awskms provider ready', { provider: settings.id, keyId: settings.keyId, region, host });
 

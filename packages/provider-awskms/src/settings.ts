@@ -178,6 +178,9 @@ export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSet
     } catch {
       throw configError(id, 'endpoint', `"${endpointText}" is not a URL: give https://host[:port]`);
     }
+    if (endpoint.username !== '' || endpoint.password !== '') {
+      throw configError(id, 'endpoint', 'must not carry credentials (user:password@); use access_key_id and secret_access_key');
+    }
     // Plain HTTP would send data keys unencrypted and skip server verification: refused, except to
     // this machine's loopback, where local KMS implementations (local-kms, moto) listen.
     if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && isLoopback(endpoint.hostname))) {
