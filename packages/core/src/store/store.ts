@@ -26,6 +26,25 @@ export type SecretRow = { name: string; value: Buffer; encrypted: number; create
 
 const BUSY_TIMEOUT_MS = 10_000;
 
+/**
+ * Data keys are committed on atrest's own connection, never inside the application's transaction.
+ * When the application's open write transaction holds the lock, that cannot happen: say so.
+ */
+function busyExplained<T>(write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new AtrestError(
+        'ATREST_STORE',
+        `A data key could not be committed: another connection held the database's write lock for ${BUSY_TIMEOUT_MS / 1000} s. If it is the application's own open transaction, encrypt before writing in it (atrest commits its data keys on its own connection, never inside a caller's transaction).`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
 /** Open (or adopt) the database and bring atrest's tables to the current schema version. */
 export function openDatabase(database: string | Db): { db: Db; owned: boolean } {
   let db: Db;
@@ -130,19 +149,21 @@ export class Store {
     if (this.db.inTransaction) {
       throw new AtrestError('ATREST_STORE', 'A new data key cannot be created inside an open transaction on an in-memory database: encrypt once before BEGIN, or give atrest a database file.');
     }
-    return this.db
-      .transaction(() => {
-        this.q.insertKey.run(row);
-        const active = this.activeDataKey(row.label, row.provider);
-        if (!active) throw new AtrestError('ATREST_STORE', `No active data key for label ${row.label} after insert.`);
-        return active;
-      })
-      .immediate();
+    return busyExplained(() =>
+      this.db
+        .transaction(() => {
+          this.q.insertKey.run(row);
+          const active = this.activeDataKey(row.label, row.provider);
+          if (!active) throw new AtrestError('ATREST_STORE', `No active data key for label ${row.label} after insert.`);
+          return active;
+        })
+        .immediate(),
+    );
   }
 
   /** Reserve `n` encryptions under an active data key; false when that would pass `cap` or the key was retired. */
   reserveEncryptions(id: string, n: number, cap: number): boolean {
-    return this.q.reserve.run({ id, n, cap, now: new Date().toISOString() }).changes === 1;
+    return busyExplained(() => this.q.reserve.run({ id, n, cap, now: new Date().toISOString() }).changes === 1);
   }
 
   retireDataKey(id: string): boolean {
