@@ -68,7 +68,8 @@ type Source = {
   rebuild(row: SourceRow, replaced: Map<string | undefined, Replacement>): NewCell;
 };
 type SourceRow = { rowid: number; key: string; cell: unknown; encrypted?: number };
-type Item = { field: string | undefined; context: string; cipher: Buffer | undefined; plain: Buffer | undefined };
+/** One value of a row; its context is bytes, made once for both the decryption and the new encryption. */
+type Item = { field: string | undefined; context: Buffer; cipher: Buffer | undefined; plain: Buffer | undefined };
 type Replacement = { cipher: Buffer } | { plain: Buffer };
 type NewCell = { cell: unknown; encrypted?: number };
 
@@ -91,7 +92,7 @@ function secretsSource(store: Store): Source {
     swap: (row, next) => swap.run(next.cell, next.encrypted, row.rowid, row.cell, row.encrypted).changes === 1,
     items: (row) => {
       const value = row.cell as Buffer;
-      const context = `atrest_secrets:${row.key}`;
+      const context = Buffer.from(`atrest_secrets:${row.key}`, 'utf8');
       return [row.encrypted === 1 ? { field: undefined, context, cipher: value, plain: undefined } : { field: undefined, context, cipher: undefined, plain: value }];
     },
     rebuild: (_row, replaced) => {
@@ -119,7 +120,7 @@ function targetSource(store: Store, target: Target): Source {
     swap: (row, next) => swap.run(next.cell, row.rowid, row.cell).changes === 1,
     items: (row) =>
       cellStrings(target, row.cell).map(({ field, value }) => {
-        const context = targetContext(target, field);
+        const context = Buffer.from(targetContext(target, field), 'utf8');
         return isArmored(value) ? { field, context, cipher: dearmor(value), plain: undefined } : { field, context, cipher: undefined, plain: Buffer.from(value, 'utf8') };
       }),
     rebuild: (row, replaced) => {
@@ -215,7 +216,7 @@ export class Migrator {
       const total = source.count();
       const started = Date.now();
       let active: ActiveKey | undefined;
-      const seal = async (plain: Buffer, context: string): Promise<Buffer> => {
+      const seal = async (plain: Buffer, context: Buffer): Promise<Buffer> => {
         if (active === undefined || active.remaining <= 0) {
           active = await this.envelope.activeKeyFor(source.scope, 1);
           current.add(active.id);
