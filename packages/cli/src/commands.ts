@@ -26,7 +26,11 @@ function formatStatus(s: AtrestStatus): string {
   const per = Object.entries(s.secrets.byProvider).map(([p, n]) => `${p}: ${n}`).join(', ');
   lines.push(`secrets: ${s.secrets.total} (${s.secrets.encrypted} encrypted${per ? ` — ${per}` : ''}; ${s.secrets.plaintext} plaintext)`);
   for (const t of s.targets) {
-    lines.push(t.error !== undefined ? `  target ${t.target}: ERROR ${t.error}` : `  target ${t.target}: ${t.rows} rows, ${t.values} values, ${t.encrypted} encrypted, ${t.plaintext} plaintext`);
+    lines.push(
+      t.error !== undefined
+        ? `  target ${t.target}: ERROR ${t.error}`
+        : `  target ${t.target}: ${t.rows} rows, ${t.values} values, ${t.encrypted} encrypted, ${t.plaintext} plaintext${t.invalid > 0 ? `, ${t.invalid} rows not a JSON object` : ''}`,
+    );
   }
   return lines.join('\n');
 }

@@ -62,7 +62,17 @@ export type DecryptOptions = CryptOptions & {
 export type SecretInfo = { name: string; size: number; encrypted: boolean; createdAt: string; updatedAt: string };
 
 /** Counts of one registered target. */
-export type TargetStatus = { target: string; rows: number; values: number; encrypted: number; plaintext: number; byProvider: Record<string, number>; error?: string };
+export type TargetStatus = {
+  target: string;
+  rows: number;
+  values: number;
+  encrypted: number;
+  plaintext: number;
+  /** Rows of a :json target whose cell is not a JSON object. */
+  invalid: number;
+  byProvider: Record<string, number>;
+  error?: string;
+};
 
 /** What `status()` returns (`atrest status --json`). */
 export type AtrestStatus = {
@@ -237,7 +247,13 @@ function countTarget(store: Store, target: Target, match: (dataKeyId: string) =>
     if (batch.length === 0) break;
     for (const { rowid, cell } of batch) {
       after = rowid;
-      for (const { value } of cellStrings(target, cell)) {
+      let values: { value: string }[];
+      try {
+        values = cellStrings(target, cell);
+      } catch {
+        continue; // a malformed cell holds no ciphertext to count
+      }
+      for (const { value } of values) {
         if (!isArmored(value)) continue;
         try {
           if (match(readDataKeyId(dearmor(value)))) n++;
@@ -419,7 +435,7 @@ async function computeStatus(config: AtrestConfig, store: Store, providers: Read
   }
   const targetStatus: TargetStatus[] = [];
   for (const t of targets) {
-    const ts: TargetStatus = { target: t.spec, rows: 0, values: 0, encrypted: 0, plaintext: 0, byProvider: {} };
+    const ts: TargetStatus = { target: t.spec, rows: 0, values: 0, encrypted: 0, plaintext: 0, invalid: 0, byProvider: {} };
     try {
       checkTarget(store.db, t);
       for (let after = 0; ; ) {
@@ -428,7 +444,14 @@ async function computeStatus(config: AtrestConfig, store: Store, providers: Read
         for (const { rowid, cell } of batch) {
           after = rowid;
           ts.rows++;
-          for (const { value } of cellStrings(t, cell)) {
+          let values: { value: string }[];
+          try {
+            values = cellStrings(t, cell);
+          } catch {
+            ts.invalid++;
+            continue;
+          }
+          for (const { value } of values) {
             ts.values++;
             if (!isArmored(value)) {
               ts.plaintext++;

@@ -235,7 +235,15 @@ export class Migrator {
       const transform = async (row: SourceRow, count: boolean): Promise<NewCell | undefined> => {
         const replaced = new Map<string | undefined, Replacement>();
         const tally = { reEncrypted: 0, alreadyCurrent: 0, plaintextEncrypted: 0, decrypted: 0 };
-        for (const item of source.items(row)) {
+        let items: Item[];
+        try {
+          items = source.items(row);
+        } catch (err) {
+          // Turning encryption off: a cell that holds no ciphertext has nothing to decrypt.
+          if (mode === 'decrypt' && isAtrestError(err, 'ATREST_FORMAT_INVALID')) return undefined;
+          throw err;
+        }
+        for (const item of items) {
           if (item.cipher === undefined) {
             if (mode === 'decrypt') continue;
             tally.plaintextEncrypted++;

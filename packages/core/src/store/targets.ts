@@ -36,7 +36,7 @@ export function checkTarget(db: Database.Database, target: Target): void {
   }
 }
 
-/** The string values of a cell: the column itself, or each string value of its JSON object. */
+/** The string values of a cell: the column itself, or each string value of its JSON object (ATREST_FORMAT_INVALID when a :json cell is not an object). */
 export function cellStrings(target: Target, cell: unknown): { field: string | undefined; value: string }[] {
   if (typeof cell !== 'string' || cell === '') return [];
   if (!target.json) return [{ field: undefined, value: cell }];
@@ -44,9 +44,14 @@ export function cellStrings(target: Target, cell: unknown): { field: string | un
   try {
     obj = JSON.parse(cell);
   } catch {
-    return [];
+    obj = undefined;
   }
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return [];
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    // Its values cannot be encrypted one by one: say so rather than pass over it.
+    throw new AtrestError('ATREST_FORMAT_INVALID', `The ${target.spec} cell is not a JSON object, so its values cannot be encrypted field by field. Fix the row, or register the column as ${target.table}.${target.column} (without :json).`, {
+      details: { target: target.spec },
+    });
+  }
   return Object.entries(obj as Record<string, unknown>)
     .filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== '')
     .map(([field, value]) => ({ field, value }));
