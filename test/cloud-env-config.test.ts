@@ -83,7 +83,7 @@ t.test('to AWS KMS: ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_* and the secret acce
 
   const run = await cli(both, ['secrets-migration', 're-encrypt-data-keys', '--json']);
   t.equal(run.code, 0, `re-encrypt-data-keys exits 0 (${run.stderr.trim()})`);
-  t.same(json<DataKeysReport>(run), { total: 2, rewrapped: 2, unchanged: 0, retired: 0, failed: [] }, 'both data keys re-wrapped by KMS');
+  t.same(json<DataKeysReport>(run), { total: 2, rewrapped: 2, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] }, 'both data keys re-wrapped by KMS');
 
   const only = { ...base, ...awsEnv, ATREST_SECURITY_ENCRYPTION_PROVIDER: 'awskms.main' };
   renameSync(keyPath, join(dir, 'moved-away.key'));
@@ -104,7 +104,7 @@ t.test('to Azure Key Vault: ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_* and the cl
     'the client secret from its file, redacted',
   );
   const rewrap = await cli(both, ['secrets-migration', 're-encrypt-data-keys', '--json']);
-  t.same(json<DataKeysReport>(rewrap), { total: 2, rewrapped: 2, unchanged: 0, retired: 0, failed: [] }, `re-wrapped by the vault (${rewrap.stderr.trim()})`);
+  t.same(json<DataKeysReport>(rewrap), { total: 2, rewrapped: 2, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] }, `re-wrapped by the vault (${rewrap.stderr.trim()})`);
   const run = await cli(both, ['secrets-migration', 're-encrypt', '--json']);
   t.equal(run.code, 0, `re-encrypt exits 0 (${run.stderr.trim()})`);
   t.match(json<TargetReport[]>(run), [{ target: 'atrest_secrets', failed: 0, alreadyCurrent: 200 }, { target: TARGET, failed: 0, alreadyCurrent: 150, plaintextEncrypted: 25 }], 'the plaintext encrypted, nothing failed');

@@ -93,10 +93,10 @@ t.test('file.default → awskms.main: re-encrypt-data-keys, then the key file go
   kms.resetCalls();
   const run = await cli(both, ['secrets-migration', 're-encrypt-data-keys', '--json']);
   t.equal(run.code, 0, `re-encrypt-data-keys exits 0 (${run.stderr.trim()})`);
-  t.same(json<DataKeysReport>(run), { total: 4, rewrapped: 4, unchanged: 0, retired: 0, failed: [] }, 'every data key re-wrapped by KMS');
+  t.same(json<DataKeysReport>(run), { total: 4, rewrapped: 4, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] }, 'every data key re-wrapped by KMS');
   t.equal(kms.calls.Encrypt, 5, 'one KMS Encrypt per data key, plus the probe of the current key');
   const again = await cli(both, ['secrets-migration', 're-encrypt-data-keys', '--json']);
-  t.same(json<DataKeysReport>(again), { total: 4, rewrapped: 0, unchanged: 4, retired: 0, failed: [] }, 'a second run changes nothing');
+  t.same(json<DataKeysReport>(again), { total: 4, rewrapped: 0, unchanged: 4, retired: 0, droppedLeft: 0, failed: [] }, 'a second run changes nothing');
 
   const ini = appIni('encryption_provider = awskms.main\navailable_encryption_providers = awskms.main', [awsSection]);
   renameSync(keyPath, join(dir, 'moved-away.key'));
@@ -125,7 +125,7 @@ t.test('awskms.main → azurekv.main: re-encrypt-data-keys and re-encrypt, then 
   vault.resetCalls();
   const rewrap = await cli(both, ['secrets-migration', 're-encrypt-data-keys', '--json']);
   t.equal(rewrap.code, 0, `re-encrypt-data-keys exits 0 (${rewrap.stderr.trim()})`);
-  t.same(json<DataKeysReport>(rewrap), { total: 4, rewrapped: 4, unchanged: 0, retired: 0, failed: [] }, 'every data key re-wrapped by the vault');
+  t.same(json<DataKeysReport>(rewrap), { total: 4, rewrapped: 4, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] }, 'every data key re-wrapped by the vault');
   t.ok(kms.calls.Decrypt >= 4, `each was unwrapped by KMS first (${kms.calls.Decrypt} Decrypt calls)`);
 
   const run = await cli(both, ['secrets-migration', 're-encrypt', '--json', '--batch-size', '64']);
@@ -166,7 +166,7 @@ t.test('the vault key gets a new version: re-encrypt-data-keys moves every data 
   const [old] = vault.keyVersions();
   const next = vault.rotateKey();
   const run = await cli(ini, ['secrets-migration', 're-encrypt-data-keys', '--json']);
-  t.same(json<DataKeysReport>(run), { total: 4, rewrapped: 4, unchanged: 0, retired: 0, failed: [] }, `every data key re-wrapped with the new version (${run.stderr.trim()})`);
+  t.same(json<DataKeysReport>(run), { total: 4, rewrapped: 4, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] }, `every data key re-wrapped with the new version (${run.stderr.trim()})`);
   vault.setKeyEnabled(vault.key_id, false, old?.version);
   const atrest = await openAtrest({ configFile: ini, appRoot: repoRoot, env: {} });
   t.same(await unreadable(atrest, db, seeded), [], 'every value reads with the old version disabled');

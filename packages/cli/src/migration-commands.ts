@@ -49,7 +49,8 @@ function formatReports(reports: readonly TargetReport[], dryRun: boolean): strin
 
 function formatDataKeys(r: DataKeysReport): string {
   return [
-    `data keys: ${r.total}, re-wrapped ${r.rewrapped}, already under the current key ${r.unchanged}${r.retired > 0 ? `, retired ${r.retired}` : ''}, failed ${r.failed.length}`,
+    `data keys: ${r.total}, re-wrapped ${r.rewrapped}, unchanged ${r.unchanged}${r.retired > 0 ? `, retired ${r.retired}` : ''}` +
+      `${r.droppedLeft > 0 ? `, ${r.droppedLeft} dropped with encryption off left as they were (they do not unwrap with today's keys)` : ''}, failed ${r.failed.length}`,
     ...r.failed.map((f) => `  failed data key ${f.id} (${f.provider}): ${f.code} ${f.message}`),
   ].join('\n');
 }

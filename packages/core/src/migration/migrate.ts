@@ -49,7 +49,15 @@ export type ReEncryptOptions = {
 };
 
 /** Outcome of `reEncryptDataKeys` and the data key part of `rotateEncryptionKey`. */
-export type DataKeysReport = { total: number; rewrapped: number; unchanged: number; retired: number; failed: { id: string; provider: string; code: string; message: string }[] };
+export type DataKeysReport = {
+  total: number;
+  rewrapped: number;
+  unchanged: number;
+  retired: number;
+  /** Data keys dropped when encryption was turned off that do not unwrap with today's keys: left as they are (no value needs them). */
+  droppedLeft: number;
+  failed: { id: string; provider: string; code: string; message: string }[];
+};
 
 type Mode = 'encrypt' | 'decrypt';
 
@@ -349,7 +357,7 @@ export class Migrator {
   private async rewrap(retireActive: boolean, unwrapped?: Map<string, Buffer>): Promise<DataKeysReport> {
     const provider = this.internals.registry.get(this.internals.registry.currentId);
     const rows = this.store.dataKeys();
-    const report: DataKeysReport = { total: rows.length, rewrapped: 0, unchanged: 0, retired: 0, failed: [] };
+    const report: DataKeysReport = { total: rows.length, rewrapped: 0, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] };
     // The current key's reference, from wrapping a throwaway key: rows already under it need no call.
     const probe = await provider.wrapKey(new Uint8Array(32).fill(1), { atrest_probe: 'current-key' });
     const updates: { row: DataKeyRow; ciphertext: Uint8Array; keyRef: string }[] = [];
@@ -365,7 +373,7 @@ export class Migrator {
       } catch (err) {
         // A key dropped when encryption was turned off may be under a key that is gone: leave it.
         if (row.dropped_at !== null) {
-          report.unchanged++;
+          report.droppedLeft++;
           continue;
         }
         report.failed.push({ id: row.id, provider: row.provider, code: codeOf(err), message: err instanceof Error ? err.message : String(err) });
