@@ -9,13 +9,13 @@ import { silentLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import { Envelope } from './envelope/envelope.js';
 import type { ProviderRegistry } from './envelope/envelope.js';
-import { armor, dearmor, isArmored, looksLikeEnvelope, readDataKeyId } from './envelope/format.js';
+import { armor, dearmor, isArmored, looksLikeEnvelope } from './envelope/format.js';
 import { CheckedProvider } from './providers/checked.js';
 import type { ProviderHealth } from './providers/checked.js';
 import { ProviderLoader } from './providers/loader.js';
 import { Store } from './store/store.js';
 import type { DataKeyRow } from './store/store.js';
-import { cellStrings, checkTarget, readTargetBatch, targetContext } from './store/targets.js';
+import { scanTarget, targetContext } from './store/targets.js';
 import type { Target } from './store/targets.js';
 
 /** Options of `openAtrest`. */
@@ -123,7 +123,6 @@ function secretContext(name: string): string {
 }
 
 function checkSecretName(name: string): void {
-  // eslint-disable-next-line no-control-regex
   if (typeof name !== 'string' || name.length === 0 || name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) {
     throw new AtrestError('ATREST_USAGE', 'A secret name is 1 to 255 characters without control characters.');
   }
@@ -227,7 +226,7 @@ function explainMissingKey(err: AtrestError, store: Store, targets: readonly Tar
   let dependents = store.countSecretsUnder([...ids]);
   for (const t of targets) {
     try {
-      dependents += countTarget(store, t, (id) => ids.has(id));
+      for (const [id, n] of scanTarget(store.db, t).byDataKey) if (ids.has(id)) dependents += n;
     } catch {
       // a target that does not exist yet holds nothing
     }
@@ -237,33 +236,6 @@ function explainMissingKey(err: AtrestError, store: Store, targets: readonly Tar
     `${err.message} Missing key fingerprint${fingerprints.length > 1 ? 's' : ''}: ${fingerprints.join(', ')}; ${dependents} secret${dependents === 1 ? '' : 's'} depend${dependents === 1 ? 's' : ''} on ${fingerprints.length > 1 ? 'them' : 'it'}.`,
     { cause: err, details: { ...err.details, provider: providerId, fingerprints, dependents } },
   );
-}
-
-function countTarget(store: Store, target: Target, match: (dataKeyId: string) => boolean): number {
-  checkTarget(store.db, target);
-  let n = 0;
-  for (let after = 0; ; ) {
-    const batch = readTargetBatch(store.db, target, after, 5000);
-    if (batch.length === 0) break;
-    for (const { rowid, cell } of batch) {
-      after = rowid;
-      let values: { value: string }[];
-      try {
-        values = cellStrings(target, cell);
-      } catch {
-        continue; // a malformed cell holds no ciphertext to count
-      }
-      for (const { value } of values) {
-        if (!isArmored(value)) continue;
-        try {
-          if (match(readDataKeyId(dearmor(value)))) n++;
-        } catch {
-          // malformed values are reported by status and re-encrypt, not here
-        }
-      }
-    }
-  }
-  return n;
 }
 
 /**
@@ -333,7 +305,7 @@ function makeAtrest(
   const open = (): void => {
     if (closed) throw new AtrestError('ATREST_CLOSED', 'This atrest instance is closed.');
   };
-  const targets: Target[] = config.targets.map((t: Target) => ({ spec: t.spec, table: t.table, column: t.column, json: t.json }));
+  const targets = config.targets;
 
   const decrypt = async (ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> => {
     open();
@@ -437,37 +409,16 @@ async function computeStatus(config: AtrestConfig, store: Store, providers: Read
   for (const t of targets) {
     const ts: TargetStatus = { target: t.spec, rows: 0, values: 0, encrypted: 0, plaintext: 0, invalid: 0, byProvider: {} };
     try {
-      checkTarget(store.db, t);
-      for (let after = 0; ; ) {
-        const batch = readTargetBatch(store.db, t, after, 5000);
-        if (batch.length === 0) break;
-        for (const { rowid, cell } of batch) {
-          after = rowid;
-          ts.rows++;
-          let values: { value: string }[];
-          try {
-            values = cellStrings(t, cell);
-          } catch {
-            ts.invalid++;
-            continue;
-          }
-          for (const { value } of values) {
-            ts.values++;
-            if (!isArmored(value)) {
-              ts.plaintext++;
-              continue;
-            }
-            ts.encrypted++;
-            let provider = '?';
-            try {
-              provider = providerOf.get(readDataKeyId(dearmor(value))) ?? '?';
-            } catch {
-              provider = '?';
-            }
-            ts.byProvider[provider] = (ts.byProvider[provider] ?? 0) + 1;
-          }
-        }
+      const scan = scanTarget(store.db, t);
+      ts.rows = scan.rows;
+      ts.invalid = scan.invalid;
+      ts.plaintext = scan.plaintext;
+      for (const [id, n] of scan.byDataKey) {
+        const provider = providerOf.get(id) ?? '?';
+        ts.byProvider[provider] = (ts.byProvider[provider] ?? 0) + n;
+        ts.encrypted += n;
       }
+      ts.values = ts.plaintext + ts.encrypted;
     } catch (err) {
       ts.error = err instanceof Error ? err.message : String(err);
     }

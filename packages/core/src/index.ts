@@ -19,7 +19,7 @@ export { loadAtrestConfig, openAtrest } from './atrest.js';
 export type { Atrest, AtrestInternals, AtrestStatus, CryptOptions, DecryptOptions, OpenAtrestOptions, SecretInfo, SecretsApi, TargetStatus } from './atrest.js';
 export { formatConfigEntries } from './config/index.js';
 export type { AtrestConfig, ConfigEntry, ConfigOrigin, ConfigSource, LoadConfigOptions, ProviderSectionConfig, TargetSpec } from './config/index.js';
-export { parseTarget, targetContext } from './store/targets.js';
+export { targetContext } from './store/targets.js';
 export type { Target } from './store/targets.js';
 export { Migrator, SECRETS_TARGET } from './migration/migrate.js';
 export type { DataKeysReport, Progress, ReEncryptOptions, RowFailure, TargetReport } from './migration/migrate.js';

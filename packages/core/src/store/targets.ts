@@ -2,25 +2,16 @@
 // column of armored values) or `table.column:json` (a JSON object whose string values are each
 // armored). atrest reads them to count and re-encrypt; the application writes them.
 import type Database from 'better-sqlite3';
+import type { TargetSpec } from '../config/types.js';
 import { AtrestError } from '../errors.js';
+import { dearmor, isArmored, readDataKeyId } from '../envelope/format.js';
 
-/** A registered target, as parsed from `[secrets_migration] targets`. */
-export type Target = { readonly spec: string; readonly table: string; readonly column: string; readonly json: boolean };
+/** A registered target, as the configuration parses `[secrets_migration] targets`. */
+export type Target = TargetSpec;
 
 /** The context (and data key scope) atrest binds to values of a target; a JSON field adds `.<field>`. */
 export function targetContext(target: Pick<Target, 'table' | 'column'>, field?: string): string {
   return field === undefined ? `${target.table}.${target.column}` : `${target.table}.${target.column}.${field}`;
-}
-
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** Parse `table.column[:json]`. */
-export function parseTarget(spec: string): Target {
-  const m = /^([^.:]+)\.([^.:]+)(:json)?$/.exec(spec.trim());
-  if (m === null || !IDENT.test(m[1] ?? '') || !IDENT.test(m[2] ?? '')) {
-    throw new AtrestError('ATREST_CONFIG_INVALID', `"${spec}" is not a target: write table.column or table.column:json (letters, digits, underscores).`, { details: { target: spec } });
-  }
-  return { spec: spec.trim(), table: m[1] ?? '', column: m[2] ?? '', json: m[3] !== undefined };
 }
 
 /** Throws ATREST_CONFIG_INVALID unless the target's table and column exist. */
@@ -62,4 +53,42 @@ export function readTargetBatch(db: Database.Database, target: Target, afterRowi
   return db
     .prepare(`SELECT rowid AS rowid, "${target.column}" AS cell FROM "${target.table}" WHERE rowid > ? ORDER BY rowid LIMIT ?`)
     .all(afterRowid, limit) as { rowid: number; cell: unknown }[];
+}
+
+/** What a target holds: rows, plaintext values, malformed cells, and ciphertexts per data key id ('?' for malformed ones). */
+export type TargetScan = { rows: number; invalid: number; plaintext: number; byDataKey: Map<string, number> };
+
+/** Count a target's values by the data key that encrypted them (streamed; memory independent of the table). */
+export function scanTarget(db: Database.Database, target: Target): TargetScan {
+  checkTarget(db, target);
+  const scan: TargetScan = { rows: 0, invalid: 0, plaintext: 0, byDataKey: new Map() };
+  for (let after = 0; ; ) {
+    const batch = readTargetBatch(db, target, after, 5000);
+    if (batch.length === 0) break;
+    for (const { rowid, cell } of batch) {
+      after = rowid;
+      scan.rows++;
+      let values: { value: string }[];
+      try {
+        values = cellStrings(target, cell);
+      } catch {
+        scan.invalid++;
+        continue;
+      }
+      for (const { value } of values) {
+        if (!isArmored(value)) {
+          scan.plaintext++;
+          continue;
+        }
+        let id = '?';
+        try {
+          id = readDataKeyId(dearmor(value));
+        } catch {
+          // malformed ciphertext: counted under '?', reported by re-encrypt
+        }
+        scan.byDataKey.set(id, (scan.byDataKey.get(id) ?? 0) + 1);
+      }
+    }
+  }
+  return scan;
 }
