@@ -215,6 +215,7 @@ export class Migrator {
 
   private async pass(mode: Mode, options: ReEncryptOptions, lock: MigrationLock): Promise<TargetReport[]> {
     const batchSize = Math.max(1, Math.min(options.batchSize ?? 1000, 10_000));
+    const dryRun = options.dryRun === true;
     const currentProvider = this.internals.registry.currentId;
     const current = new Set(this.store.dataKeys().filter((k) => k.active === 1 && k.provider === currentProvider).map((k) => k.id));
     const reports: TargetReport[] = [];
@@ -255,8 +256,7 @@ export class Migrator {
           if (item.cipher === undefined) {
             if (mode === 'decrypt') continue;
             tally.plaintextEncrypted++;
-            if (options.dryRun !== true) replaced.set(item.field, { cipher: await seal(item.plain ?? Buffer.alloc(0), item.context) });
-            else replaced.set(item.field, { plain: Buffer.alloc(0) });
+            if (!dryRun) replaced.set(item.field, { cipher: await seal(item.plain ?? Buffer.alloc(0), item.context) });
             continue;
           }
           const id = readDataKeyId(item.cipher);
@@ -271,12 +271,13 @@ export class Migrator {
           } catch (err) {
             throw new ItemError(item, err);
           }
+          // A dry run decrypts (so keys that do not unwrap are reported) but builds nothing to write.
           if (mode === 'decrypt') {
             tally.decrypted++;
-            replaced.set(item.field, { plain });
+            if (!dryRun) replaced.set(item.field, { plain });
           } else {
             tally.reEncrypted++;
-            replaced.set(item.field, options.dryRun === true ? { plain } : { cipher: await seal(plain, item.context) });
+            if (!dryRun) replaced.set(item.field, { cipher: await seal(plain, item.context) });
           }
         }
         if (count) {
@@ -302,7 +303,7 @@ export class Migrator {
             fail(row, undefined, err);
           }
         }
-        if (options.dryRun !== true && writes.length > 0) {
+        if (writes.length > 0) {
           const lost = this.store.db
             .transaction(() => writes.filter((w) => !source.swap(w.row, w.next)))
             .immediate();
