@@ -185,7 +185,17 @@ export const commands: Command[] = [
     async run(ctx) {
       const items = parseImport((await readAll(ctx.io.stdin)).toString('utf8'));
       const a = await ctx.open();
-      for (const it of items) await a.secrets.set(it.name, it.value);
+      let done = 0;
+      try {
+        for (const it of items) {
+          await a.secrets.set(it.name, it.value);
+          done++;
+        }
+      } catch (err) {
+        // Say exactly where it stopped: the first `done` lines are stored, the rest are not.
+        await write(ctx.io.stderr, `imported ${done} of ${items.length} secrets; stopped at line item ${done + 1} (${items[done]?.name ?? ''})\n`);
+        throw err;
+      }
       await write(ctx.io.stderr, `imported ${items.length} secret${items.length === 1 ? '' : 's'}\n`);
       return 0;
     },
