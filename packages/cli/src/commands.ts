@@ -193,7 +193,7 @@ export const commands: Command[] = [
         }
       } catch (err) {
         // Say exactly where it stopped: the first `done` lines are stored, the rest are not.
-        await write(ctx.io.stderr, `imported ${done} of ${items.length} secrets; stopped at line item ${done + 1} (${items[done]?.name ?? ''})\n`);
+        await write(ctx.io.stderr, `imported ${done} of ${items.length} secrets; stopped at secret ${done + 1} (${items[done]?.name ?? ''})\n`);
         throw err;
       }
       await write(ctx.io.stderr, `imported ${items.length} secret${items.length === 1 ? '' : 's'}\n`);
