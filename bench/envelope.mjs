@@ -20,7 +20,11 @@ import {
 } from '@aws-crypto/client-node';
 
 // pnpm 10 passes the '--' of `pnpm run bench:… -- --json` through: drop it.
-const { values: opts } = parseArgs({ args: process.argv.slice(2).filter((a) => a !== '--'), options: { json: { type: 'boolean' }, seconds: { type: 'string', default: '2' } }, strict: true });
+const { values: opts } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: { json: { type: 'boolean' }, seconds: { type: 'string', default: '2' } },
+  strict: true,
+});
 const seconds = Number(opts.seconds);
 const VALUES = 256;
 const values = Array.from({ length: VALUES }, () => randomBytes(1024));
@@ -48,7 +52,12 @@ async function measure(name, pair, roundSeconds = seconds / 3) {
 const dir = mkdtempSync(join(tmpdir(), 'atrest-bench-'));
 try {
   // atrest: file provider, real SQLite store, warm cache.
-  const atrest = await openAtrest({ app: 'bench', env: {}, database: join(dir, 'bench.db'), options: { 'security.encryption.file.default.key_path': join(dir, 'bench.key') } });
+  const atrest = await openAtrest({
+    app: 'bench',
+    env: {},
+    database: join(dir, 'bench.db'),
+    options: { 'security.encryption.file.default.key_path': join(dir, 'bench.key') },
+  });
   const atrestOps = await measure('atrest', async (i) => {
     const v = values[i % VALUES];
     const ct = await atrest.encrypt(v, { context });
@@ -76,11 +85,26 @@ try {
 
   // The closest peer: AWS Encryption SDK, raw AES keyring, committing non-signing suite, caching CMM.
   const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
-  const keyring = new RawAesKeyringNode({ keyName: 'bench', keyNamespace: 'atrest-bench', unencryptedMasterKey: new Uint8Array(randomBytes(32)), wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING });
-  const cmm = new NodeCachingMaterialsManager({ backingMaterials: keyring, cache: getLocalCryptographicMaterialsCache(100), maxAge: 3_600_000, maxMessagesEncrypted: 2 ** 31, partition: 'bench' });
+  const keyring = new RawAesKeyringNode({
+    keyName: 'bench',
+    keyNamespace: 'atrest-bench',
+    unencryptedMasterKey: new Uint8Array(randomBytes(32)),
+    wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+  });
+  const cmm = new NodeCachingMaterialsManager({
+    backingMaterials: keyring,
+    cache: getLocalCryptographicMaterialsCache(100),
+    maxAge: 3_600_000,
+    maxMessagesEncrypted: 2 ** 31,
+    partition: 'bench',
+  });
   const esdkOps = await measure('esdk', async (i) => {
     const v = values[i % VALUES];
-    const { result } = await encrypt(cmm, v, { suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY, encryptionContext: { ctx: context }, plaintextLengthBytes: v.length });
+    const { result } = await encrypt(cmm, v, {
+      suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY,
+      encryptionContext: { ctx: context },
+      plaintextLengthBytes: v.length,
+    });
     const { plaintext } = await decrypt(cmm, result);
     if (plaintext.length !== v.length) throw new Error('esdk round trip failed');
   });
@@ -93,7 +117,8 @@ try {
     atrest_vs_raw: Number((atrestOps / rawOps).toFixed(3)),
     atrest_vs_esdk: Number((atrestOps / esdkOps).toFixed(1)),
   };
-  if (!opts.json) console.error(`atrest/raw ${out.atrest_vs_raw} (goal >= 0.6), atrest/esdk ${out.atrest_vs_esdk} (goal >= 20)`);
+  if (!opts.json)
+    console.error(`atrest/raw ${out.atrest_vs_raw} (goal >= 0.6), atrest/esdk ${out.atrest_vs_esdk} (goal >= 20)`);
   console.log(JSON.stringify(out));
 } finally {
   rmSync(dir, { recursive: true, force: true });

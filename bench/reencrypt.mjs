@@ -15,22 +15,39 @@ import Database from 'better-sqlite3';
 import { Migrator, openAtrest } from '@atrest/core';
 
 // pnpm 10 passes the '--' of `pnpm run bench:… -- --json` through: drop it.
-const { values: opts } = parseArgs({ args: process.argv.slice(2).filter((a) => a !== '--'), options: { rows: { type: 'string', default: '200000' }, json: { type: 'boolean' }, 'batch-size': { type: 'string', default: '1000' } }, strict: true });
+const { values: opts } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    rows: { type: 'string', default: '200000' },
+    json: { type: 'boolean' },
+    'batch-size': { type: 'string', default: '1000' },
+  },
+  strict: true,
+});
 const rows = Number(opts.rows);
 const batch = Number(opts['batch-size']);
-const log = (...a) => { if (!opts.json) console.error(...a); };
+const log = (...a) => {
+  if (!opts.json) console.error(...a);
+};
 const dir = mkdtempSync(join(tmpdir(), 'atrest-bench-reencrypt-'));
 const env = {};
-const atrestOptions = { app: 'bench', env, database: join(dir, 'atrest.db'), options: { 'security.encryption.file.default.key_path': join(dir, 'bench.key') } };
+const atrestOptions = {
+  app: 'bench',
+  env,
+  database: join(dir, 'atrest.db'),
+  options: { 'security.encryption.file.default.key_path': join(dir, 'bench.key') },
+};
 const plaintexts = (i) => Buffer.from(`secret-${String(i).padStart(12, '0')}-`.padEnd(200, 'x'));
 
 try {
   // 1. Build: N secrets in atrest's table (one transaction), then rotate the key.
-  let t0 = Date.now();
+  const t0 = Date.now();
   const a = await openAtrest(atrestOptions);
   const { store, envelope } = a.internals;
   await envelope.encrypt('warm', 'x', 'secrets'); // the data key is created and committed outside the bulk transaction
-  const put = store.db.prepare("INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, 1, '2026-01-01', '2026-01-01')");
+  const put = store.db.prepare(
+    "INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, 1, '2026-01-01', '2026-01-01')",
+  );
   store.db.exec('BEGIN');
   for (let i = 0; i < rows; i++) {
     const name = `bench/${i}`;
@@ -43,9 +60,18 @@ try {
 
   // 2. atrest re-encrypt, in a fresh process (its own peak RSS and provider calls).
   const child = fileURLToPath(new URL('./reencrypt-child.mjs', import.meta.url));
-  const result = JSON.parse(execFileSync(process.execPath, [child, JSON.stringify({ ...atrestOptions, batchSize: batch })], { encoding: 'utf8' }).trim().split('\n').pop());
+  const result = JSON.parse(
+    execFileSync(process.execPath, [child, JSON.stringify({ ...atrestOptions, batchSize: batch })], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .pop(),
+  );
   if (result.reEncrypted !== rows) throw new Error(`re-encrypt changed ${result.reEncrypted} of ${rows} rows`);
-  log(`atrest re-encrypt: ${Math.round(result.rowsPerS)} rows/s, peak RSS ${result.peakRssMb} MB, provider calls ${result.providerCalls}`);
+  log(
+    `atrest re-encrypt: ${Math.round(result.rowsPerS)} rows/s, peak RSS ${result.peakRssMb} MB, provider calls ${result.providerCalls}`,
+  );
 
   // 3. The same loop over the same rows with bare AES-256-GCM (limit) and with no crypto (baseline).
   const k1 = randomBytes(32);
@@ -54,7 +80,10 @@ try {
   const pool = Buffer.alloc(12 * 4096);
   let poolAt = pool.length;
   const seal = (key, pt) => {
-    if (poolAt === pool.length) { randomFillSync(pool); poolAt = 0; }
+    if (poolAt === pool.length) {
+      randomFillSync(pool);
+      poolAt = 0;
+    }
     const out = Buffer.allocUnsafe(12 + pt.length + 16);
     pool.copy(out, 0, poolAt, poolAt + 12);
     poolAt += 12;
@@ -97,9 +126,13 @@ try {
     const file = join(dir, name);
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE atrest_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, encrypted INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT');
+    db.exec(
+      'CREATE TABLE atrest_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, encrypted INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT',
+    );
     const ins = db.prepare("INSERT INTO atrest_secrets VALUES (?, ?, 1, '2026-01-01', '2026-01-01')");
-    db.transaction(() => { for (let i = 0; i < rows; i++) ins.run(`bench/${i}`, seal(k1, plaintexts(i))); })();
+    db.transaction(() => {
+      for (let i = 0; i < rows; i++) ins.run(`bench/${i}`, seal(k1, plaintexts(i)));
+    })();
     db.close();
     return file;
   }

@@ -12,7 +12,11 @@ t.test("a data key made while the application's transaction is open survives its
   const file = join(dir, 'app.db');
   const db = new Database(file);
   db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
-  const options = { database: db, env: {}, options: { 'security.encryption.file.default.key_path': join(dir, 'k.key') } };
+  const options = {
+    database: db,
+    env: {},
+    options: { 'security.encryption.file.default.key_path': join(dir, 'k.key') },
+  };
   const a = await openAtrest(options);
   db.exec('BEGIN');
   db.prepare('SELECT count(*) FROM notes').get();
@@ -35,9 +39,17 @@ t.test("a data key made while the application's transaction is open survives its
 t.test('an in-memory database refuses to make a data key inside an open transaction', async (t) => {
   const db = new Database(':memory:');
   const dir = tempDir('atrest-tx-mem-');
-  const a = await openAtrest({ database: db, env: {}, options: { 'security.encryption.file.default.key_path': join(dir, 'k.key') } });
+  const a = await openAtrest({
+    database: db,
+    env: {},
+    options: { 'security.encryption.file.default.key_path': join(dir, 'k.key') },
+  });
   db.exec('BEGIN');
-  await t.rejects(a.encrypt('x', { scope: 'in-tx' }), { code: 'ATREST_STORE' }, 'refused rather than rolled back with the caller');
+  await t.rejects(
+    a.encrypt('x', { scope: 'in-tx' }),
+    { code: 'ATREST_STORE' },
+    'refused rather than rolled back with the caller',
+  );
   db.exec('ROLLBACK');
   t.ok((await a.encrypt('x', { scope: 'in-tx' })).length > 0, 'works outside the transaction');
   await a.close();

@@ -26,7 +26,9 @@ t.test('init creates a 0600 key file (key-path override) and is idempotent', asy
   t.equal(again.code, 0);
   t.match(again.stdout.toString(), `fingerprint: ${fp}`, 'same key the second time');
   t.same(readFileSync(b.key), before, 'key file untouched');
-  const env = await runAtrest(['--db', join(b.dir, 'env.db'), 'init'], { env: { ATREST_ENCRYPTION_KEY_PATH: join(b.dir, 'env', 'k.key') } });
+  const env = await runAtrest(['--db', join(b.dir, 'env.db'), 'init'], {
+    env: { ATREST_ENCRYPTION_KEY_PATH: join(b.dir, 'env', 'k.key') },
+  });
   t.equal(env.code, 0, env.stderr);
   t.ok(existsSync(join(b.dir, 'env', 'k.key')), 'ATREST_ENCRYPTION_KEY_PATH moves the key file');
 });
@@ -39,15 +41,24 @@ t.test('binary round trips: a 1 MiB random file and a PEM certificate', async (t
   const got = await runAtrest([...b.args, 'secrets', 'get', 'big']);
   t.equal(got.code, 0, got.stderr);
   t.ok(got.stdout.equals(big), '1 MiB of random bytes back, byte for byte');
-  const pem = `-----BEGIN CERTIFICATE-----\n${randomBytes(600).toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+  const pem = `-----BEGIN CERTIFICATE-----\n${randomBytes(600)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
   t.equal((await runAtrest([...b.args, 'secrets', 'set', 'ca.pem'], { input: pem })).code, 0, 'value from stdin');
-  t.equal((await runAtrest([...b.args, 'secrets', 'get', 'ca.pem'])).stdout.toString(), pem, 'PEM back exactly, newlines included');
+  t.equal(
+    (await runAtrest([...b.args, 'secrets', 'get', 'ca.pem'])).stdout.toString(),
+    pem,
+    'PEM back exactly, newlines included',
+  );
   const enc = await runAtrest([...b.args, 'encrypt', '--context', 'files/big'], { input: big });
   t.match(enc.stdout.toString(), /^atrest:v1:[A-Za-z0-9_-]+\n$/, 'text armor');
   const dec = await runAtrest([...b.args, 'decrypt', '--context', 'files/big'], { input: enc.stdout });
   t.ok(dec.stdout.equals(big), 'encrypt | decrypt is the identity on binary data');
   const list = await runAtrest([...b.args, 'secrets', 'list', '--json']);
-  t.same((JSON.parse(list.stdout.toString()) as { name: string }[]).map((s) => s.name), ['big', 'ca.pem']);
+  t.same(
+    (JSON.parse(list.stdout.toString()) as { name: string }[]).map((s) => s.name),
+    ['big', 'ca.pem'],
+  );
   t.equal((await runAtrest([...b.args, 'secrets', 'delete', 'big'])).code, 0);
   const gone = await runAtrest([...b.args, 'secrets', 'get', 'big']);
   t.equal(gone.code, 1, 'a missing secret is exit 1');
@@ -96,15 +107,22 @@ t.test('a foreign key file is refused before anything is read or written', async
 t.test('passphrase mode: short, wrong, right', async (t) => {
   const b = box();
   const pass = 'correct horse battery staple';
-  const ok = await runAtrest(['--db', b.db, 'secrets', 'set', 'p'], { input: 'pv', env: { ATREST_ENCRYPTION_SECRET_KEY: pass } });
+  const ok = await runAtrest(['--db', b.db, 'secrets', 'set', 'p'], {
+    input: 'pv',
+    env: { ATREST_ENCRYPTION_SECRET_KEY: pass },
+  });
   t.equal(ok.code, 0, ok.stderr);
   t.notOk(existsSync(b.key), 'no key file in passphrase mode');
-  const short = await runAtrest(['--db', b.db, 'secrets', 'get', 'p'], { env: { ATREST_ENCRYPTION_SECRET_KEY: 'too-short' } });
+  const short = await runAtrest(['--db', b.db, 'secrets', 'get', 'p'], {
+    env: { ATREST_ENCRYPTION_SECRET_KEY: 'too-short' },
+  });
   t.equal(short.code, 2);
   t.match(short.stderr, 'ATREST_CONFIG_INVALID');
   t.match(short.stderr, 'ATREST_ENCRYPTION_SECRET_KEY', 'names the variable');
   t.notMatch(short.stderr, 'too-short', 'never prints the passphrase');
-  const wrong = await runAtrest(['--db', b.db, 'secrets', 'get', 'p'], { env: { ATREST_ENCRYPTION_SECRET_KEY: 'correct horse battery stapler' } });
+  const wrong = await runAtrest(['--db', b.db, 'secrets', 'get', 'p'], {
+    env: { ATREST_ENCRYPTION_SECRET_KEY: 'correct horse battery stapler' },
+  });
   t.equal(wrong.code, 2);
   t.match(wrong.stderr, 'ATREST_WRONG_KEY');
   t.equal(wrong.stdout.length, 0, 'no garbage printed');
@@ -158,12 +176,22 @@ t.test('host INI: foreign sections ignored, typo refused, env over INI, no secre
   t.equal(show.code, 0, show.stderr);
   const text = show.stdout.toString();
   t.notMatch(text, 'SW2YcwTIb9zpOOhoPsMm', 'the passphrase is not shown');
-  t.notMatch(text, 'admin_password', 'foreign keys are not atrest\'s');
+  t.notMatch(text, 'admin_password', "foreign keys are not atrest's");
   t.match(text, 'secret_key.default', 'the default provider follows from the passphrase');
   t.match(text, /data_keys_cache_ttl.*5m|data_keys_cache_ttl.*300000/);
-  const json = JSON.parse((await runAtrest(['--config', ini, 'config', 'show', '--json'])).stdout.toString()) as { key: string; value: unknown; origin: { source: string } }[];
+  const json = JSON.parse((await runAtrest(['--config', ini, 'config', 'show', '--json'])).stdout.toString()) as {
+    key: string;
+    value: unknown;
+    origin: { source: string };
+  }[];
   t.notMatch(JSON.stringify(json), 'SW2YcwTIb9zpOOhoPsMm', 'nor in JSON');
-  const envOver = JSON.parse((await runAtrest(['--config', ini, 'config', 'show', '--json'], { env: { ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL: '1h' } })).stdout.toString()) as typeof json;
+  const envOver = JSON.parse(
+    (
+      await runAtrest(['--config', ini, 'config', 'show', '--json'], {
+        env: { ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL: '1h' },
+      })
+    ).stdout.toString(),
+  ) as typeof json;
   const ttl = envOver.find((e) => e.key === 'security.encryption.data_keys_cache_ttl');
   t.equal(ttl?.origin.source, 'env', 'environment beats the INI file');
   const set = await runAtrest(['--config', ini, 'secrets', 'set', 'x'], { input: 'y' });
@@ -188,14 +216,32 @@ t.test('status --json', async (t) => {
     secrets: { total: number; plaintext: number; byProvider: Record<string, number> };
   };
   t.equal(s.currentProvider, 'file.default');
-  t.match(s.providers, [{ id: 'file.default', current: true, healthy: true, details: { key_path: b.key, mode: '0600' } }]);
+  t.match(s.providers, [
+    { id: 'file.default', current: true, healthy: true, details: { key_path: b.key, mode: '0600' } },
+  ]);
   t.equal(s.dataKeys.byProvider['file.default']?.total, 1);
   t.same(s.secrets.byProvider, { 'file.default': 1 });
   t.equal(s.secrets.plaintext, 0);
 });
 
 t.test('usage: --help everywhere, unknown command and option are exit 2', async (t) => {
-  for (const cmd of [[], ['init'], ['status'], ['config', 'show'], ['secrets', 'set'], ['secrets', 'get'], ['secrets', 'list'], ['secrets', 'delete'], ['secrets', 'import'], ['encrypt'], ['decrypt'], ['secrets-migration', 're-encrypt'], ['secrets-migration', 're-encrypt-data-keys'], ['secrets-migration', 'rotate-data-keys'], ['rotate-encryption-key']]) {
+  for (const cmd of [
+    [],
+    ['init'],
+    ['status'],
+    ['config', 'show'],
+    ['secrets', 'set'],
+    ['secrets', 'get'],
+    ['secrets', 'list'],
+    ['secrets', 'delete'],
+    ['secrets', 'import'],
+    ['encrypt'],
+    ['decrypt'],
+    ['secrets-migration', 're-encrypt'],
+    ['secrets-migration', 're-encrypt-data-keys'],
+    ['secrets-migration', 'rotate-data-keys'],
+    ['rotate-encryption-key'],
+  ]) {
     const r = await runAtrest([...cmd, '--help']);
     t.equal(r.code, 0, `${cmd.join(' ') || '(none)'} --help`);
     t.match(r.stdout.toString(), /^Usage: atrest/);

@@ -61,14 +61,22 @@ console.log(JSON.stringify({ ok }));`,
 const providers = [
   {
     name: 'AWS KMS',
-    section: `[security]\nencryption_provider = awskms.main\n[security.encryption.awskms.main]\n${Object.entries(kms.providerKeys).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`,
+    section: `[security]\nencryption_provider = awskms.main\n[security.encryption.awskms.main]\n${Object.entries(
+      kms.providerKeys,
+    )
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\n`,
     reset: () => kms.resetCalls(),
     unwraps: () => kms.calls.Decrypt,
     wraps: () => kms.calls.Encrypt,
   },
   {
     name: 'Azure Key Vault',
-    section: `[security]\nencryption_provider = azurekv.main\n[security.encryption.azurekv.main]\n${Object.entries(vault.providerKeys).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`,
+    section: `[security]\nencryption_provider = azurekv.main\n[security.encryption.azurekv.main]\n${Object.entries(
+      vault.providerKeys,
+    )
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\n`,
     reset: () => vault.resetCalls(),
     unwraps: () => vault.calls.unwrapKey,
     wraps: () => vault.calls.wrapKey,
@@ -94,20 +102,38 @@ for (const provider of providers) {
     provider.reset();
     const all = await openAtrest({ configFile: ini, database: db, appRoot: repoRoot, env: {} });
     const results = await Promise.all(sealed.map((v) => all.decryptText(v.c, { context: v.context })));
-    t.ok(results.every((r, i) => r === sealed[i]?.p), `${sealed.length} concurrent decrypts`);
-    t.equal(provider.unwraps(), K, `${K} unwrap calls for ${sealed.length} concurrent decrypts under ${K - 1} data keys plus the canary's`);
+    t.ok(
+      results.every((r, i) => r === sealed[i]?.p),
+      `${sealed.length} concurrent decrypts`,
+    );
+    t.equal(
+      provider.unwraps(),
+      K,
+      `${K} unwrap calls for ${sealed.length} concurrent decrypts under ${K - 1} data keys plus the canary's`,
+    );
     await all.close();
 
     // N concurrent decrypts of values under one data key that is not cached: one call.
     const fresh = await openAtrest({ configFile: ini, database: db, appRoot: repoRoot, env: {} });
     const s0 = sealed.filter((v) => v.scope === 's0');
     const id = readDataKeyId(dearmor(s0[0]?.c ?? ''));
-    t.ok(s0.every((v) => readDataKeyId(dearmor(v.c)) === id), `the ${s0.length} values share one data key`);
+    t.ok(
+      s0.every((v) => readDataKeyId(dearmor(v.c)) === id),
+      `the ${s0.length} values share one data key`,
+    );
     t.equal(fresh.internals.envelope.cachedKey(id), undefined, 'which the fresh instance has not cached');
     provider.reset();
     const got = await Promise.all(s0.map((v) => fresh.decryptText(v.c, { context: v.context })));
-    t.same(got, s0.map((v) => v.p), `${s0.length} concurrent decrypts`);
-    t.equal(provider.unwraps(), 1, `one unwrap call for ${s0.length} concurrent decrypts under one uncached data key (got ${provider.unwraps()})`);
+    t.same(
+      got,
+      s0.map((v) => v.p),
+      `${s0.length} concurrent decrypts`,
+    );
+    t.equal(
+      provider.unwraps(),
+      1,
+      `one unwrap call for ${s0.length} concurrent decrypts under one uncached data key (got ${provider.unwraps()})`,
+    );
     await Promise.all(s0.map((v) => fresh.decryptText(v.c, { context: v.context })));
     t.equal(provider.unwraps(), 1, 'and none once it is cached');
     await fresh.close();

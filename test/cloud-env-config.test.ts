@@ -8,7 +8,17 @@ import t from 'tap';
 import { openAtrest } from '@atrest/core';
 import type { ConfigEntry, DataKeysReport, TargetReport } from '@atrest/core';
 import { startAwsKmsEmulator, startAzureKeyVaultEmulator } from '@atrest/testkit';
-import { TARGET, cloudEnv, repoRoot, runAtrest, seedApplication, statusFrom, tempDir, unreadable, writeIn } from './helpers.js';
+import {
+  TARGET,
+  cloudEnv,
+  repoRoot,
+  runAtrest,
+  seedApplication,
+  statusFrom,
+  tempDir,
+  unreadable,
+  writeIn,
+} from './helpers.js';
 import type { Run, Seeded } from './helpers.js';
 
 // The AWS SDK reads its Node-version notice switch from this process's environment.
@@ -48,7 +58,8 @@ const azureEnv = {
 };
 
 /** The CLI with `env` as its whole environment: no --config, no INI file anywhere. */
-const cli = (env: Record<string, string>, args: readonly string[]): Promise<Run> => runAtrest(args, { env: { ...cloudEnv, ...env }, cwd: repoRoot });
+const cli = (env: Record<string, string>, args: readonly string[]): Promise<Run> =>
+  runAtrest(args, { env: { ...cloudEnv, ...env }, cwd: repoRoot });
 const json = <T>(run: Run): T => JSON.parse(run.stdout.toString('utf8')) as T;
 
 let seeded: Seeded;
@@ -61,64 +72,142 @@ t.test('first boot on the key file, configured by the environment only', async (
   const s = statusFrom(await cli(env, ['status', '--json']));
   t.equal(s.currentProvider, 'file.default', 'no provider set: the key file');
   t.same(s.secrets.byProvider, { 'file.default': 350 });
-  t.match(s.targets, [{ target: TARGET, rows: 175, plaintext: 25 }], 'the target comes from ATREST_SECRETS_MIGRATION_TARGETS');
+  t.match(
+    s.targets,
+    [{ target: TARGET, rows: 175, plaintext: 25 }],
+    'the target comes from ATREST_SECRETS_MIGRATION_TARGETS',
+  );
 });
 
 t.test('to AWS KMS: ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_* and the secret access key from a __FILE', async (t) => {
-  const both = { ...base, ...fileEnv, ...awsEnv, ATREST_SECURITY_ENCRYPTION_PROVIDER: 'awskms.main', ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: 'file.default,awskms.main' };
+  const both = {
+    ...base,
+    ...fileEnv,
+    ...awsEnv,
+    ATREST_SECURITY_ENCRYPTION_PROVIDER: 'awskms.main',
+    ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: 'file.default,awskms.main',
+  };
   const shown = await cli(both, ['config', 'show', '--json']);
   t.equal(shown.code, 0, `config show (${shown.stderr.trim()})`);
   const entries = json<ConfigEntry[]>(shown);
   const entry = (key: string): ConfigEntry | undefined => entries.find((e) => e.key === key);
-  t.match(entry('security.encryption.awskms.main.key_id'), { value: kms.key.aliasName, origin: { source: 'env', variable: 'ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_KEY_ID' } }, 'key_id from its variable');
-  t.match(entry('security.encryption.awskms.main.ca_file'), { value: kms.ca_file, origin: { source: 'env', variable: 'ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_CA_FILE' } }, 'ca_file from its variable');
+  t.match(
+    entry('security.encryption.awskms.main.key_id'),
+    { value: kms.key.aliasName, origin: { source: 'env', variable: 'ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_KEY_ID' } },
+    'key_id from its variable',
+  );
+  t.match(
+    entry('security.encryption.awskms.main.ca_file'),
+    { value: kms.ca_file, origin: { source: 'env', variable: 'ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_CA_FILE' } },
+    'ca_file from its variable',
+  );
   t.match(entry('security.encryption.awskms.main.timeout'), { value: 5000 }, 'a duration from the environment');
   t.match(
     entry('security.encryption.awskms.main.secret_access_key'),
-    { value: '<redacted>', sensitive: true, origin: { source: 'env', variable: 'ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_SECRET_ACCESS_KEY__FILE', valueFile: awsSecretFile } },
+    {
+      value: '<redacted>',
+      sensitive: true,
+      origin: {
+        source: 'env',
+        variable: 'ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_SECRET_ACCESS_KEY__FILE',
+        valueFile: awsSecretFile,
+      },
+    },
     'the secret access key from its file, redacted',
   );
-  t.match(entry('security.available_encryption_providers'), { value: ['awskms.main', 'file.default'] }, 'the available list, comma separated, current first');
+  t.match(
+    entry('security.available_encryption_providers'),
+    { value: ['awskms.main', 'file.default'] },
+    'the available list, comma separated, current first',
+  );
   t.notMatch(shown.stdout.toString('utf8'), kms.secret_access_key, 'the secret is never printed');
 
   const run = await cli(both, ['secrets-migration', 're-encrypt-data-keys', '--json']);
   t.equal(run.code, 0, `re-encrypt-data-keys exits 0 (${run.stderr.trim()})`);
-  t.same(json<DataKeysReport>(run), { total: 2, rewrapped: 2, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] }, 'both data keys re-wrapped by KMS');
+  t.same(
+    json<DataKeysReport>(run),
+    { total: 2, rewrapped: 2, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] },
+    'both data keys re-wrapped by KMS',
+  );
 
   const only = { ...base, ...awsEnv, ATREST_SECURITY_ENCRYPTION_PROVIDER: 'awskms.main' };
   renameSync(keyPath, join(dir, 'moved-away.key'));
   const s = statusFrom(await cli(only, ['status', '--json']));
-  t.same(s.providers.map((p) => [p.id, p.healthy]), [['awskms.main', true]], 'only awskms.main, healthy');
+  t.same(
+    s.providers.map((p) => [p.id, p.healthy]),
+    [['awskms.main', true]],
+    'only awskms.main, healthy',
+  );
   t.same(s.dataKeys.byProvider, { 'awskms.main': { total: 2, active: 2 } }, 'every data key under awskms.main');
   const atrest = await openAtrest({ env: only, appRoot: repoRoot });
-  t.same(await unreadable(atrest, db, seeded), [], `all ${seeded.secrets.size + seeded.rows.size} values read back without the key file`);
-  await atrest.close();
-});
-
-t.test('to Azure Key Vault: ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_* and the client secret from a __FILE', async (t) => {
-  const both = { ...base, ...awsEnv, ...azureEnv, ATREST_SECURITY_ENCRYPTION_PROVIDER: 'azurekv.main', ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: 'awskms.main azurekv.main' };
-  const shown = json<ConfigEntry[]>(await cli(both, ['config', 'show', '--json']));
-  t.match(
-    shown.find((e) => e.key === 'security.encryption.azurekv.main.client_secret'),
-    { value: '<redacted>', sensitive: true, origin: { variable: 'ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_CLIENT_SECRET__FILE', valueFile: azureSecretFile } },
-    'the client secret from its file, redacted',
+  t.same(
+    await unreadable(atrest, db, seeded),
+    [],
+    `all ${seeded.secrets.size + seeded.rows.size} values read back without the key file`,
   );
-  const rewrap = await cli(both, ['secrets-migration', 're-encrypt-data-keys', '--json']);
-  t.same(json<DataKeysReport>(rewrap), { total: 2, rewrapped: 2, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] }, `re-wrapped by the vault (${rewrap.stderr.trim()})`);
-  const run = await cli(both, ['secrets-migration', 're-encrypt', '--json']);
-  t.equal(run.code, 0, `re-encrypt exits 0 (${run.stderr.trim()})`);
-  t.match(json<TargetReport[]>(run), [{ target: 'atrest_secrets', failed: 0, alreadyCurrent: 200 }, { target: TARGET, failed: 0, alreadyCurrent: 150, plaintextEncrypted: 25 }], 'the plaintext encrypted, nothing failed');
-
-  const only = { ...base, ...azureEnv, ATREST_SECURITY_ENCRYPTION_PROVIDER: 'azurekv.main' };
-  await kms.close();
-  kmsClosed = true;
-  const s = statusFrom(await cli(only, ['status', '--json']));
-  t.same(s.providers.map((p) => [p.id, p.healthy]), [['azurekv.main', true]], 'only azurekv.main, healthy');
-  t.same(s.dataKeys.byProvider, { 'azurekv.main': { total: 2, active: 2 } });
-  t.same(s.secrets, { total: 375, encrypted: 375, plaintext: 0, byProvider: { 'azurekv.main': 375 } }, 'every value encrypted under azurekv.main');
-  const atrest = await openAtrest({ env: only, appRoot: repoRoot });
-  t.same(await unreadable(atrest, db, seeded), [], `all ${seeded.secrets.size + seeded.rows.size} values read back with KMS gone`);
   await atrest.close();
-  const get = await cli(only, ['secrets', 'get', 'v-secret-3']);
-  t.equal(get.stdout.toString('utf8'), seeded.secrets.get('v-secret-3'), 'through the CLI too');
 });
+
+t.test(
+  'to Azure Key Vault: ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_* and the client secret from a __FILE',
+  async (t) => {
+    const both = {
+      ...base,
+      ...awsEnv,
+      ...azureEnv,
+      ATREST_SECURITY_ENCRYPTION_PROVIDER: 'azurekv.main',
+      ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: 'awskms.main azurekv.main',
+    };
+    const shown = json<ConfigEntry[]>(await cli(both, ['config', 'show', '--json']));
+    t.match(
+      shown.find((e) => e.key === 'security.encryption.azurekv.main.client_secret'),
+      {
+        value: '<redacted>',
+        sensitive: true,
+        origin: { variable: 'ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_CLIENT_SECRET__FILE', valueFile: azureSecretFile },
+      },
+      'the client secret from its file, redacted',
+    );
+    const rewrap = await cli(both, ['secrets-migration', 're-encrypt-data-keys', '--json']);
+    t.same(
+      json<DataKeysReport>(rewrap),
+      { total: 2, rewrapped: 2, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] },
+      `re-wrapped by the vault (${rewrap.stderr.trim()})`,
+    );
+    const run = await cli(both, ['secrets-migration', 're-encrypt', '--json']);
+    t.equal(run.code, 0, `re-encrypt exits 0 (${run.stderr.trim()})`);
+    t.match(
+      json<TargetReport[]>(run),
+      [
+        { target: 'atrest_secrets', failed: 0, alreadyCurrent: 200 },
+        { target: TARGET, failed: 0, alreadyCurrent: 150, plaintextEncrypted: 25 },
+      ],
+      'the plaintext encrypted, nothing failed',
+    );
+
+    const only = { ...base, ...azureEnv, ATREST_SECURITY_ENCRYPTION_PROVIDER: 'azurekv.main' };
+    await kms.close();
+    kmsClosed = true;
+    const s = statusFrom(await cli(only, ['status', '--json']));
+    t.same(
+      s.providers.map((p) => [p.id, p.healthy]),
+      [['azurekv.main', true]],
+      'only azurekv.main, healthy',
+    );
+    t.same(s.dataKeys.byProvider, { 'azurekv.main': { total: 2, active: 2 } });
+    t.same(
+      s.secrets,
+      { total: 375, encrypted: 375, plaintext: 0, byProvider: { 'azurekv.main': 375 } },
+      'every value encrypted under azurekv.main',
+    );
+    const atrest = await openAtrest({ env: only, appRoot: repoRoot });
+    t.same(
+      await unreadable(atrest, db, seeded),
+      [],
+      `all ${seeded.secrets.size + seeded.rows.size} values read back with KMS gone`,
+    );
+    await atrest.close();
+    const get = await cli(only, ['secrets', 'get', 'v-secret-3']);
+    t.equal(get.stdout.toString('utf8'), seeded.secrets.get('v-secret-3'), 'through the CLI too');
+  },
+);

@@ -37,11 +37,18 @@ const specs: Spec[] = [
   {
     name: 'AWS KMS',
     id: 'awskms.main',
-    section: `[security.encryption.awskms.main]\n${Object.entries(kms.providerKeys).map(([k, v]) => `${k} = ${v}`).join('\n')}\nmax_attempts = 3\ntimeout = 1s\n`,
+    section: `[security.encryption.awskms.main]\n${Object.entries(kms.providerKeys)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\nmax_attempts = 3\ntimeout = 1s\n`,
     unwraps: () => kms.calls.Decrypt,
     wraps: () => kms.calls.Encrypt,
     reset: () => kms.resetCalls(),
-    inject: (kind, on, times) => kms.injectFault({ kind, operations: [on === 'wrap' ? 'Encrypt' : 'Decrypt'], ...(times !== undefined ? { times } : {}) }),
+    inject: (kind, on, times) =>
+      kms.injectFault({
+        kind,
+        operations: [on === 'wrap' ? 'Encrypt' : 'Decrypt'],
+        ...(times !== undefined ? { times } : {}),
+      }),
     clear: () => kms.clearFaults(),
     stop: () => kms.stop(),
     start: () => kms.start(),
@@ -49,12 +56,19 @@ const specs: Spec[] = [
   {
     name: 'Azure Key Vault',
     id: 'azurekv.main',
-    section: `[security.encryption.azurekv.main]\n${Object.entries(vault.providerKeys).map(([k, v]) => `${k} = ${v}`).join('\n')}\nmax_retries = 2\nretry_delay = 50ms\nmax_retry_delay = 200ms\nrequest_timeout = 1s\n`,
+    section: `[security.encryption.azurekv.main]\n${Object.entries(vault.providerKeys)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')}\nmax_retries = 2\nretry_delay = 50ms\nmax_retry_delay = 200ms\nrequest_timeout = 1s\n`,
     unwraps: () => vault.calls.unwrapKey,
     wraps: () => vault.calls.wrapKey,
     reset: () => vault.resetCalls(),
     inject: (kind, on, times) =>
-      vault.injectFault({ kind, retryAfterSeconds: 0, operations: [on === 'wrap' ? 'wrapKey' : 'unwrapKey'], ...(times !== undefined ? { times } : {}) }),
+      vault.injectFault({
+        kind,
+        retryAfterSeconds: 0,
+        operations: [on === 'wrap' ? 'wrapKey' : 'unwrapKey'],
+        ...(times !== undefined ? { times } : {}),
+      }),
     clear: () => vault.clearFaults(),
     stop: () => vault.stop(),
     start: () => vault.start(),
@@ -93,13 +107,20 @@ async function timed<T>(p: Promise<T>): Promise<{ error: unknown; ms: number }> 
   }
 }
 
-const readAll = (a: Atrest, list: readonly Sealed[]): Promise<boolean> => Promise.all(list.map((v) => a.decryptText(v.c, { context: v.context }))).then((got) => got.every((g, i) => g === list[i]?.p));
+const readAll = (a: Atrest, list: readonly Sealed[]): Promise<boolean> =>
+  Promise.all(list.map((v) => a.decryptText(v.c, { context: v.context }))).then((got) =>
+    got.every((g, i) => g === list[i]?.p),
+  );
 
 for (const spec of specs) {
   t.test(spec.name, async (t) => {
     const dir = tempDir('atrest-cloud-faults-');
     const db = join(dir, 'app.db');
-    const ini = writeIn(dir, 'app.ini', `[security]\nencryption_provider = ${spec.id}\n${spec.section}[database]\npath = ${db}\n`);
+    const ini = writeIn(
+      dir,
+      'app.ini',
+      `[security]\nencryption_provider = ${spec.id}\n${spec.section}[database]\npath = ${db}\n`,
+    );
     const open = (): Promise<Atrest> => openAtrest({ configFile: ini, appRoot: repoRoot, env: {} });
     const values = await seed(open, ['throttled', 'failing', 'outage', 'cached']);
     const list = (scope: string): Sealed[] => values.get(scope) ?? [];
@@ -130,7 +151,9 @@ for (const spec of specs) {
     await t.test('persistent 5xx: ATREST_PROVIDER_UNAVAILABLE naming the provider, in bounded time', async (t) => {
       spec.reset();
       spec.inject('service-unavailable', 'unwrap');
-      const { error, ms } = await timed(app.decryptText(list('failing')[0]?.c ?? '', { context: list('failing')[0]?.context ?? '' }));
+      const { error, ms } = await timed(
+        app.decryptText(list('failing')[0]?.c ?? '', { context: list('failing')[0]?.context ?? '' }),
+      );
       t.ok(isAtrestError(error, 'ATREST_PROVIDER_UNAVAILABLE'), `ATREST_PROVIDER_UNAVAILABLE (got ${String(error)})`);
       t.match((error as Error).message, spec.id, 'the message names the provider');
       t.ok(ms < BOUND_MS, `gave up after ${ms} ms`);
@@ -139,7 +162,11 @@ for (const spec of specs) {
       // The operator's view: a fresh process, same fault.
       const get = await cli(['secrets', 'get', 'db-password']);
       t.equal(get.code, 1, 'secrets get exits 1 (operation failed)');
-      t.match(get.stderr, new RegExp(`error ATREST_PROVIDER_UNAVAILABLE: .*${spec.id.replace('.', '\\.')}`), 'stderr names the code and the provider');
+      t.match(
+        get.stderr,
+        new RegExp(`error ATREST_PROVIDER_UNAVAILABLE: .*${spec.id.replace('.', '\\.')}`),
+        'stderr names the code and the provider',
+      );
       t.notMatch(get.stderr, /\n\s+at /, 'no stack trace');
       t.equal(get.stdout.length, 0, 'nothing on stdout');
 
@@ -150,19 +177,31 @@ for (const spec of specs) {
     await t.test('outage: cached data keys keep working, status says unhealthy, then recovers', async (t) => {
       await spec.stop();
       try {
-        t.ok(await readAll(app, list('cached')), 'values under the canary\'s cached data key decrypt');
+        t.ok(await readAll(app, list('cached')), "values under the canary's cached data key decrypt");
         t.ok(await readAll(app, list('throttled')), 'values under a data key cached earlier decrypt');
         const c = await app.encryptText('written during the outage', { scope: 'new', context: 'app.t:outage' });
-        t.equal(await app.decryptText(c, { context: 'app.t:outage' }), 'written during the outage', 'encryption under the cached active data key goes on');
+        t.equal(
+          await app.decryptText(c, { context: 'app.t:outage' }),
+          'written during the outage',
+          'encryption under the cached active data key goes on',
+        );
 
-        const { error, ms } = await timed(app.decryptText(list('outage')[0]?.c ?? '', { context: list('outage')[0]?.context ?? '' }));
-        t.ok(isAtrestError(error, 'ATREST_PROVIDER_UNAVAILABLE'), `an uncached data key: ATREST_PROVIDER_UNAVAILABLE (got ${String(error)})`);
+        const { error, ms } = await timed(
+          app.decryptText(list('outage')[0]?.c ?? '', { context: list('outage')[0]?.context ?? '' }),
+        );
+        t.ok(
+          isAtrestError(error, 'ATREST_PROVIDER_UNAVAILABLE'),
+          `an uncached data key: ATREST_PROVIDER_UNAVAILABLE (got ${String(error)})`,
+        );
         t.match((error as Error).message, spec.id, 'naming the provider');
         t.ok(ms < BOUND_MS, `in ${ms} ms`);
 
         const keysBefore = app.internals.store.dataKeys().length;
         const wrap = await timed(app.encryptText('needs a new data key', { scope: 'made-during-outage' }));
-        t.ok(isAtrestError(wrap.error, 'ATREST_PROVIDER_UNAVAILABLE'), `a new data key cannot be wrapped: ATREST_PROVIDER_UNAVAILABLE (got ${String(wrap.error)})`);
+        t.ok(
+          isAtrestError(wrap.error, 'ATREST_PROVIDER_UNAVAILABLE'),
+          `a new data key cannot be wrapped: ATREST_PROVIDER_UNAVAILABLE (got ${String(wrap.error)})`,
+        );
         t.ok(wrap.ms < BOUND_MS, `in ${wrap.ms} ms`);
         t.equal(app.internals.store.dataKeys().length, keysBefore, 'and no data key row was left behind');
 
@@ -170,20 +209,36 @@ for (const spec of specs) {
         const s = await app.status();
         const p = s.providers.find((x) => x.id === spec.id);
         t.equal(p?.healthy, false, 'status() reports the provider unhealthy');
-        t.match(p?.reason, new RegExp(`${spec.id.replace('.', '\\.')}[\\s\\S]*(unreachable|ECONNREFUSED|refused)`, 'i'), `with the reason: ${p?.reason ?? '(none)'}`);
+        t.match(
+          p?.reason,
+          new RegExp(`${spec.id.replace('.', '\\.')}[\\s\\S]*(unreachable|ECONNREFUSED|refused)`, 'i'),
+          `with the reason: ${p?.reason ?? '(none)'}`,
+        );
         t.ok(Date.now() - started < BOUND_MS, 'status() itself is bounded');
 
         const status = await cli(['status', '--json']);
         t.equal(status.code, 1, 'atrest status exits 1 while a provider is unhealthy');
-        t.match(statusFrom(status).providers, [{ id: spec.id, healthy: false, reason: new RegExp(spec.id.replace('.', '\\.')) }], 'and says so in JSON');
+        t.match(
+          statusFrom(status).providers,
+          [{ id: spec.id, healthy: false, reason: new RegExp(spec.id.replace('.', '\\.')) }],
+          'and says so in JSON',
+        );
       } finally {
         await spec.start();
       }
       const s = await app.status();
-      t.same(s.providers.map((p) => [p.id, p.healthy, p.reason]), [[spec.id, true, undefined]], 'healthy again once the service is back, no restart');
+      t.same(
+        s.providers.map((p) => [p.id, p.healthy, p.reason]),
+        [[spec.id, true, undefined]],
+        'healthy again once the service is back, no restart',
+      );
       t.ok(await readAll(app, list('outage')), 'the values that failed during the outage decrypt');
       const get = await cli(['secrets', 'get', 'db-password']);
-      t.equal(`${String(get.code)} ${get.stdout.toString('utf8')}`, '0 pw-from-before-the-outage', 'and a fresh process reads secrets again');
+      t.equal(
+        `${String(get.code)} ${get.stdout.toString('utf8')}`,
+        '0 pw-from-before-the-outage',
+        'and a fresh process reads secrets again',
+      );
     });
   });
 }

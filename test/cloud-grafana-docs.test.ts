@@ -61,7 +61,14 @@ const vault = await startAzureKeyVaultEmulator();
 t.teardown(() => vault.close());
 
 const awsProviderIni = (keyId: string = kms.key_id): string =>
-  fillIni(uncommentIni(awsDocProviderSection), { key_id: keyId, access_key_id: kms.access_key_id, secret_access_key: kms.secret_access_key, region: kms.region, endpoint: kms.endpoint, ca_file: kms.ca_file });
+  fillIni(uncommentIni(awsDocProviderSection), {
+    key_id: keyId,
+    access_key_id: kms.access_key_id,
+    secret_access_key: kms.secret_access_key,
+    region: kms.region,
+    endpoint: kms.endpoint,
+    ca_file: kms.ca_file,
+  });
 const azureProviderIni = (): string =>
   fillIni(uncommentIni(azureDocProviderSection), {
     tenant_id: vault.tenant_id,
@@ -74,13 +81,21 @@ const azureProviderIni = (): string =>
   });
 
 /** The CLI on `ini` and `db`, from the application's directory (the repository root has every provider installed). */
-const cli = (ini: string, db: string, args: readonly string[], input?: string) => runAtrest(['--config', ini, '--db', db, ...args], { env: { ...cloudEnv }, ...(input !== undefined ? { input } : {}) });
+const cli = (ini: string, db: string, args: readonly string[], input?: string) =>
+  runAtrest(['--config', ini, '--db', db, ...args], {
+    env: { ...cloudEnv },
+    ...(input !== undefined ? { input } : {}),
+  });
 
 t.test('the uncommented examples are the documented sections with our values', async (t) => {
   const ini = awsProviderIni();
   t.match(ini, /^\[security\.encryption\.awskms\.example-encryption-key\]$/m, 'the section header is uncommented');
   t.match(ini, new RegExp(`^key_id = ${kms.key_id}$`, 'm'), 'key_id filled in place');
-  t.match(ini, /^# Reference to a KMS key - either key ID, key ARN, alias name, or ARN$/m, 'the documentation comments stay');
+  t.match(
+    ini,
+    /^# Reference to a KMS key - either key ID, key ARN, alias name, or ARN$/m,
+    'the documentation comments stay',
+  );
   t.notMatch(ini, /AKIAIOSFODNN7EXAMPLE|^;/m, 'no example value or commented line is left');
   const azure = azureProviderIni();
   t.match(azure, /^\[security\.encryption\.azurekv\.example-encryption-key\]$/m);
@@ -94,32 +109,47 @@ for (const [what, security, provider] of [
   // Grafana's guide sets `secret_key = AaaaAaaa` (8 characters) next to a cloud provider. secret_key.default is
   // neither current nor available there, and docs/CONFIGURATION.md says the 16-character minimum applies to a
   // secret_key provider "in use (current or available)": the file as written must be accepted.
-  t.test(`${what}: the [security] section exactly as the guide shows it (secret_key = AaaaAaaa) is accepted`, async (t) => {
-    const dir = tempDir('atrest-grafana-doc-');
-    const ini = writeIn(dir, 'grafana.ini', `${security}\n${provider()}`);
-    const db = join(dir, 'grafana.db');
-    const set = await cli(ini, db, ['secrets', 'set', 'db-password'], 'as-documented');
-    t.equal(set.code, 0, `secrets set works with the guide's [security] section (exit ${String(set.code)}: ${set.stderr.trim()})`);
-    const opened = await openAtrest({ configFile: ini, database: db, appRoot: repoRoot, env: {} }).then(
-      async (a) => {
-        await a.close();
-        return 'opened';
-      },
-      (err: { code?: string; message?: string }) => `${err.code ?? ''} ${err.message ?? String(err)}`,
-    );
-    t.equal(opened, 'opened', 'openAtrest accepts it');
-  });
+  t.test(
+    `${what}: the [security] section exactly as the guide shows it (secret_key = AaaaAaaa) is accepted`,
+    async (t) => {
+      const dir = tempDir('atrest-grafana-doc-');
+      const ini = writeIn(dir, 'grafana.ini', `${security}\n${provider()}`);
+      const db = join(dir, 'grafana.db');
+      const set = await cli(ini, db, ['secrets', 'set', 'db-password'], 'as-documented');
+      t.equal(
+        set.code,
+        0,
+        `secrets set works with the guide's [security] section (exit ${String(set.code)}: ${set.stderr.trim()})`,
+      );
+      const opened = await openAtrest({ configFile: ini, database: db, appRoot: repoRoot, env: {} }).then(
+        async (a) => {
+          await a.close();
+          return 'opened';
+        },
+        (err: { code?: string; message?: string }) => `${err.code ?? ''} ${err.message ?? String(err)}`,
+      );
+      t.equal(opened, 'opened', 'openAtrest accepts it');
+    },
+  );
 }
 
-t.test('AWS KMS: the guide\'s sections, secrets through the CLI and openAtrest', async (t) => {
+t.test("AWS KMS: the guide's sections, secrets through the CLI and openAtrest", async (t) => {
   const dir = tempDir('atrest-grafana-aws-');
-  const ini = writeIn(dir, 'grafana.ini', `[server]\nhttp_port = 3000\n\n${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${awsProviderIni()}`);
+  const ini = writeIn(
+    dir,
+    'grafana.ini',
+    `[server]\nhttp_port = 3000\n\n${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${awsProviderIni()}`,
+  );
   const db = join(dir, 'grafana.db');
   kms.resetCalls();
 
   const set = await cli(ini, db, ['secrets', 'set', 'db-password'], 'S3cr3t-from-stdin');
   t.equal(set.code, 0, `secrets set (exit ${String(set.code)}: ${set.stderr.trim()})`);
-  t.equal(set.stderr.trim(), 'stored db-password (17 bytes)', 'nothing but the confirmation on stderr (no SDK noise, no error)');
+  t.equal(
+    set.stderr.trim(),
+    'stored db-password (17 bytes)',
+    'nothing but the confirmation on stderr (no SDK noise, no error)',
+  );
   t.equal(kms.calls.Encrypt, 1, 'the new data key was wrapped by KMS Encrypt');
   const get = await cli(ini, db, ['secrets', 'get', 'db-password']);
   t.equal(get.code, 0, 'secrets get');
@@ -129,16 +159,36 @@ t.test('AWS KMS: the guide\'s sections, secrets through the CLI and openAtrest',
   const status = await cli(ini, db, ['status', '--json']);
   t.equal(status.code, 0, `status exits 0 when every provider is healthy (${status.stderr.trim()})`);
   const s = statusFrom(status);
-  t.equal(s.currentProvider, 'awskms.example-encryption-key', 'the current provider is the guide\'s');
-  t.same(s.providers.map((p) => [p.id, p.current, p.healthy]), [['awskms.example-encryption-key', true, true]], 'only the listed provider is available (secret_key is not), healthy');
-  t.match(s.providers[0]?.details, { key_id: kms.key_id, key_arn: kms.key.keyArn, region: kms.region, endpoint: kms.endpoint, credentials: 'static', access_key_id: kms.access_key_id, ca_file: kms.ca_file }, 'its key, region, endpoint and CA file');
+  t.equal(s.currentProvider, 'awskms.example-encryption-key', "the current provider is the guide's");
+  t.same(
+    s.providers.map((p) => [p.id, p.current, p.healthy]),
+    [['awskms.example-encryption-key', true, true]],
+    'only the listed provider is available (secret_key is not), healthy',
+  );
+  t.match(
+    s.providers[0]?.details,
+    {
+      key_id: kms.key_id,
+      key_arn: kms.key.keyArn,
+      region: kms.region,
+      endpoint: kms.endpoint,
+      credentials: 'static',
+      access_key_id: kms.access_key_id,
+      ca_file: kms.ca_file,
+    },
+    'its key, region, endpoint and CA file',
+  );
   t.same(s.dataKeys.byProvider, { 'awskms.example-encryption-key': { total: 1, active: 1 } }, 'its data key');
   t.same(s.secrets.byProvider, { 'awskms.example-encryption-key': 1 }, 'the secret is under it');
   t.notMatch(status.stdout.toString('utf8'), kms.secret_access_key, 'status never shows the secret access key');
 
   const shown = await cli(ini, db, ['config', 'show']);
   t.equal(shown.code, 0, 'config show');
-  t.match(shown.stdout.toString('utf8'), /security\.encryption\.awskms\.example-encryption-key\.secret_access_key\s+<redacted>/, 'config show lists the secret access key, redacted');
+  t.match(
+    shown.stdout.toString('utf8'),
+    /security\.encryption\.awskms\.example-encryption-key\.secret_access_key\s+<redacted>/,
+    'config show lists the secret access key, redacted',
+  );
   t.notMatch(shown.stdout.toString('utf8'), kms.secret_access_key, 'and never prints it');
   t.notMatch(shown.stdout.toString('utf8'), grafanaDefaultSecretKey, 'nor the secret_key');
 
@@ -147,7 +197,11 @@ t.test('AWS KMS: the guide\'s sections, secrets through the CLI and openAtrest',
   t.equal(await atrest.secrets.getText('db-password'), 'S3cr3t-from-stdin', 'openAtrest reads what the CLI stored');
   await atrest.secrets.set('api-token', 'glsa_token_from_the_app');
   const armored = await atrest.encryptText('https://user:pw@example.net', { context: 'data_source.url:7' });
-  t.equal(await atrest.decryptText(armored, { context: 'data_source.url:7' }), 'https://user:pw@example.net', 'encryptText/decryptText round trip');
+  t.equal(
+    await atrest.decryptText(armored, { context: 'data_source.url:7' }),
+    'https://user:pw@example.net',
+    'encryptText/decryptText round trip',
+  );
   await atrest.close();
   const back = await cli(ini, db, ['secrets', 'get', 'api-token']);
   t.equal(back.stdout.toString('utf8'), 'glsa_token_from_the_app', 'the CLI reads what the application stored');
@@ -158,22 +212,37 @@ t.test('AWS KMS: the guide\'s sections, secrets through the CLI and openAtrest',
     ['alias name', kms.key.aliasName],
     ['alias ARN', kms.key.aliasArn],
   ] as const) {
-    const other = writeIn(dir, `grafana-${form.replace(' ', '-')}.ini`, `${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${awsProviderIni(keyId)}`);
+    const other = writeIn(
+      dir,
+      `grafana-${form.replace(' ', '-')}.ini`,
+      `${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${awsProviderIni(keyId)}`,
+    );
     const r = await cli(other, db, ['secrets', 'get', 'db-password']);
-    t.equal(`${String(r.code)} ${r.stdout.toString('utf8')}`, '0 S3cr3t-from-stdin', `key_id as ${form} (${keyId}) reads the data (${r.stderr.trim()})`);
+    t.equal(
+      `${String(r.code)} ${r.stdout.toString('utf8')}`,
+      '0 S3cr3t-from-stdin',
+      `key_id as ${form} (${keyId}) reads the data (${r.stderr.trim()})`,
+    );
   }
 });
 
-t.test('Azure Key Vault: the guide\'s sections, secrets through the CLI and openAtrest', async (t) => {
+t.test("Azure Key Vault: the guide's sections, secrets through the CLI and openAtrest", async (t) => {
   const dir = tempDir('atrest-grafana-azure-');
-  const ini = writeIn(dir, 'grafana.ini', `${fillIni(azureDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${azureProviderIni()}`);
+  const ini = writeIn(
+    dir,
+    'grafana.ini',
+    `${fillIni(azureDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${azureProviderIni()}`,
+  );
   const db = join(dir, 'grafana.db');
   vault.resetCalls();
 
   const set = await cli(ini, db, ['secrets', 'set', 'db-password'], 'Azure-S3cr3t');
   t.equal(set.code, 0, `secrets set (exit ${String(set.code)}: ${set.stderr.trim()})`);
   // The first request of each Key Vault client is answered by a 401 challenge (counted too): hence one or two.
-  t.ok(vault.calls.wrapKey >= 1 && vault.calls.wrapKey <= 2, `the new data key was wrapped by the vault (${vault.calls.wrapKey} wrapKey requests, ${vault.calls.challenges} challenges)`);
+  t.ok(
+    vault.calls.wrapKey >= 1 && vault.calls.wrapKey <= 2,
+    `the new data key was wrapped by the vault (${vault.calls.wrapKey} wrapKey requests, ${vault.calls.challenges} challenges)`,
+  );
   t.ok(vault.calls.token >= 1, 'with a token from the client-credentials grant');
   const get = await cli(ini, db, ['secrets', 'get', 'db-password']);
   t.equal(`${String(get.code)} ${get.stdout.toString('utf8')}`, '0 Azure-S3cr3t', `secrets get (${get.stderr.trim()})`);
@@ -183,12 +252,20 @@ t.test('Azure Key Vault: the guide\'s sections, secrets through the CLI and open
   t.equal(status.code, 0, `status exits 0 (${status.stderr.trim()})`);
   const s = statusFrom(status);
   t.equal(s.currentProvider, 'azurekv.example-encryption-key');
-  t.same(s.providers.map((p) => [p.id, p.current, p.healthy]), [['azurekv.example-encryption-key', true, true]], 'only the listed provider, healthy');
+  t.same(
+    s.providers.map((p) => [p.id, p.current, p.healthy]),
+    [['azurekv.example-encryption-key', true, true]],
+    'only the listed provider, healthy',
+  );
   t.same(s.dataKeys.byProvider, { 'azurekv.example-encryption-key': { total: 1, active: 1 } }, 'its data key');
   t.same(s.secrets.byProvider, { 'azurekv.example-encryption-key': 1 });
   t.notMatch(status.stdout.toString('utf8'), vault.client_secret, 'status never shows the client secret');
   const shown = await cli(ini, db, ['config', 'show']);
-  t.match(shown.stdout.toString('utf8'), /security\.encryption\.azurekv\.example-encryption-key\.client_secret\s+<redacted>/, 'config show redacts the client secret');
+  t.match(
+    shown.stdout.toString('utf8'),
+    /security\.encryption\.azurekv\.example-encryption-key\.client_secret\s+<redacted>/,
+    'config show redacts the client secret',
+  );
   t.notMatch(shown.stdout.toString('utf8'), vault.client_secret);
 
   const atrest = await openAtrest({ configFile: ini, database: db, appRoot: repoRoot, env: {} });
@@ -202,17 +279,25 @@ t.test('Azure Key Vault: the guide\'s sections, secrets through the CLI and open
 // Grafana's guide says secret_key is the "previous encryption key, used for ... decrypting existing
 // secrets". In atrest a configured secret_key is not made available by itself when another provider
 // is current (docs/CONFIGURATION.md): an install whose data is under secret_key.default must list it.
-t.test('upgrading an install on secret_key.default with the guide\'s sections', async (t) => {
+t.test("upgrading an install on secret_key.default with the guide's sections", async (t) => {
   const dir = tempDir('atrest-grafana-upgrade-');
   const db = join(dir, 'grafana.db');
   const before = writeIn(dir, 'before.ini', `[security]\nsecret_key = ${grafanaDefaultSecretKey}\n`);
   const set = await cli(before, db, ['secrets', 'set', 'old-secret'], 'stored-under-secret-key');
   t.equal(set.code, 0, `stored under secret_key.default (${set.stderr.trim()})`);
 
-  const asGuide = writeIn(dir, 'guide.ini', `${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${awsProviderIni()}`);
+  const asGuide = writeIn(
+    dir,
+    'guide.ini',
+    `${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${awsProviderIni()}`,
+  );
   const refused = await cli(asGuide, db, ['secrets', 'get', 'old-secret']);
-  t.equal(refused.code, 2, 'the guide\'s sections alone: the old secret is not readable, exit 2');
-  t.match(refused.stderr, /ATREST_PROVIDER_UNKNOWN: .*secret_key\.default.*Add secret_key\.default to \[security\] available_encryption_providers/, 'the error names the provider to add, and where');
+  t.equal(refused.code, 2, "the guide's sections alone: the old secret is not readable, exit 2");
+  t.match(
+    refused.stderr,
+    /ATREST_PROVIDER_UNKNOWN: .*secret_key\.default.*Add secret_key\.default to \[security\] available_encryption_providers/,
+    'the error names the provider to add, and where',
+  );
   t.equal(refused.stdout.length, 0);
 
   const listed = writeIn(
@@ -221,9 +306,21 @@ t.test('upgrading an install on secret_key.default with the guide\'s sections', 
     `${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey, available_encryption_providers: 'awskms.example-encryption-key secret_key.default' })}\n${awsProviderIni()}`,
   );
   const get = await cli(listed, db, ['secrets', 'get', 'old-secret']);
-  t.equal(`${String(get.code)} ${get.stdout.toString('utf8')}`, '0 stored-under-secret-key', `with secret_key.default listed it reads (${get.stderr.trim()})`);
+  t.equal(
+    `${String(get.code)} ${get.stdout.toString('utf8')}`,
+    '0 stored-under-secret-key',
+    `with secret_key.default listed it reads (${get.stderr.trim()})`,
+  );
   const rewrap = await cli(listed, db, ['secrets-migration', 're-encrypt-data-keys', '--json']);
-  t.match(JSON.parse(rewrap.stdout.toString('utf8')), { total: 1, rewrapped: 1, failed: [] }, 're-encrypt-data-keys moves its data key to KMS');
+  t.match(
+    JSON.parse(rewrap.stdout.toString('utf8')),
+    { total: 1, rewrapped: 1, failed: [] },
+    're-encrypt-data-keys moves its data key to KMS',
+  );
   const after = await cli(asGuide, db, ['secrets', 'get', 'old-secret']);
-  t.equal(`${String(after.code)} ${after.stdout.toString('utf8')}`, '0 stored-under-secret-key', 'after which the guide\'s sections alone read it');
+  t.equal(
+    `${String(after.code)} ${after.stdout.toString('utf8')}`,
+    '0 stored-under-secret-key',
+    "after which the guide's sections alone read it",
+  );
 });

@@ -13,14 +13,34 @@ t.teardown(() => kms.close());
 const vault = await startAzureKeyVaultEmulator();
 t.teardown(() => vault.close());
 
-const awsSection = `[security.encryption.awskms.main]\n${Object.entries(kms.providerKeys).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
-const azureSection = `[security.encryption.azurekv.main]\n${Object.entries(vault.providerKeys).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+const awsSection = `[security.encryption.awskms.main]\n${Object.entries(kms.providerKeys)
+  .map(([k, v]) => `${k} = ${v}`)
+  .join('\n')}\n`;
+const azureSection = `[security.encryption.azurekv.main]\n${Object.entries(vault.providerKeys)
+  .map(([k, v]) => `${k} = ${v}`)
+  .join('\n')}\n`;
 const AWS = /^@aws-sdk\/|^@smithy\/|^@aws-crypto\//;
 const AZURE = /^@azure\/|^@azure-rest\//;
 
 const cases = [
-  { current: 'awskms.main', uses: AWS, refused: AZURE, refusedDir: /[\\/]node_modules[\\/]@azure[\\/]/, usedDir: /[\\/]node_modules[\\/](@aws-sdk|@smithy)[\\/]/, sdk: '@aws-sdk/client-kms', unusedPackage: 'provider-azurekv' },
-  { current: 'azurekv.main', uses: AZURE, refused: AWS, refusedDir: /[\\/]node_modules[\\/](@aws-sdk|@smithy)[\\/]/, usedDir: /[\\/]node_modules[\\/]@azure[\\/]/, sdk: '@azure/keyvault-keys', unusedPackage: 'provider-awskms' },
+  {
+    current: 'awskms.main',
+    uses: AWS,
+    refused: AZURE,
+    refusedDir: /[\\/]node_modules[\\/]@azure[\\/]/,
+    usedDir: /[\\/]node_modules[\\/](@aws-sdk|@smithy)[\\/]/,
+    sdk: '@aws-sdk/client-kms',
+    unusedPackage: 'provider-azurekv',
+  },
+  {
+    current: 'azurekv.main',
+    uses: AZURE,
+    refused: AWS,
+    refusedDir: /[\\/]node_modules[\\/](@aws-sdk|@smithy)[\\/]/,
+    usedDir: /[\\/]node_modules[\\/]@azure[\\/]/,
+    sdk: '@azure/keyvault-keys',
+    unusedPackage: 'provider-awskms',
+  },
 ] as const;
 
 for (const c of cases) {
@@ -37,7 +57,11 @@ export async function resolve(specifier, context, next) {
   return next(specifier, context);
 }`,
     );
-    const ini = writeIn(dir, 'app.ini', `[security]\nadmin_user = admin\nencryption_provider = ${c.current}\n\n${awsSection}\n${azureSection}`);
+    const ini = writeIn(
+      dir,
+      'app.ini',
+      `[security]\nadmin_user = admin\nencryption_provider = ${c.current}\n\n${awsSection}\n${azureSection}`,
+    );
     const core = pathToFileURL(join(repoRoot, 'packages', 'core', 'dist', 'src', 'index.js')).href;
     const run = await runNodeModule(
       dir,
@@ -55,16 +79,39 @@ const cjs = Object.keys(createRequire(import.meta.url).cache);
 console.log(JSON.stringify({ v, current: s.currentProvider, providers: s.providers.map((p) => [p.id, p.healthy]), dataKeys: s.dataKeys.byProvider, cjs }));`,
     );
     t.equal(run.code, 0, `the child ran with the other SDK refused (${run.stderr.trim()})`);
-    const out = JSON.parse(run.stdout.toString('utf8')) as { v: string; current: string; providers: [string, boolean][]; dataKeys: Record<string, unknown>; cjs: string[] };
+    const out = JSON.parse(run.stdout.toString('utf8')) as {
+      v: string;
+      current: string;
+      providers: [string, boolean][];
+      dataKeys: Record<string, unknown>;
+      cjs: string[];
+    };
     t.equal(out.v, 'value-1', 'a secret stored and read back (in a second instance: unwrapped by the service)');
     t.same(out.providers, [[c.current, true]], 'only the current provider is open, and healthy');
     t.same(Object.keys(out.dataKeys), [c.current], 'its data key');
     const resolved = readFileSync(log, 'utf8').split('\n');
     t.ok(resolved.includes(c.sdk), `${c.sdk} was loaded (the check sees SDK imports)`);
-    t.ok(resolved.some((s) => s.includes(c.unusedPackage)), `the unused section was validated (${c.unusedPackage}'s index loaded)`);
-    t.same(resolved.filter((s) => c.refused.test(s)), [], 'no module of the other SDK was even asked for');
-    t.same(out.cjs.filter((f) => c.refusedDir.test(f)), [], 'nor loaded through require()');
-    t.ok(out.cjs.some((f) => c.usedDir.test(f)), `the SDK in use shows in require's cache (${out.cjs.filter((f) => c.usedDir.test(f)).length} files): the check above can see one`);
-    t.ok(resolved.some((s) => c.uses.test(s)), 'and in the import log');
+    t.ok(
+      resolved.some((s) => s.includes(c.unusedPackage)),
+      `the unused section was validated (${c.unusedPackage}'s index loaded)`,
+    );
+    t.same(
+      resolved.filter((s) => c.refused.test(s)),
+      [],
+      'no module of the other SDK was even asked for',
+    );
+    t.same(
+      out.cjs.filter((f) => c.refusedDir.test(f)),
+      [],
+      'nor loaded through require()',
+    );
+    t.ok(
+      out.cjs.some((f) => c.usedDir.test(f)),
+      `the SDK in use shows in require's cache (${out.cjs.filter((f) => c.usedDir.test(f)).length} files): the check above can see one`,
+    );
+    t.ok(
+      resolved.some((s) => c.uses.test(s)),
+      'and in the import log',
+    );
   });
 }

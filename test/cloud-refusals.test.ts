@@ -64,7 +64,7 @@ const cases: Case[] = [
   },
 ];
 
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 for (const c of cases) {
   t.test(c.name, async (t) => {
@@ -77,7 +77,10 @@ for (const c of cases) {
         .join('\n')}\n[database]\npath = ${db}\n`;
     const ini = writeIn(dir, 'app.ini', section());
     const cli = (args: readonly string[], env: Record<string, string> = {}, file = ini, input?: string): Promise<Run> =>
-      runAtrest(['--config', file, ...args], { env: { ...cloudEnv, ...env }, ...(input !== undefined ? { input } : {}) });
+      runAtrest(['--config', file, ...args], {
+        env: { ...cloudEnv, ...env },
+        ...(input !== undefined ? { input } : {}),
+      });
     const realSecret = c.keys[c.secretKey] ?? '';
     /** Nothing secret in what the process printed. */
     const noSecrets = (t: Test, run: Run): void => {
@@ -94,13 +97,22 @@ for (const c of cases) {
       c.reset();
       const get = await cli(['secrets', 'get', 'db-password'], { [c.variable(c.secretKey)]: c.wrongSecret });
       t.equal(get.code, 2, 'exit 2 (configuration or key error)');
-      t.match(get.stderr, new RegExp(`^error ATREST_PROVIDER_AUTH: .*${escape(c.id)}`, 'm'), 'the code and the provider');
+      t.match(
+        get.stderr,
+        new RegExp(`^error ATREST_PROVIDER_AUTH: .*${escapeRegExp(c.id)}`, 'm'),
+        'the code and the provider',
+      );
       for (const who of c.identity) t.match(get.stderr, who, `names ${who}`);
       t.equal(get.stdout.length, 0, 'nothing on stdout');
       t.notMatch(get.stderr, /\n\s+at /, 'no stack trace');
       noSecrets(t, get);
 
-      const set = await cli(['secrets', 'set', 'another'], { [c.variable(c.secretKey)]: c.wrongSecret }, ini, 'never-stored-value');
+      const set = await cli(
+        ['secrets', 'set', 'another'],
+        { [c.variable(c.secretKey)]: c.wrongSecret },
+        ini,
+        'never-stored-value',
+      );
       t.equal(set.code, 2, 'storing with the wrong secret: exit 2');
       t.match(set.stderr, /ATREST_PROVIDER_AUTH/);
       t.notOk(set.stderr.includes('never-stored-value'), 'the value is not printed');
@@ -112,12 +124,12 @@ for (const c of cases) {
       );
     });
 
-    await t.test('no ca_file: the emulator\'s certificate is untrusted, ATREST_TLS naming the host', async (t) => {
+    await t.test("no ca_file: the emulator's certificate is untrusted, ATREST_TLS naming the host", async (t) => {
       const noCa = writeIn(dir, 'no-ca.ini', section(['ca_file']));
       c.reset();
       const run = await cli(['secrets', 'get', 'db-password'], {}, noCa);
       t.equal(run.code, 2, 'exit 2');
-      t.match(run.stderr, new RegExp(`^error ATREST_TLS: .*${escape(c.id)}`, 'm'), 'the code and the provider');
+      t.match(run.stderr, new RegExp(`^error ATREST_TLS: .*${escapeRegExp(c.id)}`, 'm'), 'the code and the provider');
       t.match(run.stderr, c.host, `names the host ${c.host}`);
       t.match(run.stderr, /no ca_file/i, 'says no CA file is set');
       t.equal(run.stdout.length, 0, 'nothing on stdout');
@@ -130,7 +142,7 @@ for (const c of cases) {
       c.reset();
       const run = await cli(['status', '--json'], { [c.variable('ca_file')]: otherCa.caFile });
       t.equal(run.code, 2, 'exit 2');
-      t.match(run.stderr, new RegExp(`^error ATREST_TLS: .*${escape(c.id)}`, 'm'), 'the code and the provider');
+      t.match(run.stderr, new RegExp(`^error ATREST_TLS: .*${escapeRegExp(c.id)}`, 'm'), 'the code and the provider');
       t.match(run.stderr, c.host, `names the host ${c.host}`);
       t.match(run.stderr, otherCa.caFile, 'names the CA file in use');
       t.equal(c.requests(), 0, 'no request reached the server');

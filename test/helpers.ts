@@ -44,20 +44,28 @@ export function spawnNode(
   child.stdin?.end(options.input ?? '');
   const done = new Promise<Run>((resolvePromise, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
+    child.on('close', (code, signal) =>
+      resolvePromise({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }),
+    );
   });
   return { child, done };
 }
 
 /** Run the atrest CLI as a real process with `env` only (no inherited ATREST_ variables). */
-export function runAtrest(args: readonly string[], options: { env?: Record<string, string>; input?: string | Buffer; cwd?: string } = {}): Promise<Run> {
+export function runAtrest(
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string | Buffer; cwd?: string } = {},
+): Promise<Run> {
   return spawnNode([cliBin, ...args], options).done;
 }
 
 // ----- cloud providers end to end (test/cloud-*.test.ts) ------------------------------------------
 
 /** Environment every run with a cloud provider adds: the AWS SDK's Node 20 notice silenced, no instance metadata lookups. */
-export const cloudEnv: Readonly<Record<string, string>> = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_EC2_METADATA_DISABLED: 'true' };
+export const cloudEnv: Readonly<Record<string, string>> = {
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  AWS_EC2_METADATA_DISABLED: 'true',
+};
 
 /** An INI example as documentation prints it, uncommented: `;key = value` and `;[section]` lines lose their `;`. */
 export function uncommentIni(text: string): string {
@@ -80,7 +88,9 @@ export function fillIni(text: string, values: Readonly<Record<string, string>>):
     seen.add(key);
     return `${m[1] ?? ''}${key}${m[3] ?? ' = '}${values[key] ?? ''}`;
   });
-  const added = Object.entries(values).filter(([k]) => !seen.has(k)).map(([k, v]) => `${k} = ${v}`);
+  const added = Object.entries(values)
+    .filter(([k]) => !seen.has(k))
+    .map(([k, v]) => `${k} = ${v}`);
   return [...lines.filter((l, i, all) => !(i === all.length - 1 && l === '')), ...added, ''].join('\n');
 }
 
@@ -101,7 +111,12 @@ export type Seeded = { secrets: Map<string, string>; rows: Map<number, string>; 
  * Store like an application: `secrets` values in atrest's table, `encrypted` rows of `datasources`
  * with `encryptText(v, { target })`, and `plaintext` legacy rows written before encryption existed.
  */
-export async function seedApplication(atrest: Atrest, dbPath: string, counts: { secrets: number; encrypted: number; plaintext: number; prefix?: string }, into?: Seeded): Promise<Seeded> {
+export async function seedApplication(
+  atrest: Atrest,
+  dbPath: string,
+  counts: { secrets: number; encrypted: number; plaintext: number; prefix?: string },
+  into?: Seeded,
+): Promise<Seeded> {
   const seeded = into ?? { secrets: new Map<string, string>(), rows: new Map<number, string>(), plaintextRows: 0 };
   const prefix = counts.prefix ?? 'v';
   const db = new Database(dbPath);
@@ -117,7 +132,9 @@ export async function seedApplication(atrest: Atrest, dbPath: string, counts: { 
     const insert = db.prepare('INSERT INTO datasources (name, password) VALUES (?, ?)');
     for (let i = 0; i < counts.encrypted; i++) {
       const value = `postgres://${prefix}-user-${i}:pw${i}@db/${prefix}`;
-      const id = Number(insert.run(`${prefix}-ds-${i}`, await atrest.encryptText(value, { target: TARGET })).lastInsertRowid);
+      const id = Number(
+        insert.run(`${prefix}-ds-${i}`, await atrest.encryptText(value, { target: TARGET })).lastInsertRowid,
+      );
       seeded.rows.set(id, value);
     }
     for (let i = 0; i < counts.plaintext; i++) {
@@ -148,7 +165,10 @@ export async function unreadable(atrest: Atrest, dbPath: string, seeded: Seeded)
     for (const [id, value] of seeded.rows) {
       const row = read.get(id) as { password: string } | undefined;
       try {
-        const got = row === undefined ? undefined : await atrest.decryptText(row.password, { target: TARGET, allowPlaintext: true });
+        const got =
+          row === undefined
+            ? undefined
+            : await atrest.decryptText(row.password, { target: TARGET, allowPlaintext: true });
         if (got !== value) bad.push(`row ${id}: got ${String(got)}`);
       } catch (err) {
         bad.push(`row ${id}: ${(err as { code?: string }).code ?? String(err)}`);

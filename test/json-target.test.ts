@@ -17,7 +17,11 @@ t.test('a :json cell that is not an object is reported, the others are encrypted
   ins.run(JSON.stringify(['an', 'array']));
   ins.run(null);
   db.close();
-  const options = { database: file, env: { ATREST_SECRETS_MIGRATION_TARGETS: 'ds.cfg:json' }, options: { 'security.encryption.file.default.key_path': join(dir, 'k.key') } };
+  const options = {
+    database: file,
+    env: { ATREST_SECRETS_MIGRATION_TARGETS: 'ds.cfg:json' },
+    options: { 'security.encryption.file.default.key_path': join(dir, 'k.key') },
+  };
   const a = await openAtrest(options);
   const [, report] = await new Migrator(a.internals).reEncrypt();
   t.match(report, { target: 'ds.cfg:json', scanned: 4, plaintextEncrypted: 1, failed: 2 });

@@ -47,10 +47,19 @@ function pick(n: number): number {
 }
 
 async function jsonFor(id: number, seq: number): Promise<{ stored: string; plain: Record<string, unknown> }> {
-  const plain: Record<string, unknown> = { user: `app-user-${id}-${seq}`, token: `app-token-${id}-${seq}`, port: seq, tls: { verify: seq % 2 === 0 }, note: '' };
+  const plain: Record<string, unknown> = {
+    user: `app-user-${id}-${seq}`,
+    token: `app-token-${id}-${seq}`,
+    port: seq,
+    tls: { verify: seq % 2 === 0 },
+    note: '',
+  };
   const stored: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(plain)) {
-    stored[field] = typeof value === 'string' && value !== '' ? await atrest.encryptText(value, { target: JSON_TARGET, field }) : value;
+    stored[field] =
+      typeof value === 'string' && value !== ''
+        ? await atrest.encryptText(value, { target: JSON_TARGET, field })
+        : value;
   }
   return { stored: JSON.stringify(stored), plain };
 }

@@ -66,7 +66,11 @@ function snapshot(f: Fixture): string {
 /** Counts of the fixture's values: encrypted and legacy plaintext, per target. */
 function expectedCounts(o: Originals): Record<string, { encrypted: number; plaintext: number; rows: number }> {
   const c = {
-    atrest_secrets: { encrypted: o.secrets.length - o.plainSecrets.size, plaintext: o.plainSecrets.size, rows: o.secrets.length },
+    atrest_secrets: {
+      encrypted: o.secrets.length - o.plainSecrets.size,
+      plaintext: o.plainSecrets.size,
+      rows: o.secrets.length,
+    },
     [PASSWORD_TARGET]: { encrypted: 0, plaintext: 0, rows: o.rows.size },
     [`${JSON_TARGET}:json`]: { encrypted: 0, plaintext: 0, rows: o.rows.size },
   };
@@ -100,10 +104,16 @@ t.test('exit codes: 0, and 2 for usage errors (nothing written)', async (t) => {
   t.match(help.stdout.toString('utf8'), /--dry-run[\s\S]*--batch-size[\s\S]*--target/, '--help lists the options');
   const usage: [string[], RegExp][] = [
     [['secrets-migration', 're-encrypt', '--bogus'], /ATREST_USAGE/],
-    [['secrets-migration', 're-encrypt', '--batch-size', '0'], /--batch-size must be a whole number from 1 to 10000 \(got 0\)/],
+    [
+      ['secrets-migration', 're-encrypt', '--batch-size', '0'],
+      /--batch-size must be a whole number from 1 to 10000 \(got 0\)/,
+    ],
     [['secrets-migration', 're-encrypt', '--batch-size', 'lots'], /--batch-size must be a whole number/],
     [['secrets-migration', 're-encrypt', '--batch-size', '10001'], /--batch-size/],
-    [['secrets-migration', 're-encrypt', '--target', 'nosuch.column'], /Unknown target nosuch\.column: the targets are atrest_secrets, datasources\.password, datasources\.json_data:json/],
+    [
+      ['secrets-migration', 're-encrypt', '--target', 'nosuch.column'],
+      /Unknown target nosuch\.column: the targets are atrest_secrets, datasources\.password, datasources\.json_data:json/,
+    ],
     [['secrets-migration', 're-encrypt', 'extra-argument'], /wrong number of arguments/],
     [['secrets-migration', 'frobnicate'], /unknown command 'secrets-migration frobnicate'/],
     [['rotate-encryption-key', '--new-key-file'], /ATREST_USAGE/],
@@ -131,7 +141,11 @@ t.test('--dry-run writes nothing and counts what would change', async (t) => {
   const want = expectedCounts(small.originals);
   for (const rep of parseReports(r)) {
     const w = want[rep.target];
-    t.match(rep, { scanned: w?.rows, reEncrypted: w?.encrypted, alreadyCurrent: 0, plaintextEncrypted: w?.plaintext, failed: 0 }, `${rep.target}: counts what a real run would do`);
+    t.match(
+      rep,
+      { scanned: w?.rows, reEncrypted: w?.encrypted, alreadyCurrent: 0, plaintextEncrypted: w?.plaintext, failed: 0 },
+      `${rep.target}: counts what a real run would do`,
+    );
   }
   const text = await cli(f, ['secrets-migration', 're-encrypt', '--dry-run']);
   t.match(text.stdout.toString('utf8'), /dry run: nothing was written/, 'the text report says it was a dry run');
@@ -152,16 +166,58 @@ t.test('--json report shape, --target and --batch-size', async (t) => {
   const reports = parseReports(only);
   t.equal(reports.length, 1, '--target: one report');
   const [rep] = reports;
-  t.same(Object.keys(rep ?? {}).sort(), ['alreadyCurrent', 'decrypted', 'failed', 'failures', 'plaintextEncrypted', 'reEncrypted', 'scanned', 'target'], 'a report has exactly the documented fields');
-  t.match(rep, { target: PASSWORD_TARGET, scanned: 300, reEncrypted: Number, alreadyCurrent: Number, plaintextEncrypted: Number, failed: 0, failures: [] }, 'with numbers and a failures list');
+  t.same(
+    Object.keys(rep ?? {}).sort(),
+    ['alreadyCurrent', 'decrypted', 'failed', 'failures', 'plaintextEncrypted', 'reEncrypted', 'scanned', 'target'],
+    'a report has exactly the documented fields',
+  );
+  t.match(
+    rep,
+    {
+      target: PASSWORD_TARGET,
+      scanned: 300,
+      reEncrypted: Number,
+      alreadyCurrent: Number,
+      plaintextEncrypted: Number,
+      failed: 0,
+      failures: [],
+    },
+    'with numbers and a failures list',
+  );
   const values = storedValues(f, small.originals);
-  t.same(values.filter((v) => v.where.endsWith('.password') && !v.encrypted).map((v) => v.where), [], 'every password is encrypted now');
-  t.ok(values.some((v) => v.where.includes('json_data') && !v.encrypted), 'the JSON target was not touched');
-  t.ok(values.some((v) => v.where.startsWith('secret-') && !v.encrypted), 'nor atrest_secrets');
+  t.same(
+    values.filter((v) => v.where.endsWith('.password') && !v.encrypted).map((v) => v.where),
+    [],
+    'every password is encrypted now',
+  );
+  t.ok(
+    values.some((v) => v.where.includes('json_data') && !v.encrypted),
+    'the JSON target was not touched',
+  );
+  t.ok(
+    values.some((v) => v.where.startsWith('secret-') && !v.encrypted),
+    'nor atrest_secrets',
+  );
   t.not(snapshot(f), secretsBefore, 'something was written');
-  const json = await cli(f, ['secrets-migration', 're-encrypt', '--target', JSON_TARGET, '--target', 'atrest_secrets', '--batch-size', '7', '--json']);
+  const json = await cli(f, [
+    'secrets-migration',
+    're-encrypt',
+    '--target',
+    JSON_TARGET,
+    '--target',
+    'atrest_secrets',
+    '--batch-size',
+    '7',
+    '--json',
+  ]);
   t.equal(json.code, 0, '--target given twice (JSON target without :json), --batch-size 7: exit 0');
-  t.same(parseReports(json).map((x) => x.target).sort(), ['atrest_secrets', `${JSON_TARGET}:json`], 'one report per chosen target');
+  t.same(
+    parseReports(json)
+      .map((x) => x.target)
+      .sort(),
+    ['atrest_secrets', `${JSON_TARGET}:json`],
+    'one report per chosen target',
+  );
   t.same(sizeViolations(storedValues(f, small.originals)), [], 'everything is encrypted exactly once');
   const v = await verifyAll(f, small.originals);
   t.same(v.mismatches, [], 'every value decrypts to its original');
@@ -176,7 +232,9 @@ t.test('a row that does not decrypt: reported with its row key and code, exit 1,
   const pw = db.prepare('SELECT password FROM datasources WHERE id = 7').get() as { password: string };
   const badPassword = tamperArmored(pw.password);
   db.prepare('UPDATE datasources SET password = ? WHERE id = 7').run(badPassword);
-  const js = JSON.parse((db.prepare('SELECT json_data FROM datasources WHERE id = 8').get() as { json_data: string }).json_data) as Record<string, unknown>;
+  const js = JSON.parse(
+    (db.prepare('SELECT json_data FROM datasources WHERE id = 8').get() as { json_data: string }).json_data,
+  ) as Record<string, unknown>;
   js['token'] = tamperArmored(String(js['token']));
   const badJson = JSON.stringify(js);
   db.prepare('UPDATE datasources SET json_data = ? WHERE id = 8').run(badJson);
@@ -189,52 +247,119 @@ t.test('a row that does not decrypt: reported with its row key and code, exit 1,
   const r = await cli(f, ['secrets-migration', 're-encrypt', '--json']);
   t.equal(r.code, 1, 'exit 1 when a row failed');
   const reports = new Map(parseReports(r).map((x) => [x.target, x]));
-  t.match(reports.get(PASSWORD_TARGET), { failed: 1, failures: [{ row: '7', code: 'ATREST_DECRYPT_FAILED' }] }, 'the password row is reported by its row key and code');
-  t.match(reports.get(`${JSON_TARGET}:json`), { failed: 1, failures: [{ row: '8', code: 'ATREST_DECRYPT_FAILED' }] }, 'the JSON row is reported by its row key and code');
+  t.match(
+    reports.get(PASSWORD_TARGET),
+    { failed: 1, failures: [{ row: '7', code: 'ATREST_DECRYPT_FAILED' }] },
+    'the password row is reported by its row key and code',
+  );
+  t.match(
+    reports.get(`${JSON_TARGET}:json`),
+    { failed: 1, failures: [{ row: '8', code: 'ATREST_DECRYPT_FAILED' }] },
+    'the JSON row is reported by its row key and code',
+  );
   t.equal(reports.get(`${JSON_TARGET}:json`)?.failures[0]?.field, 'token', 'and the JSON field that failed');
-  t.match(reports.get('atrest_secrets'), { failed: 1, failures: [{ row: secretName(11), code: 'ATREST_DECRYPT_FAILED' }] }, 'the secret is reported by its name');
+  t.match(
+    reports.get('atrest_secrets'),
+    { failed: 1, failures: [{ row: secretName(11), code: 'ATREST_DECRYPT_FAILED' }] },
+    'the secret is reported by its name',
+  );
   const counts = expectedCounts(small.originals);
-  t.equal(reports.get('atrest_secrets')?.reEncrypted, (counts['atrest_secrets']?.encrypted ?? 0) - 1, 'every other secret was re-encrypted');
+  t.equal(
+    reports.get('atrest_secrets')?.reEncrypted,
+    (counts['atrest_secrets']?.encrypted ?? 0) - 1,
+    'every other secret was re-encrypted',
+  );
   const text = await cli(f, ['secrets-migration', 're-encrypt']);
   t.equal(text.code, 1, 'a second run still exits 1');
-  t.match(text.stdout.toString('utf8'), /failed row 7: ATREST_DECRYPT_FAILED/, 'the text report names the row and code');
+  t.match(
+    text.stdout.toString('utf8'),
+    /failed row 7: ATREST_DECRYPT_FAILED/,
+    'the text report names the row and code',
+  );
   const out = text.stdout.toString('utf8') + text.stderr;
   t.notMatch(out, /pw-7-/, 'no secret value in the report');
 
   const check = new Database(f.db, { readonly: true });
-  t.equal((check.prepare('SELECT password FROM datasources WHERE id = 7').get() as { password: string }).password, badPassword, 'the failed password cell is left as it was');
-  t.equal((check.prepare('SELECT json_data FROM datasources WHERE id = 8').get() as { json_data: string }).json_data, badJson, 'the failed JSON cell is left as it was');
-  t.same((check.prepare('SELECT value FROM atrest_secrets WHERE name = ?').get(secretName(11)) as { value: Buffer }).value, badSecret, 'the failed secret is left as it was');
+  t.equal(
+    (check.prepare('SELECT password FROM datasources WHERE id = 7').get() as { password: string }).password,
+    badPassword,
+    'the failed password cell is left as it was',
+  );
+  t.equal(
+    (check.prepare('SELECT json_data FROM datasources WHERE id = 8').get() as { json_data: string }).json_data,
+    badJson,
+    'the failed JSON cell is left as it was',
+  );
+  t.same(
+    (check.prepare('SELECT value FROM atrest_secrets WHERE name = ?').get(secretName(11)) as { value: Buffer }).value,
+    badSecret,
+    'the failed secret is left as it was',
+  );
   check.close();
-  const active = new Set(dataKeys(f).filter((k) => k.active === 1).map((k) => k.id));
-  const stale = storedValues(f, small.originals).filter((v) => v.dataKeyId === undefined || !active.has(v.dataKeyId)).map((v) => v.where);
+  const active = new Set(
+    dataKeys(f)
+      .filter((k) => k.active === 1)
+      .map((k) => k.id),
+  );
+  const stale = storedValues(f, small.originals)
+    .filter((v) => v.dataKeyId === undefined || !active.has(v.dataKeyId))
+    .map((v) => v.where);
   // Row 8 failed as a whole: its other field (legacy plaintext `user`) waits with it.
-  t.same(stale.sort(), ['datasources 7.password', 'datasources 8.json_data.token', 'datasources 8.json_data.user', secretName(11)].sort(), 'every value of every other row moved onto the active data keys');
+  t.same(
+    stale.sort(),
+    ['datasources 7.password', 'datasources 8.json_data.token', 'datasources 8.json_data.user', secretName(11)].sort(),
+    'every value of every other row moved onto the active data keys',
+  );
 });
 
-t.test('re-encrypt-data-keys: a data key that does not unwrap is reported, exit 1, the others re-wrapped', async (t) => {
-  const f = copyFixture(small.fixture);
-  const keys = dataKeys(f);
-  const victim = keys[0];
-  t.ok(victim !== undefined && keys.length > 3, `${keys.length} data keys`);
-  // The oldest data key (not the canary's: that is the newest) gets a changed wrapped record.
-  const db = new Database(f.db);
-  const wrapped = (db.prepare('SELECT wrapped FROM atrest_data_keys WHERE id = ?').get(victim?.id) as { wrapped: Buffer }).wrapped;
-  wrapped[wrapped.length - 1] = (wrapped[wrapped.length - 1] ?? 0) ^ 0x01;
-  db.prepare('UPDATE atrest_data_keys SET wrapped = ? WHERE id = ?').run(wrapped, victim?.id);
-  db.close();
-  configure(f, { current: 'secret_key.default', available: 'file.default secret_key.default', passphrase: NEW_PASSPHRASE });
-  const r = await cli(f, ['secrets-migration', 're-encrypt-data-keys', '--json']);
-  t.equal(r.code, 1, 'exit 1');
-  const report = JSON.parse(r.stdout.toString('utf8')) as DataKeysReport;
-  t.match(report, { total: keys.length, rewrapped: keys.length - 1, failed: [{ id: victim?.id, provider: 'file.default', code: 'ATREST_DECRYPT_FAILED' }] }, 'the data key is reported by id, provider and code');
-  t.equal(report.failed.length, 1, 'only that one');
-  const after = dataKeys(f);
-  t.same(after.filter((k) => k.provider !== 'secret_key.default').map((k) => k.id), [victim?.id], 'every other data key moved to the passphrase');
-  const text = await cli(f, ['secrets-migration', 're-encrypt-data-keys']);
-  t.equal(text.code, 1, `a second run reports it again and exits 1 (${text.stderr.trim()})`);
-  t.match(text.stdout.toString('utf8'), new RegExp(`failed data key ${victim?.id} \\(file\\.default\\): ATREST_DECRYPT_FAILED`), 'and names the data key');
-});
+t.test(
+  're-encrypt-data-keys: a data key that does not unwrap is reported, exit 1, the others re-wrapped',
+  async (t) => {
+    const f = copyFixture(small.fixture);
+    const keys = dataKeys(f);
+    const victim = keys[0];
+    t.ok(victim !== undefined && keys.length > 3, `${keys.length} data keys`);
+    // The oldest data key (not the canary's: that is the newest) gets a changed wrapped record.
+    const db = new Database(f.db);
+    const wrapped = (
+      db.prepare('SELECT wrapped FROM atrest_data_keys WHERE id = ?').get(victim?.id) as { wrapped: Buffer }
+    ).wrapped;
+    wrapped[wrapped.length - 1] = (wrapped[wrapped.length - 1] ?? 0) ^ 0x01;
+    db.prepare('UPDATE atrest_data_keys SET wrapped = ? WHERE id = ?').run(wrapped, victim?.id);
+    db.close();
+    configure(f, {
+      current: 'secret_key.default',
+      available: 'file.default secret_key.default',
+      passphrase: NEW_PASSPHRASE,
+    });
+    const r = await cli(f, ['secrets-migration', 're-encrypt-data-keys', '--json']);
+    t.equal(r.code, 1, 'exit 1');
+    const report = JSON.parse(r.stdout.toString('utf8')) as DataKeysReport;
+    t.match(
+      report,
+      {
+        total: keys.length,
+        rewrapped: keys.length - 1,
+        failed: [{ id: victim?.id, provider: 'file.default', code: 'ATREST_DECRYPT_FAILED' }],
+      },
+      'the data key is reported by id, provider and code',
+    );
+    t.equal(report.failed.length, 1, 'only that one');
+    const after = dataKeys(f);
+    t.same(
+      after.filter((k) => k.provider !== 'secret_key.default').map((k) => k.id),
+      [victim?.id],
+      'every other data key moved to the passphrase',
+    );
+    const text = await cli(f, ['secrets-migration', 're-encrypt-data-keys']);
+    t.equal(text.code, 1, `a second run reports it again and exits 1 (${text.stderr.trim()})`);
+    t.match(
+      text.stdout.toString('utf8'),
+      new RegExp(`failed data key ${victim?.id} \\(file\\.default\\): ATREST_DECRYPT_FAILED`),
+      'and names the data key',
+    );
+  },
+);
 
 t.test('rotate-encryption-key --prune refuses while an old key version is needed, succeeds after', async (t) => {
   const f = copyFixture(small.fixture);
@@ -247,15 +372,27 @@ t.test('rotate-encryption-key --prune refuses while an old key version is needed
   t.same(v.mismatches, [], 'in that state every value still decrypts');
   const refused = await cli(f, ['rotate-encryption-key', '--prune']);
   t.equal(refused.code, 1, '--prune exits 1');
-  t.match(refused.stderr, new RegExp(`ATREST_KEY_IN_USE: \\d+ data key\\(s\\) still need old key\\(s\\) ${oldFingerprint}`), 'ATREST_KEY_IN_USE naming the old key');
+  t.match(
+    refused.stderr,
+    new RegExp(`ATREST_KEY_IN_USE: \\d+ data key\\(s\\) still need old key\\(s\\) ${oldFingerprint}`),
+    'ATREST_KEY_IN_USE naming the old key',
+  );
   t.equal(readKeyFile(f.keyPath).keys.length, 2, 'nothing was pruned');
   const rewrap = await cli(f, ['secrets-migration', 're-encrypt-data-keys', '--json']);
   t.equal(rewrap.code, 0, 're-encrypt-data-keys finishes the rotation');
-  t.match(JSON.parse(rewrap.stdout.toString('utf8')), { rewrapped: dataKeys(f).length, failed: [] }, 'every data key re-wrapped to the new version');
+  t.match(
+    JSON.parse(rewrap.stdout.toString('utf8')),
+    { rewrapped: dataKeys(f).length, failed: [] },
+    'every data key re-wrapped to the new version',
+  );
   const pruned = await cli(f, ['rotate-encryption-key', '--prune', '--json']);
   t.equal(pruned.code, 0, '--prune now succeeds');
   t.same(JSON.parse(pruned.stdout.toString('utf8')), { removed: [oldFingerprint] }, 'and removes the old version');
-  t.same(readKeyFile(f.keyPath).keys.map((k) => k.version), [2], 'only the new version is left');
+  t.same(
+    readKeyFile(f.keyPath).keys.map((k) => k.version),
+    [2],
+    'only the new version is left',
+  );
   const after = await verifyAll(f, small.originals);
   t.same(after.mismatches, [], 'every value decrypts with the pruned key file');
   const again = await cli(f, ['rotate-encryption-key', '--prune']);
@@ -271,10 +408,18 @@ t.test('a rotation killed after writing the key file: the same command again com
   t.equal(r.code, 0, `rotate-encryption-key exits 0: ${r.stderr}`);
   const ring = readKeyFile(f.keyPath);
   const primary = ring.keys.find((k) => k.version === ring.primary)?.fingerprint;
-  t.same(ring.keys.map((k) => k.version), [1, 2, 3], 'a third version was added');
+  t.same(
+    ring.keys.map((k) => k.version),
+    [1, 2, 3],
+    'a third version was added',
+  );
   t.same([...new Set(dataKeys(f).map((k) => k.key_ref))], [primary], 'every data key is on the new primary');
   const pruned = await cli(f, ['rotate-encryption-key', '--prune', '--json']);
-  t.same(JSON.parse(pruned.stdout.toString('utf8')), { removed: [v1, orphan] }, '--prune removes the old and the orphaned version');
+  t.same(
+    JSON.parse(pruned.stdout.toString('utf8')),
+    { removed: [v1, orphan] },
+    '--prune removes the old and the orphaned version',
+  );
   t.same((await verifyAll(f, small.originals)).mismatches, [], 'every value decrypts');
 });
 
@@ -284,7 +429,11 @@ t.test('turning encryption off needs --yes; on again with another passphrase enc
   const before = snapshot(f);
   const refused = await cli(f, ['rotate-encryption-key'], '');
   t.equal(refused.code, 2, 'an empty new passphrase without --yes: exit 2');
-  t.match(refused.stderr, /ATREST_USAGE: An empty new passphrase turns encryption off.*Add --yes/, 'says --yes is needed');
+  t.match(
+    refused.stderr,
+    /ATREST_USAGE: An empty new passphrase turns encryption off.*Add --yes/,
+    'says --yes is needed',
+  );
   t.equal(snapshot(f), before, 'nothing was written');
   const newline = await cli(f, ['rotate-encryption-key'], '\n');
   t.equal(newline.code, 2, 'a lone newline is an empty passphrase too');
@@ -297,19 +446,35 @@ t.test('turning encryption off needs --yes; on again with another passphrase enc
   t.match(off.stdout.toString('utf8'), /encryption is off/, 'and says so');
   const total = storedValues(f, smallPass.originals).length;
   let s: AtrestStatus = await statusJson(f);
-  t.match(s, { secrets: { total, encrypted: 0, plaintext: total }, dataKeys: { total: 0 } }, 'status: all plaintext, zero data keys');
+  t.match(
+    s,
+    { secrets: { total, encrypted: 0, plaintext: total }, dataKeys: { total: 0 } },
+    'status: all plaintext, zero data keys',
+  );
   t.same((await verifyAll(f, smallPass.originals)).mismatches, [], 'every value is its original plaintext');
 
   configure(f, { current: 'secret_key.default', passphrase: NEW_PASSPHRASE });
   const on = await cli(f, ['secrets-migration', 're-encrypt', '--json']);
   t.equal(on.code, 0, 're-encrypt with a different passphrase configured');
   const reports = parseReports(on);
-  t.equal(reports.reduce((n, x) => n + x.plaintextEncrypted, 0), total, 'every value was encrypted anew');
-  t.equal(reports.reduce((n, x) => n + x.reEncrypted, 0), 0, 'nothing was re-encrypted (there was no ciphertext)');
+  t.equal(
+    reports.reduce((n, x) => n + x.plaintextEncrypted, 0),
+    total,
+    'every value was encrypted anew',
+  );
+  t.equal(
+    reports.reduce((n, x) => n + x.reEncrypted, 0),
+    0,
+    'nothing was re-encrypted (there was no ciphertext)',
+  );
   t.same(sizeViolations(storedValues(f, smallPass.originals)), [], 'each value encrypted exactly once');
   t.same((await verifyAll(f, smallPass.originals)).mismatches, [], 'every value decrypts with the new passphrase');
   s = await statusJson(f);
-  t.match(s, { secrets: { total, encrypted: total, plaintext: 0, byProvider: { 'secret_key.default': total } } }, 'status: everything under secret_key.default');
+  t.match(
+    s,
+    { secrets: { total, encrypted: total, plaintext: 0, byProvider: { 'secret_key.default': total } } },
+    'status: everything under secret_key.default',
+  );
   const old = copyFixture(f);
   configure(old, { current: 'secret_key.default', passphrase: OLD_PASSPHRASE });
   t.equal(await openError(old), 'ATREST_WRONG_KEY', 'the old passphrase does not open the new data keys');
@@ -322,7 +487,9 @@ t.test('at most one new data key per label per run (70,000 secrets)', async (t) 
   const secrets: Buffer[] = [];
   const plain = new Set<number>();
   const db = new Database(f.db);
-  const insert = db.prepare('INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, 0, ?, ?)');
+  const insert = db.prepare(
+    'INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, 0, ?, ?)',
+  );
   const now = new Date().toISOString();
   db.transaction(() => {
     for (let i = 0; i < n; i++) {
@@ -335,7 +502,8 @@ t.test('at most one new data key per label per run (70,000 secrets)', async (t) 
   db.close();
   const originals: Originals = { secrets, plainSecrets: plain, rows: base.rows };
   for (const round of ['legacy plaintext', 'after rotate-data-keys']) {
-    if (round !== 'legacy plaintext') t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired');
+    if (round !== 'legacy plaintext')
+      t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired');
     const before = new Set(dataKeys(f).map((k) => k.id));
     const t0 = Date.now();
     const r = await cli(f, ['secrets-migration', 're-encrypt', '--json']);
@@ -348,17 +516,29 @@ t.test('at most one new data key per label per run (70,000 secrets)', async (t) 
     const today = new Date().toISOString().slice(0, 10);
     t.same(
       [...perLabel].sort(),
-      [[`datasources.json_data/${today}`, 1], [`datasources.password/${today}`, 1], [`secrets/${today}`, 1]],
+      [
+        [`datasources.json_data/${today}`, 1],
+        [`datasources.password/${today}`, 1],
+        [`secrets/${today}`, 1],
+      ],
       `${round}: exactly one new data key per label (${added.length} in all)`,
     );
   }
   t.same(sizeViolations(storedValues(f, originals)).slice(0, 5), [], 'every value encrypted exactly once');
   const v = await verifyAll(f, originals);
-  t.same(v.mismatches.slice(0, 5), [], `all ${v.secrets} secrets and ${v.values} target values decrypt to their originals`);
+  t.same(
+    v.mismatches.slice(0, 5),
+    [],
+    `all ${v.secrets} secrets and ${v.values} target values decrypt to their originals`,
+  );
 });
 
 /** In-memory streams for runCli. */
-function memoryIo(input = ''): { io: { stdin: PassThrough; stdout: PassThrough; stderr: PassThrough }; out: () => Buffer; err: () => string } {
+function memoryIo(input = ''): {
+  io: { stdin: PassThrough; stdout: PassThrough; stderr: PassThrough };
+  out: () => Buffer;
+  err: () => string;
+} {
   const stdin = new PassThrough();
   stdin.end(input);
   const stdout = new PassThrough();
@@ -367,7 +547,11 @@ function memoryIo(input = ''): { io: { stdin: PassThrough; stdout: PassThrough; 
   const err: Buffer[] = [];
   stdout.on('data', (d: Buffer) => out.push(d));
   stderr.on('data', (d: Buffer) => err.push(d));
-  return { io: { stdin, stdout, stderr }, out: () => Buffer.concat(out), err: () => Buffer.concat(err).toString('utf8') };
+  return {
+    io: { stdin, stdout, stderr },
+    out: () => Buffer.concat(out),
+    err: () => Buffer.concat(err).toString('utf8'),
+  };
 }
 
 t.test('runCli embedded in a host program (app myapp, env prefix MYAPP_)', async (t) => {
@@ -386,7 +570,7 @@ t.test('runCli embedded in a host program (app myapp, env prefix MYAPP_)', async
 
   const help = host(['--help']);
   t.equal(await help.done, 0, '--help: 0');
-  t.match(help.m.out().toString('utf8'), /^Usage: myapp admin /, 'help uses the host\'s command name');
+  t.match(help.m.out().toString('utf8'), /^Usage: myapp admin /, "help uses the host's command name");
   t.match(help.m.out().toString('utf8'), /\/srv\/<app>-encryption\.key/, 'and describes the per-app key path');
 
   const status = host(['status', '--json']);
@@ -394,28 +578,45 @@ t.test('runCli embedded in a host program (app myapp, env prefix MYAPP_)', async
   const s = JSON.parse(status.m.out().toString('utf8')) as AtrestStatus;
   t.equal(s.app, 'myapp', 'the app name is myapp');
   t.equal(s.providers[0]?.details['key_path'], f.keyPath, 'the key file comes from MYAPP_ENCRYPTION_KEY_PATH');
-  t.same(s.targets.map((x) => x.target), [PASSWORD_TARGET, `${JSON_TARGET}:json`], 'the targets come from MYAPP_SECRETS_MIGRATION_TARGETS');
+  t.same(
+    s.targets.map((x) => x.target),
+    [PASSWORD_TARGET, `${JSON_TARGET}:json`],
+    'the targets come from MYAPP_SECRETS_MIGRATION_TARGETS',
+  );
 
   const rotate = host(['rotate-encryption-key', '--json']);
   t.equal(await rotate.done, 0, `rotate-encryption-key: 0 ${rotate.m.err()}`);
   const re = host(['secrets-migration', 're-encrypt', '--json', '--batch-size', '250']);
   t.equal(await re.done, 0, 're-encrypt: 0');
   const reports = JSON.parse(re.m.out().toString('utf8')) as TargetReport[];
-  t.same(reports.map((x) => x.target), ['atrest_secrets', PASSWORD_TARGET, `${JSON_TARGET}:json`], 'three targets re-encrypted');
-  t.match(re.m.err(), /atrest_secrets: 2,000\/2,000 rows/, 'progress went to the host\'s stderr stream');
+  t.same(
+    reports.map((x) => x.target),
+    ['atrest_secrets', PASSWORD_TARGET, `${JSON_TARGET}:json`],
+    'three targets re-encrypted',
+  );
+  t.match(re.m.err(), /atrest_secrets: 2,000\/2,000 rows/, "progress went to the host's stderr stream");
 
   const get = host(['secrets', 'get', secretName(3)]);
   t.equal(await get.done, 0, 'secrets get: 0');
-  t.same(get.m.out(), small.originals.secrets[3], 'the raw bytes reach the host\'s stdout stream');
+  t.same(get.m.out(), small.originals.secrets[3], "the raw bytes reach the host's stdout stream");
 
   const bad = host(['secrets-migration', 're-encrypt', '--bogus']);
   t.equal(await bad.done, 2, 'a usage error returns 2 (the host process is not exited)');
-  t.match(bad.m.err(), /ATREST_USAGE/, 'with ATREST_USAGE on the host\'s stderr');
+  t.match(bad.m.err(), /ATREST_USAGE/, "with ATREST_USAGE on the host's stderr");
 
   const missing = memoryIo();
-  const code = await runCli(['status'], { app: 'myapp', env: { ...env, MYAPP_ENCRYPTION_KEY_PATH: join(f.dir, 'gone.key') }, appRoot: repoRoot, io: missing.io });
+  const code = await runCli(['status'], {
+    app: 'myapp',
+    env: { ...env, MYAPP_ENCRYPTION_KEY_PATH: join(f.dir, 'gone.key') },
+    appRoot: repoRoot,
+    io: missing.io,
+  });
   t.equal(code, 2, 'a missing key file with data present: 2');
-  t.match(missing.err(), new RegExp(`ATREST_KEY_MISSING: The key file ${join(f.dir, 'gone.key').replace(/[.]/g, '\\.')} is missing`), 'naming the file');
+  t.match(
+    missing.err(),
+    new RegExp(`ATREST_KEY_MISSING: The key file ${join(f.dir, 'gone.key').replace(/[.]/g, '\\.')} is missing`),
+    'naming the file',
+  );
 
   const v = await verifyAll({ ...f }, small.originals);
   t.same(v.mismatches, [], 'every value decrypts after the embedded rotation and re-encrypt');

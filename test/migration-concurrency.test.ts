@@ -35,8 +35,12 @@ t.comment(`provisioned 50000 secrets and 3000 target rows in ${since(started)}`)
 function lockRow(f: Fixture): { host: string; pid: number; command: string; heartbeat: number } | undefined {
   const db = new Database(f.db, { readonly: true });
   try {
-    const row = db.prepare("SELECT value FROM atrest_meta WHERE key = 'migration_lock'").get() as { value: string } | undefined;
-    return row === undefined ? undefined : (JSON.parse(row.value) as { host: string; pid: number; command: string; heartbeat: number });
+    const row = db.prepare("SELECT value FROM atrest_meta WHERE key = 'migration_lock'").get() as
+      | { value: string }
+      | undefined;
+    return row === undefined
+      ? undefined
+      : (JSON.parse(row.value) as { host: string; pid: number; command: string; heartbeat: number });
   } finally {
     db.close();
   }
@@ -63,20 +67,30 @@ function afterWrites(o: Originals, w: WriterReport): Originals {
   const secrets = o.secrets.map((v, i) => (w.secrets[i] !== undefined ? Buffer.from(w.secrets[i], 'utf8') : v));
   const rows = new Map(o.rows);
   for (const id of w.inserted) rows.set(id, { password: null, json: null });
-  for (const [id, pw] of Object.entries(w.passwords)) rows.set(Number(id), { ...(rows.get(Number(id)) ?? { json: null }), password: pw });
-  for (const [id, json] of Object.entries(w.json)) rows.set(Number(id), { ...(rows.get(Number(id)) ?? { password: null }), json });
+  for (const [id, pw] of Object.entries(w.passwords))
+    rows.set(Number(id), { ...(rows.get(Number(id)) ?? { json: null }), password: pw });
+  for (const [id, json] of Object.entries(w.json))
+    rows.set(Number(id), { ...(rows.get(Number(id)) ?? { password: null }), json });
   for (const id of w.deleted) rows.delete(id);
   return { secrets, plainSecrets: o.plainSecrets, rows };
 }
 
 t.test('application writes during re-encrypt are never lost', async (t) => {
   const f = copyFixture(template.fixture);
-  t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired: every value has to move');
-  const writer = spawn(process.execPath, [join(repoRoot, 'test', 'dist', 'migration-app-writer.js'), f.configFile, f.db, '3000', '50000'], {
-    cwd: repoRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOME: f.dir, ...f.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  t.equal(
+    (await cli(f, ['secrets-migration', 'rotate-data-keys'])).code,
+    0,
+    'data keys retired: every value has to move',
+  );
+  const writer = spawn(
+    process.execPath,
+    [join(repoRoot, 'test', 'dist', 'migration-app-writer.js'), f.configFile, f.db, '3000', '50000'],
+    {
+      cwd: repoRoot,
+      env: { PATH: process.env['PATH'] ?? '', HOME: f.dir, ...f.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const out: Buffer[] = [];
   let errText = '';
   writer.stdout.on('data', (d: Buffer) => out.push(d));
@@ -99,41 +113,67 @@ t.test('application writes during re-encrypt are never lost', async (t) => {
   // Two full rounds while the application writes: re-encrypt in small batches, retire, again.
   for (const round of [1, 2]) {
     const r = await cli(f, ['secrets-migration', 're-encrypt', '--batch-size', '50', '--json']);
-    t.ok(r.code === 0 || r.code === 1, `round ${round}: re-encrypt ran to its end (exit ${r.code}) ${r.code === 0 || r.code === 1 ? '' : r.stderr}`);
+    t.ok(
+      r.code === 0 || r.code === 1,
+      `round ${round}: re-encrypt ran to its end (exit ${r.code}) ${r.code === 0 || r.code === 1 ? '' : r.stderr}`,
+    );
     for (const rep of parseReports(r)) {
       for (const fl of rep.failures) {
         if (fl.code === 'ATREST_CONFLICT') conflicts++;
         else failures.push(`${rep.target} ${fl.row}: ${fl.code} ${fl.message}`);
       }
-      t.ok(rep.scanned > 0, `round ${round}: ${rep.target} scanned ${rep.scanned}, re-encrypted ${rep.reEncrypted}, plaintext encrypted ${rep.plaintextEncrypted}, failed ${rep.failed}`);
+      t.ok(
+        rep.scanned > 0,
+        `round ${round}: ${rep.target} scanned ${rep.scanned}, re-encrypted ${rep.reEncrypted}, plaintext encrypted ${rep.plaintextEncrypted}, failed ${rep.failed}`,
+      );
     }
-    if (round === 1) t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired again while the application writes');
+    if (round === 1)
+      t.equal(
+        (await cli(f, ['secrets-migration', 'rotate-data-keys'])).code,
+        0,
+        'data keys retired again while the application writes',
+      );
   }
   writer.stdin.end();
   t.equal(await writerDone, 0, `the application exited cleanly ${errText.replace('ready\n', '')}`);
   const w = JSON.parse(Buffer.concat(out).toString('utf8')) as WriterReport;
-  t.ok(w.ops > 500, `the application wrote ${w.ops} times during the migration (${Object.keys(w.secrets).length} secrets, ${Object.keys(w.passwords).length} passwords, ${Object.keys(w.json).length} JSON cells, ${w.inserted.length} inserts, ${w.deleted.length} deletes)`);
+  t.ok(
+    w.ops > 500,
+    `the application wrote ${w.ops} times during the migration (${Object.keys(w.secrets).length} secrets, ${Object.keys(w.passwords).length} passwords, ${Object.keys(w.json).length} JSON cells, ${w.inserted.length} inserts, ${w.deleted.length} deletes)`,
+  );
   t.same(failures, [], 'no row failed for any reason but a reported conflict');
   t.comment(`rows re-encrypt reported as conflicts (left to the application's value): ${conflicts}`);
   const expected = afterWrites(template.originals, w);
   const v = await verifyAll(f, expected);
-  t.same(v.mismatches.slice(0, 10), [], `every row holds the application's last write or its original (${v.secrets} secrets, ${v.values} target values)`);
+  t.same(
+    v.mismatches.slice(0, 10),
+    [],
+    `every row holds the application's last write or its original (${v.secrets} secrets, ${v.values} target values)`,
+  );
   const last = await cli(f, ['secrets-migration', 're-encrypt', '--json']);
   t.equal(last.code, 0, 'a re-encrypt after the application stopped completes without failures');
   const again = await verifyAll(f, expected);
-  t.same(again.mismatches.slice(0, 10), [], 'and every value is still the application\'s last write');
+  t.same(again.mismatches.slice(0, 10), [], "and every value is still the application's last write");
 });
 
-t.test('a row the application rewrites between re-encrypt\'s read and its write is never overwritten', async (t) => {
+t.test("a row the application rewrites between re-encrypt's read and its write is never overwritten", async (t) => {
   // Deterministic: with the passphrase provider, re-encrypt's first batch waits on scrypt (a real
   // thread-pool job) after reading its rows and before writing them; the application writes then.
   const f = copyFixture(template.fixture);
-  configure(f, { current: 'secret_key.default', available: 'secret_key.default file.default', passphrase: OLD_PASSPHRASE });
+  configure(f, {
+    current: 'secret_key.default',
+    available: 'secret_key.default file.default',
+    passphrase: OLD_PASSPHRASE,
+  });
   const app = await openFixture(f);
   await app.secrets.set('warm-up', 'the application holds an active data key');
   const appDb = new Database(f.db);
   appDb.pragma('busy_timeout = 10000');
-  const expected = { ...template.originals, secrets: [...template.originals.secrets], rows: new Map(template.originals.rows) };
+  const expected = {
+    ...template.originals,
+    secrets: [...template.originals.secrets],
+    rows: new Map(template.originals.rows),
+  };
   for (const target of ['atrest_secrets', 'datasources.password', 'datasources.json_data']) {
     const m = await openFixture(f);
     await new Migrator(m.internals).rotateDataKeys();
@@ -150,26 +190,52 @@ t.test('a row the application rewrites between re-encrypt\'s read and its write 
         appDb.prepare('UPDATE datasources SET password = ? WHERE id = ?').run(value, i);
         expected.rows.set(i, { ...(expected.rows.get(i) ?? { json: null }), password: value });
       } else {
-        const json = { user: `new-user-${i}`, token: await app.encryptText(`new-token-${i}`, { target: 'datasources.json_data', field: 'token' }) };
+        const json = {
+          user: `new-user-${i}`,
+          token: await app.encryptText(`new-token-${i}`, { target: 'datasources.json_data', field: 'token' }),
+        };
         appDb.prepare('UPDATE datasources SET json_data = ? WHERE id = ?').run(JSON.stringify(json), i);
-        expected.rows.set(i, { ...(expected.rows.get(i) ?? { password: null }), json: { user: `new-user-${i}`, token: `new-token-${i}` } });
+        expected.rows.set(i, {
+          ...(expected.rows.get(i) ?? { password: null }),
+          json: { user: `new-user-${i}`, token: `new-token-${i}` },
+        });
       }
     }
     const [report] = await migration;
     await m.close();
-    t.equal(report?.failed, 0, `${target}: no row failed (${report?.scanned} scanned, ${report?.reEncrypted} re-encrypted, ${report?.plaintextEncrypted} plaintext encrypted)`);
+    t.equal(
+      report?.failed,
+      0,
+      `${target}: no row failed (${report?.scanned} scanned, ${report?.reEncrypted} re-encrypted, ${report?.plaintextEncrypted} plaintext encrypted)`,
+    );
   }
   appDb.close();
   await app.close();
   const v = await verifyAll(f, expected);
-  t.same(v.mismatches.slice(0, 10), [], 'every rewritten row holds the application\'s value; every other row its original');
+  t.same(
+    v.mismatches.slice(0, 10),
+    [],
+    "every rewritten row holds the application's value; every other row its original",
+  );
   // Rows re-encrypt had to rewrite (all but the NULL passwords, id % 10 = 0) failed their
   // compare-and-swap and were redone from the application's value: its plaintext is encrypted.
   const plainLeft = (db: Database.Database): number[] =>
-    (db.prepare("SELECT id FROM datasources WHERE id <= 60 AND password NOT LIKE 'atrest:v1:%' ORDER BY id").all() as { id: number }[]).map((r) => r.id);
+    (
+      db.prepare("SELECT id FROM datasources WHERE id <= 60 AND password NOT LIKE 'atrest:v1:%' ORDER BY id").all() as {
+        id: number;
+      }[]
+    ).map((r) => r.id);
   const ro = new Database(f.db, { readonly: true });
-  t.same(plainLeft(ro).filter((id) => id % 10 !== 0), [], 'the plaintext the application wrote meanwhile was encrypted on the retry');
-  t.same(plainLeft(ro), [10, 20, 30, 40, 50, 60], 'rows that held nothing when read are left to the next run (nothing was swapped there)');
+  t.same(
+    plainLeft(ro).filter((id) => id % 10 !== 0),
+    [],
+    'the plaintext the application wrote meanwhile was encrypted on the retry',
+  );
+  t.same(
+    plainLeft(ro),
+    [10, 20, 30, 40, 50, 60],
+    'rows that held nothing when read are left to the next run (nothing was swapped there)',
+  );
   ro.close();
   t.equal((await cli(f, ['secrets-migration', 're-encrypt'])).code, 0, 'the next run');
   const ro2 = new Database(f.db, { readonly: true });
@@ -179,14 +245,24 @@ t.test('a row the application rewrites between re-encrypt\'s read and its write 
 
 t.test('one migration at a time: ATREST_LOCKED, and a killed holder does not leave the lock stuck', async (t) => {
   const f = copyFixture(template.fixture);
-  t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired: re-encrypt has 56,000 values to move');
+  t.equal(
+    (await cli(f, ['secrets-migration', 'rotate-data-keys'])).code,
+    0,
+    'data keys retired: re-encrypt has 56,000 values to move',
+  );
   // Batches of one row: the first instance runs for seconds, holding the lock.
-  const first = spawnAtrest(['--config', f.configFile, 'secrets-migration', 're-encrypt', '--batch-size', '1'], { env: f.env });
+  const first = spawnAtrest(['--config', f.configFile, 'secrets-migration', 're-encrypt', '--batch-size', '1'], {
+    env: f.env,
+  });
   let firstExited = false;
   void first.done.then(() => (firstExited = true));
   await stderrSays(first.child, 'atrest_secrets: 1/');
   const holder = lockRow(f);
-  t.match(holder, { pid: first.child.pid, command: 'secrets-migration re-encrypt' }, 'the lock names the running instance');
+  t.match(
+    holder,
+    { pid: first.child.pid, command: 'secrets-migration re-encrypt' },
+    'the lock names the running instance',
+  );
   const others: string[][] = [
     ['secrets-migration', 're-encrypt'],
     ['secrets-migration', 're-encrypt-data-keys'],
@@ -208,7 +284,10 @@ t.test('one migration at a time: ATREST_LOCKED, and a killed holder does not lea
   t.match(lockRow(f), { pid: first.child.pid }, 'its lock row is still there');
   const next = await cli(f, ['secrets-migration', 're-encrypt', '--json']);
   t.equal(next.code, 0, `the next run proceeds past the dead holder's lock: ${next.stderr.split('\n')[0] ?? ''}`);
-  t.ok(parseReports(next).some((r) => r.reEncrypted > 0), 'and finishes the job');
+  t.ok(
+    parseReports(next).some((r) => r.reEncrypted > 0),
+    'and finishes the job',
+  );
   t.equal(lockRow(f), undefined, 'the lock is released at the end');
   const v = await verifyAll(f, template.originals);
   t.same(v.mismatches.slice(0, 10), [], 'every value decrypts to its original');
@@ -216,11 +295,21 @@ t.test('one migration at a time: ATREST_LOCKED, and a killed holder does not lea
 
 t.test('a lock held on another host is honoured until its heartbeat is stale', async (t) => {
   const f = copyFixture(template.fixture);
-  t.equal((await cli(f, ['secrets', 'set', 'fresh'], 'a value under a new active data key')).code, 0, 'an active data key to retire');
+  t.equal(
+    (await cli(f, ['secrets', 'set', 'fresh'], 'a value under a new active data key')).code,
+    0,
+    'an active data key to retire',
+  );
   const setLock = (heartbeat: number): void => {
     const db = new Database(f.db);
     db.prepare("INSERT OR REPLACE INTO atrest_meta (key, value) VALUES ('migration_lock', ?)").run(
-      JSON.stringify({ host: 'other-node.example', pid: 4242, command: 'secrets-migration re-encrypt', startedAt: new Date(heartbeat).toISOString(), heartbeat }),
+      JSON.stringify({
+        host: 'other-node.example',
+        pid: 4242,
+        command: 'secrets-migration re-encrypt',
+        startedAt: new Date(heartbeat).toISOString(),
+        heartbeat,
+      }),
     );
     db.close();
   };
@@ -228,11 +317,17 @@ t.test('a lock held on another host is honoured until its heartbeat is stale', a
   const refused = await cli(f, ['secrets-migration', 'rotate-data-keys']);
   t.equal(refused.code, 1, 'exit 1 while another host holds a fresh lock');
   t.match(refused.stderr, /ATREST_LOCKED.*pid 4242 on other-node\.example/, 'names the other host and its pid');
-  t.ok(dataKeys(f).some((k) => k.active === 1), 'nothing was retired');
+  t.ok(
+    dataKeys(f).some((k) => k.active === 1),
+    'nothing was retired',
+  );
   setLock(Date.now() - 11 * 60_000);
   const taken = await cli(f, ['secrets-migration', 'rotate-data-keys']);
   t.equal(taken.code, 0, 'a lock whose heartbeat is older than 10 minutes is taken over');
-  t.notOk(dataKeys(f).some((k) => k.active === 1), 'and the command did its work');
+  t.notOk(
+    dataKeys(f).some((k) => k.active === 1),
+    'and the command did its work',
+  );
   t.equal(lockRow(f), undefined, 'then released');
 });
 
@@ -240,7 +335,11 @@ t.test('two migrations run by one embedding process (runCli) do not both proceed
   // A passphrase database whose data keys were wrapped by eight processes (eight scrypt salts): a
   // rotation unwraps them one by one, holding the lock for a good half second of real async work.
   const f = copyFixture(template.fixture);
-  configure(f, { current: 'secret_key.default', available: 'secret_key.default file.default', passphrase: OLD_PASSPHRASE });
+  configure(f, {
+    current: 'secret_key.default',
+    available: 'secret_key.default file.default',
+    passphrase: OLD_PASSPHRASE,
+  });
   for (let i = 0; i < 8; i++) {
     const a = await openFixture(f);
     await new Migrator(a.internals).rotateDataKeys();
@@ -261,7 +360,11 @@ t.test('two migrations run by one embedding process (runCli) do not both proceed
   const env = { ...f.env };
   const one = io(NEW_PASSPHRASE);
   let firstDone = false;
-  const rotation = runCli(['--config', f.configFile, 'rotate-encryption-key'], { env, appRoot: repoRoot, io: one.io }).finally(() => (firstDone = true));
+  const rotation = runCli(['--config', f.configFile, 'rotate-encryption-key'], {
+    env,
+    appRoot: repoRoot,
+    io: one.io,
+  }).finally(() => (firstDone = true));
   // Start the second command once the first holds the lock.
   await new Promise<void>((resolve) => {
     const poll = setInterval(() => {
@@ -273,7 +376,11 @@ t.test('two migrations run by one embedding process (runCli) do not both proceed
   });
   t.notOk(firstDone, 'the rotation holds the lock');
   const two = io('');
-  const second = await runCli(['--config', f.configFile, 'secrets-migration', 'rotate-data-keys'], { env, appRoot: repoRoot, io: two.io });
+  const second = await runCli(['--config', f.configFile, 'secrets-migration', 'rotate-data-keys'], {
+    env,
+    appRoot: repoRoot,
+    io: two.io,
+  });
   t.notOk(firstDone, 'the rotation was still running when the second command returned');
   t.equal(second, 1, `the second command of the same process is refused (exit 1): ${two.err().trim()}`);
   t.match(two.err(), /ATREST_LOCKED/, 'with ATREST_LOCKED');
@@ -282,21 +389,43 @@ t.test('two migrations run by one embedding process (runCli) do not both proceed
 
 t.test('an application still running when encryption is turned off loses no write', async (t) => {
   const f = copyFixture(template.fixture);
-  configure(f, { current: 'secret_key.default', available: 'secret_key.default file.default', passphrase: OLD_PASSPHRASE });
+  configure(f, {
+    current: 'secret_key.default',
+    available: 'secret_key.default file.default',
+    passphrase: OLD_PASSPHRASE,
+  });
   t.equal((await cli(f, ['secrets-migration', 're-encrypt-data-keys'])).code, 0, 'every data key under the passphrase');
   // The application is up: it has written a secret, so it holds an active data key in memory.
   const app = await openFixture(f);
   await app.secrets.set('written-before', 'before the operator turned encryption off');
   const off = await cli(f, ['rotate-encryption-key', '--yes'], '');
-  t.equal(off.code, 0, `encryption turned off while the application runs: ${off.stderr.trim().split('\n').pop() ?? ''}`);
+  t.equal(
+    off.code,
+    0,
+    `encryption turned off while the application runs: ${off.stderr.trim().split('\n').pop() ?? ''}`,
+  );
   // The application, not restarted yet, writes another secret and reads it back.
   await app.secrets.set('written-after', 'written by the running application after the turn-off');
-  t.equal(await app.secrets.getText('written-after'), 'written by the running application after the turn-off', 'the running application reads its write');
+  t.equal(
+    await app.secrets.getText('written-after'),
+    'written by the running application after the turn-off',
+    'the running application reads its write',
+  );
   await app.close();
   // After a restart (same configuration), the write must still be readable.
   const restarted = await openFixture(f);
-  const got = await restarted.secrets.getText('written-after').catch((err: unknown) => `error ${(err as { code?: string }).code ?? String(err)}`);
-  t.equal(got, 'written by the running application after the turn-off', 'after a restart the value written after the turn-off still decrypts');
-  t.equal(await restarted.secrets.getText('written-before'), 'before the operator turned encryption off', 'the value written before was turned into plaintext');
+  const got = await restarted.secrets
+    .getText('written-after')
+    .catch((err: unknown) => `error ${(err as { code?: string }).code ?? String(err)}`);
+  t.equal(
+    got,
+    'written by the running application after the turn-off',
+    'after a restart the value written after the turn-off still decrypts',
+  );
+  t.equal(
+    await restarted.secrets.getText('written-before'),
+    'before the operator turned encryption off',
+    'the value written before was turned into plaintext',
+  );
   await restarted.close();
 });

@@ -72,7 +72,11 @@ async function killUntilDone(t: Test, f: Fixture, originals: Originals, job: Job
     else t.equal(run.code, 0, `the run not killed (delay ${delay} ms) finished: ${run.stderr.trim()}`);
     const note = (await job.afterKill?.(f)) ?? '';
     const v = await verifyAll(f, originals);
-    t.same(v.mismatches.slice(0, 10), [], `${run.signal === 'SIGKILL' ? 'killed' : 'finished'} after ${delay} ms${note}: all ${v.secrets} secrets and ${v.values} target values decrypt to their originals`);
+    t.same(
+      v.mismatches.slice(0, 10),
+      [],
+      `${run.signal === 'SIGKILL' ? 'killed' : 'finished'} after ${delay} ms${note}: all ${v.secrets} secrets and ${v.values} target values decrypt to their originals`,
+    );
     t.equal(v.secrets, originals.secrets.length, 'every secret was read back');
   }
   t.ok(killed >= job.kills, `killed ${killed} times`);
@@ -80,7 +84,11 @@ async function killUntilDone(t: Test, f: Fixture, originals: Originals, job: Job
   t.equal(last.code, 0, `the run after the kills completes: ${last.stderr.trim().split('\n').pop() ?? ''}`);
   const note = (await job.afterKill?.(f)) ?? '';
   const v = await verifyAll(f, originals);
-  t.same(v.mismatches.slice(0, 10), [], `after completion${note} every value equals its original (${v.secrets} secrets, ${v.values} target values)`);
+  t.same(
+    v.mismatches.slice(0, 10),
+    [],
+    `after completion${note} every value equals its original (${v.secrets} secrets, ${v.values} target values)`,
+  );
 }
 
 /** Legacy plaintext values of the fixture (left alone by the commands that touch only data keys). */
@@ -97,23 +105,47 @@ function plaintextCount(o: Originals): number {
  * status --json: every encrypted value under `provider`; no plaintext, or (for commands that only
  * re-wrap or retire data keys) exactly the legacy plaintext the fixture started with.
  */
-async function allUnder(t: Test, f: Fixture, originals: Originals, provider: string, plaintext: 'none' | 'legacy' = 'none'): Promise<void> {
+async function allUnder(
+  t: Test,
+  f: Fixture,
+  originals: Originals,
+  provider: string,
+  plaintext: 'none' | 'legacy' = 'none',
+): Promise<void> {
   const s = await statusJson(f);
   const total = valueCount(originals);
   const plain = plaintext === 'none' ? 0 : plaintextCount(originals);
   t.equal(s.currentProvider, provider, 'status: current provider');
   t.equal(s.secrets.total, total, 'status counts every secret and target value');
-  t.equal(s.secrets.plaintext, plain, plaintext === 'none' ? 'status: no plaintext left' : `status: only the ${plain} legacy plaintext values are plaintext`);
+  t.equal(
+    s.secrets.plaintext,
+    plain,
+    plaintext === 'none'
+      ? 'status: no plaintext left'
+      : `status: only the ${plain} legacy plaintext values are plaintext`,
+  );
   t.same(s.secrets.byProvider, { [provider]: total - plain }, `status: every encrypted value is under ${provider}`);
   for (const target of s.targets) t.equal(target.error, undefined, `status: target ${target.target} readable`);
-  if (plaintext === 'none') for (const target of s.targets) t.equal(target.plaintext, 0, `status: target ${target.target} has no plaintext`);
+  if (plaintext === 'none')
+    for (const target of s.targets) t.equal(target.plaintext, 0, `status: target ${target.target} has no plaintext`);
 }
 
 /** Every value sits under an active data key of `provider`, encrypted exactly once. */
 function allOnActiveKeys(t: Test, f: Fixture, originals: Originals, provider: string): void {
-  const active = new Set(dataKeys(f).filter((k) => k.active === 1 && k.provider === provider).map((k) => k.id));
+  const active = new Set(
+    dataKeys(f)
+      .filter((k) => k.active === 1 && k.provider === provider)
+      .map((k) => k.id),
+  );
   const values = storedValues(f, originals);
-  t.same(values.filter((v) => v.dataKeyId === undefined || !active.has(v.dataKeyId)).map((v) => v.where).slice(0, 10), [], `all ${values.length} values are under active data keys of ${provider}`);
+  t.same(
+    values
+      .filter((v) => v.dataKeyId === undefined || !active.has(v.dataKeyId))
+      .map((v) => v.where)
+      .slice(0, 10),
+    [],
+    `all ${values.length} values are under active data keys of ${provider}`,
+  );
   t.same(sizeViolations(values).slice(0, 10), [], 'every ciphertext is exactly one encryption of its plaintext');
 }
 
@@ -130,7 +162,11 @@ async function reEncryptChangesNothing(t: Test, f: Fixture): Promise<void> {
 
 t.test('secrets-migration re-encrypt', async (t) => {
   const f = copyFixture(fileTemplate.fixture);
-  t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired first, so every value has to move');
+  t.equal(
+    (await cli(f, ['secrets-migration', 'rotate-data-keys'])).code,
+    0,
+    'data keys retired first, so every value has to move',
+  );
   await killUntilDone(t, f, fileTemplate.originals, { args: ['secrets-migration', 're-encrypt'], kills: 5 });
   allOnActiveKeys(t, f, fileTemplate.originals, 'file.default');
   await reEncryptChangesNothing(t, f);
@@ -139,16 +175,28 @@ t.test('secrets-migration re-encrypt', async (t) => {
 
 t.test('secrets-migration re-encrypt-data-keys (file.default to secret_key.default)', async (t) => {
   const f = copyFixture(fileTemplate.fixture);
-  configure(f, { current: 'secret_key.default', available: 'file.default secret_key.default', passphrase: NEW_PASSPHRASE });
+  configure(f, {
+    current: 'secret_key.default',
+    available: 'file.default secret_key.default',
+    passphrase: NEW_PASSPHRASE,
+  });
   const before = dataKeys(f).length;
   await killUntilDone(t, f, fileTemplate.originals, { args: ['secrets-migration', 're-encrypt-data-keys'], kills: 4 });
   const keys = dataKeys(f);
   t.equal(keys.length, before, 'no data key was added or lost');
-  t.same([...new Set(keys.map((k) => k.provider))], ['secret_key.default'], 'every data key is wrapped by the passphrase now');
+  t.same(
+    [...new Set(keys.map((k) => k.provider))],
+    ['secret_key.default'],
+    'every data key is wrapped by the passphrase now',
+  );
   const again = await cli(f, ['secrets-migration', 're-encrypt-data-keys', '--json']);
-  t.match(JSON.parse(again.stdout.toString('utf8')), { total: before, rewrapped: 0, failed: [] }, 'a second run has nothing to re-wrap');
+  t.match(
+    JSON.parse(again.stdout.toString('utf8')),
+    { total: before, rewrapped: 0, failed: [] },
+    'a second run has nothing to re-wrap',
+  );
   // The key file is not needed any more: move it away and read everything with the passphrase alone.
-  renameSync(f.keyPath, f.keyPath + '.retired');
+  renameSync(f.keyPath, `${f.keyPath}.retired`);
   configure(f, { current: 'secret_key.default', passphrase: NEW_PASSPHRASE });
   const v = await verifyAll(f, fileTemplate.originals);
   t.same(v.mismatches.slice(0, 10), [], 'without the key file, every value decrypts with the passphrase');
@@ -174,7 +222,11 @@ t.test('rotate-encryption-key (file provider)', async (t) => {
   const ring = readKeyFile(f.keyPath);
   const primary = ring.keys.find((k) => k.version === ring.primary)?.fingerprint;
   t.ok(ring.keys.length >= 2, `the key file holds ${ring.keys.length} versions`);
-  t.same([...new Set(dataKeys(f).map((k) => k.key_ref))], [primary], 'every data key is wrapped by the new primary key');
+  t.same(
+    [...new Set(dataKeys(f).map((k) => k.key_ref))],
+    [primary],
+    'every data key is wrapped by the new primary key',
+  );
   const prune = await cli(f, ['rotate-encryption-key', '--prune', '--json']);
   t.equal(prune.code, 0, `--prune succeeds once the rotation is complete: ${prune.stderr}`);
   t.equal(readKeyFile(f.keyPath).keys.length, 1, 'only the primary key is left in the key file');
@@ -190,7 +242,7 @@ t.test('rotate-encryption-key (secret_key: new passphrase from stdin)', async (t
   let oldStillWorked = 0;
   await killUntilDone(t, f, passTemplate.originals, {
     args: ['rotate-encryption-key'],
-    input: NEW_PASSPHRASE + '\n',
+    input: `${NEW_PASSPHRASE}\n`,
     kills: 4,
     async afterKill(f) {
       const code = await openError(f);
@@ -206,8 +258,14 @@ t.test('rotate-encryption-key (secret_key: new passphrase from stdin)', async (t
       return ', rotation completed: configuration switched to the new passphrase';
     },
   });
-  t.comment(`kills that left the old passphrase valid: ${oldStillWorked}; rotations completed before a kill or without one: ${rotatedWhileKilled}`);
-  t.equal(f.env['ATREST_ENCRYPTION_SECRET_KEY'], NEW_PASSPHRASE, 'the completed rotation needed the configuration switched to the new passphrase');
+  t.comment(
+    `kills that left the old passphrase valid: ${oldStillWorked}; rotations completed before a kill or without one: ${rotatedWhileKilled}`,
+  );
+  t.equal(
+    f.env['ATREST_ENCRYPTION_SECRET_KEY'],
+    NEW_PASSPHRASE,
+    'the completed rotation needed the configuration switched to the new passphrase',
+  );
   const v = await verifyAll(f, passTemplate.originals);
   t.same(v.mismatches.slice(0, 10), [], 'every value decrypts with the new passphrase');
   const old = copyFixture(f);
@@ -221,7 +279,17 @@ t.test('rotate-encryption-key --full (file provider)', async (t) => {
   await killUntilDone(t, f, fileTemplate.originals, { args: ['rotate-encryption-key', '--full'], kills: 5 });
   const ring = readKeyFile(f.keyPath);
   const primary = ring.keys.find((k) => k.version === ring.primary)?.fingerprint;
-  t.same([...new Set(dataKeys(f).filter((k) => k.active === 1).map((k) => k.key_ref))], [primary], 'the active data keys are wrapped by the new primary key');
+  t.same(
+    [
+      ...new Set(
+        dataKeys(f)
+          .filter((k) => k.active === 1)
+          .map((k) => k.key_ref),
+      ),
+    ],
+    [primary],
+    'the active data keys are wrapped by the new primary key',
+  );
   allOnActiveKeys(t, f, fileTemplate.originals, 'file.default');
   await reEncryptChangesNothing(t, f);
   await allUnder(t, f, fileTemplate.originals, 'file.default');
@@ -237,7 +305,14 @@ t.test('turning encryption off (empty new passphrase, --yes)', async (t) => {
   t.equal(s.secrets.plaintext, valueCount(passTemplate.originals), 'status: everything is plaintext');
   t.equal(s.dataKeys.total, 0, 'status: zero data keys');
   const values = storedValues(f, passTemplate.originals);
-  t.same(values.filter((v) => v.encrypted).map((v) => v.where).slice(0, 10), [], 'no stored value is ciphertext');
+  t.same(
+    values
+      .filter((v) => v.encrypted)
+      .map((v) => v.where)
+      .slice(0, 10),
+    [],
+    'no stored value is ciphertext',
+  );
   const again = await cli(f, ['rotate-encryption-key', '--yes', '--json'], '');
   t.equal(again.code, 0, 'running it again exits 0');
   t.match(JSON.parse(again.stdout.toString('utf8')), { dataKeysDropped: 0 }, 'and has nothing left to do');

@@ -71,7 +71,16 @@ export function secretValue(i: number): Buffer {
 function rowOriginal(id: number): { password: string | null; json: Record<string, unknown> | null } {
   return {
     password: id % 10 === 0 ? null : `pw-${id}-ünï-${'x'.repeat(id % 37)}`,
-    json: id % 15 === 0 ? null : { user: `user${id}`, token: `tok-${id}-${'t'.repeat(id % 50)}`, port: 5000 + id, tls: { verify: true }, note: '' },
+    json:
+      id % 15 === 0
+        ? null
+        : {
+            user: `user${id}`,
+            token: `tok-${id}-${'t'.repeat(id % 50)}`,
+            port: 5000 + id,
+            tls: { verify: true },
+            note: '',
+          },
   };
 }
 
@@ -83,9 +92,12 @@ function jsonFieldIsPlain(id: number, field: string): boolean {
   return field === 'user' && id % 4 === 0;
 }
 
-export function iniText(f: { db: string; keyPath: string }, extra: { current?: string; available?: string } = {}): string {
+export function iniText(
+  f: { db: string; keyPath: string },
+  extra: { current?: string; available?: string } = {},
+): string {
   return [
-    '; the host application\'s own file: atrest reads only its keys',
+    "; the host application's own file: atrest reads only its keys",
     'app_mode = production',
     'instance_name = migration-test',
     '',
@@ -118,7 +130,13 @@ export function configure(f: Fixture, extra: { current?: string; available?: str
 
 function emptyFixture(kind: ProviderKind, passphrase = OLD_PASSPHRASE): Fixture {
   const dir = ownTempDir('atrest-migration-');
-  const f: Fixture = { dir, db: join(dir, 'app.db'), keyPath: join(dir, 'keys', 'app.key'), configFile: join(dir, 'app.ini'), env: {} };
+  const f: Fixture = {
+    dir,
+    db: join(dir, 'app.db'),
+    keyPath: join(dir, 'keys', 'app.key'),
+    configFile: join(dir, 'app.ini'),
+    env: {},
+  };
   configure(f, kind === 'secret_key' ? { current: 'secret_key.default', passphrase } : {});
   return f;
 }
@@ -133,7 +151,10 @@ export function openFixture(f: Fixture): Promise<Atrest> {
  * them stored as plaintext, and `rows` target rows through encryptText, a third of them legacy
  * plaintext.
  */
-export async function provision(kind: ProviderKind, counts: { secrets: number; rows: number; plainEvery?: number; rotateEvery?: number }): Promise<{ fixture: Fixture; originals: Originals }> {
+export async function provision(
+  kind: ProviderKind,
+  counts: { secrets: number; rows: number; plainEvery?: number; rotateEvery?: number },
+): Promise<{ fixture: Fixture; originals: Originals }> {
   const f = emptyFixture(kind);
   const app = new Database(f.db);
   app.pragma('journal_mode = WAL');
@@ -161,12 +182,20 @@ export async function provision(kind: ProviderKind, counts: { secrets: number; r
     for (let id = 1; id <= counts.rows; id++) {
       const o = rowOriginal(id);
       rows.set(id, o);
-      const password = o.password === null ? null : passwordIsPlain(id) ? o.password : await a.encryptText(o.password, { target: PASSWORD_TARGET });
+      const password =
+        o.password === null
+          ? null
+          : passwordIsPlain(id)
+            ? o.password
+            : await a.encryptText(o.password, { target: PASSWORD_TARGET });
       let json: string | null = null;
       if (o.json !== null) {
         const stored: Record<string, unknown> = {};
         for (const [field, value] of Object.entries(o.json)) {
-          stored[field] = typeof value === 'string' && value !== '' && !jsonFieldIsPlain(id, field) ? await a.encryptText(value, { target: JSON_TARGET, field }) : value;
+          stored[field] =
+            typeof value === 'string' && value !== '' && !jsonFieldIsPlain(id, field)
+              ? await a.encryptText(value, { target: JSON_TARGET, field })
+              : value;
         }
         json = JSON.stringify(stored);
       }
@@ -186,7 +215,13 @@ export async function provision(kind: ProviderKind, counts: { secrets: number; r
 /** A copy of `f` (database and key file) in a new directory, with its own INI file. */
 export function copyFixture(f: Fixture): Fixture {
   const dir = ownTempDir('atrest-migration-');
-  const c: Fixture = { dir, db: join(dir, 'app.db'), keyPath: join(dir, 'keys', 'app.key'), configFile: join(dir, 'app.ini'), env: { ...f.env } };
+  const c: Fixture = {
+    dir,
+    db: join(dir, 'app.db'),
+    keyPath: join(dir, 'keys', 'app.key'),
+    configFile: join(dir, 'app.ini'),
+    env: { ...f.env },
+  };
   copyFileSync(f.db, c.db);
   for (const suffix of ['-wal', '-shm']) if (existsSync(f.db + suffix)) copyFileSync(f.db + suffix, c.db + suffix);
   if (existsSync(f.keyPath)) {
@@ -227,12 +262,18 @@ export async function verifyAll(f: Fixture, originals: Originals): Promise<Verif
         continue;
       }
       secrets++;
-      if (got === undefined || !got.equals(originals.secrets[i] ?? Buffer.alloc(1))) mismatches.push(`${secretName(i)}: wrong value (${got?.length ?? 'missing'} bytes)`);
+      if (got === undefined || !got.equals(originals.secrets[i] ?? Buffer.alloc(1)))
+        mismatches.push(`${secretName(i)}: wrong value (${got?.length ?? 'missing'} bytes)`);
     }
     const db = new Database(f.db, { readonly: true });
     try {
-      const rows = db.prepare('SELECT id, password, json_data FROM datasources ORDER BY id').all() as { id: number; password: string | null; json_data: string | null }[];
-      if (rows.length !== originals.rows.size) mismatches.push(`datasources: ${rows.length} rows instead of ${originals.rows.size}`);
+      const rows = db.prepare('SELECT id, password, json_data FROM datasources ORDER BY id').all() as {
+        id: number;
+        password: string | null;
+        json_data: string | null;
+      }[];
+      if (rows.length !== originals.rows.size)
+        mismatches.push(`datasources: ${rows.length} rows instead of ${originals.rows.size}`);
       for (const row of rows) {
         const o = originals.rows.get(row.id);
         if (o === undefined) {
@@ -258,7 +299,12 @@ export async function compareRow(
   mismatches: string[],
 ): Promise<number> {
   let n = 0;
-  const check = async (stored: unknown, want: unknown, where: string, opts: { target: string; field?: string }): Promise<void> => {
+  const check = async (
+    stored: unknown,
+    want: unknown,
+    where: string,
+    opts: { target: string; field?: string },
+  ): Promise<void> => {
     if (typeof want !== 'string' || want === '') {
       if (JSON.stringify(stored) !== JSON.stringify(want)) mismatches.push(`${where}: non-secret value changed`);
       return;
@@ -270,7 +316,10 @@ export async function compareRow(
     }
     try {
       const got = await a.decryptText(stored, { ...opts, allowPlaintext: true });
-      if (got !== want) mismatches.push(`${where}: decrypts to something else (${isArmored(got) ? 'ciphertext: encrypted twice' : `${got.length} chars`})`);
+      if (got !== want)
+        mismatches.push(
+          `${where}: decrypts to something else (${isArmored(got) ? 'ciphertext: encrypted twice' : `${got.length} chars`})`,
+        );
     } catch (err) {
       mismatches.push(`${where}: ${(err as { code?: string }).code ?? String(err)}`);
     }
@@ -282,37 +331,67 @@ export async function compareRow(
     if (row.json_data !== null) mismatches.push(`datasources ${row.id}.json_data: should be NULL`);
   } else {
     const stored = JSON.parse(row.json_data ?? 'null') as Record<string, unknown> | null;
-    if (stored === null || Object.keys(stored).sort().join() !== Object.keys(o.json).sort().join()) mismatches.push(`datasources ${row.id}.json_data: fields changed`);
-    else for (const [field, want] of Object.entries(o.json)) await check(stored[field], want, `datasources ${row.id}.json_data.${field}`, { target: JSON_TARGET, field });
+    if (stored === null || Object.keys(stored).sort().join() !== Object.keys(o.json).sort().join())
+      mismatches.push(`datasources ${row.id}.json_data: fields changed`);
+    else
+      for (const [field, want] of Object.entries(o.json))
+        await check(stored[field], want, `datasources ${row.id}.json_data.${field}`, { target: JSON_TARGET, field });
   }
   return n;
 }
 
 /** One stored value as SQLite holds it. */
-export type StoredValue = { where: string; plainLength: number | undefined; stored: Buffer | string; encrypted: boolean; dataKeyId: string | undefined };
+export type StoredValue = {
+  where: string;
+  plainLength: number | undefined;
+  stored: Buffer | string;
+  encrypted: boolean;
+  dataKeyId: string | undefined;
+};
 
 /** Every stored value (secrets and target values), raw. */
 export function storedValues(f: Fixture, originals: Originals): StoredValue[] {
   const db = new Database(f.db, { readonly: true });
   try {
     const out: StoredValue[] = [];
-    for (const r of db.prepare('SELECT name, value, encrypted FROM atrest_secrets ORDER BY name').all() as { name: string; value: Buffer; encrypted: number }[]) {
+    for (const r of db.prepare('SELECT name, value, encrypted FROM atrest_secrets ORDER BY name').all() as {
+      name: string;
+      value: Buffer;
+      encrypted: number;
+    }[]) {
       const i = Number(r.name.slice('secret-'.length));
-      out.push({ where: r.name, plainLength: originals.secrets[i]?.length, stored: r.value, encrypted: r.encrypted === 1, dataKeyId: r.encrypted === 1 ? readDataKeyId(r.value) : undefined });
+      out.push({
+        where: r.name,
+        plainLength: originals.secrets[i]?.length,
+        stored: r.value,
+        encrypted: r.encrypted === 1,
+        dataKeyId: r.encrypted === 1 ? readDataKeyId(r.value) : undefined,
+      });
     }
-    for (const r of db.prepare('SELECT id, password, json_data FROM datasources ORDER BY id').all() as { id: number; password: string | null; json_data: string | null }[]) {
+    for (const r of db.prepare('SELECT id, password, json_data FROM datasources ORDER BY id').all() as {
+      id: number;
+      password: string | null;
+      json_data: string | null;
+    }[]) {
       const o = originals.rows.get(r.id);
       const cells: [string, string, string | undefined][] = [];
       if (r.password !== null) cells.push([`datasources ${r.id}.password`, r.password, o?.password ?? undefined]);
       if (r.json_data !== null) {
         for (const [field, v] of Object.entries(JSON.parse(r.json_data) as Record<string, unknown>)) {
           const want = o?.json?.[field];
-          if (typeof v === 'string' && v !== '') cells.push([`datasources ${r.id}.json_data.${field}`, v, typeof want === 'string' ? want : undefined]);
+          if (typeof v === 'string' && v !== '')
+            cells.push([`datasources ${r.id}.json_data.${field}`, v, typeof want === 'string' ? want : undefined]);
         }
       }
       for (const [where, v, want] of cells) {
         const enc = isArmored(v);
-        out.push({ where, plainLength: want === undefined ? undefined : Buffer.byteLength(want, 'utf8'), stored: v, encrypted: enc, dataKeyId: enc ? readDataKeyId(dearmor(v)) : undefined });
+        out.push({
+          where,
+          plainLength: want === undefined ? undefined : Buffer.byteLength(want, 'utf8'),
+          stored: v,
+          encrypted: enc,
+          dataKeyId: enc ? readDataKeyId(dearmor(v)) : undefined,
+        });
       }
     }
     return out;
@@ -346,25 +425,39 @@ export type DataKeyInfo = { id: string; label: string; provider: string; key_ref
 export function dataKeys(f: Fixture): DataKeyInfo[] {
   const db = new Database(f.db, { readonly: true });
   try {
-    return db.prepare('SELECT id, label, provider, key_ref, active FROM atrest_data_keys ORDER BY created_at, id').all() as DataKeyInfo[];
+    return db
+      .prepare('SELECT id, label, provider, key_ref, active FROM atrest_data_keys ORDER BY created_at, id')
+      .all() as DataKeyInfo[];
   } finally {
     db.close();
   }
 }
 
 /** The CLI as a real process that can be killed; `done` resolves when it has exited. */
-export function spawnAtrest(args: readonly string[], options: { env?: Record<string, string>; input?: string | Buffer } = {}): { child: ChildProcess; done: Promise<Run> } {
+export function spawnAtrest(
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string | Buffer } = {},
+): { child: ChildProcess; done: Promise<Run> } {
   return spawnNode([cliBin, ...args], { ...options, home: ownTempDir('atrest-migration-home-') });
 }
 
 /** Run the CLI on the fixture (its INI and env), to the end. */
 export async function cli(f: Fixture, args: readonly string[], input?: string): Promise<Run> {
-  return spawnAtrest(['--config', f.configFile, ...args], { env: f.env, ...(input !== undefined ? { input } : {}) }).done;
+  return spawnAtrest(['--config', f.configFile, ...args], { env: f.env, ...(input !== undefined ? { input } : {}) })
+    .done;
 }
 
 /** Run the CLI on the fixture and SIGKILL it after `delayMs` (unless it exited first). */
-export async function cliKilledAfter(f: Fixture, args: readonly string[], delayMs: number, input?: string): Promise<Run> {
-  const { child, done } = spawnAtrest(['--config', f.configFile, ...args], { env: f.env, ...(input !== undefined ? { input } : {}) });
+export async function cliKilledAfter(
+  f: Fixture,
+  args: readonly string[],
+  delayMs: number,
+  input?: string,
+): Promise<Run> {
+  const { child, done } = spawnAtrest(['--config', f.configFile, ...args], {
+    env: f.env,
+    ...(input !== undefined ? { input } : {}),
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
   const run = await done;
   clearTimeout(timer);

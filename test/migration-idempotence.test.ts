@@ -30,24 +30,49 @@ t.comment(`provisioned in ${since(started)}`);
 /** Every value encrypted exactly once and equal to its original; a second re-encrypt changes nothing. */
 async function checkOnce(t: Test, f: Fixture, originals: Originals, when: string): Promise<void> {
   const values = storedValues(f, originals);
-  t.same(sizeViolations(values).slice(0, 10), [], `${when}: all ${values.length} stored values are exactly one encryption of their plaintext`);
+  t.same(
+    sizeViolations(values).slice(0, 10),
+    [],
+    `${when}: all ${values.length} stored values are exactly one encryption of their plaintext`,
+  );
   const v = await verifyAll(f, originals);
   t.same(v.mismatches.slice(0, 10), [], `${when}: every value decrypts to its original`);
   const again = await cli(f, ['secrets-migration', 're-encrypt', '--json']);
   t.equal(again.code, 0, `${when}: re-encrypt again exits 0`);
-  const changed = parseReports(again).reduce((n, r) => n + r.reEncrypted + r.plaintextEncrypted + r.decrypted + r.failed, 0);
+  const changed = parseReports(again).reduce(
+    (n, r) => n + r.reEncrypted + r.plaintextEncrypted + r.decrypted + r.failed,
+    0,
+  );
   t.equal(changed, 0, `${when}: a second re-encrypt reports 0 changes`);
-  t.same(storedValues(f, originals).map((x) => x.stored), values.map((x) => x.stored), `${when}: and rewrites no byte`);
+  t.same(
+    storedValues(f, originals).map((x) => x.stored),
+    values.map((x) => x.stored),
+    `${when}: and rewrites no byte`,
+  );
 }
 
 /** re-encrypt after something retired the data keys: every value moves, exactly once. */
-async function reEncryptAll(t: Test, f: Fixture, originals: Originals, when: string, expectPlain: number): Promise<void> {
+async function reEncryptAll(
+  t: Test,
+  f: Fixture,
+  originals: Originals,
+  when: string,
+  expectPlain: number,
+): Promise<void> {
   const total = storedValues(f, originals).length;
   const r = await cli(f, ['secrets-migration', 're-encrypt', '--json']);
   t.equal(r.code, 0, `${when}: re-encrypt exits 0`);
   const reports = parseReports(r);
-  t.equal(reports.reduce((n, x) => n + x.plaintextEncrypted, 0), expectPlain, `${when}: ${expectPlain} plaintext values encrypted`);
-  t.equal(reports.reduce((n, x) => n + x.reEncrypted, 0), total - expectPlain, `${when}: every other value (${total - expectPlain}) re-encrypted once`);
+  t.equal(
+    reports.reduce((n, x) => n + x.plaintextEncrypted, 0),
+    expectPlain,
+    `${when}: ${expectPlain} plaintext values encrypted`,
+  );
+  t.equal(
+    reports.reduce((n, x) => n + x.reEncrypted, 0),
+    total - expectPlain,
+    `${when}: every other value (${total - expectPlain}) re-encrypted once`,
+  );
   await checkOnce(t, f, originals, when);
 }
 
@@ -69,7 +94,10 @@ t.test('file provider: rotate and re-encrypt, again and again', async (t) => {
   const full = await cli(f, ['rotate-encryption-key', '--full', '--json']);
   t.equal(full.code, 0, 'rotate-encryption-key --full exits 0');
   await checkOnce(t, f, o, 'after --full');
-  for (const args of [['secrets-migration', 're-encrypt-data-keys'], ['rotate-encryption-key', '--prune']]) {
+  for (const args of [
+    ['secrets-migration', 're-encrypt-data-keys'],
+    ['rotate-encryption-key', '--prune'],
+  ]) {
     t.equal((await cli(f, args)).code, 0, `${args.join(' ')} exits 0`);
     await checkOnce(t, f, o, `after ${args.join(' ')}`);
   }
@@ -82,11 +110,19 @@ t.test('secret_key provider: new passphrases, re-encrypt, again and again', asyn
   const f = copyFixture(passTemplate.fixture);
   const o = passTemplate.originals;
   const plain = legacyPlaintext(f, o);
-  const passphrases = ['first passphrase of this test', 'second passphrase, rotated', 'third passphrase, rotated too', 'fourth passphrase, with --full'];
-  configure(f, { current: 'secret_key.default', passphrase: passTemplate.fixture.env['ATREST_ENCRYPTION_SECRET_KEY'] ?? '' });
+  const passphrases = [
+    'first passphrase of this test',
+    'second passphrase, rotated',
+    'third passphrase, rotated too',
+    'fourth passphrase, with --full',
+  ];
+  configure(f, {
+    current: 'secret_key.default',
+    passphrase: passTemplate.fixture.env['ATREST_ENCRYPTION_SECRET_KEY'] ?? '',
+  });
   for (let round = 1; round <= 3; round++) {
     const next = passphrases[round] ?? '';
-    const rot = await cli(f, ['rotate-encryption-key', '--json'], next + '\n');
+    const rot = await cli(f, ['rotate-encryption-key', '--json'], `${next}\n`);
     t.equal(rot.code, 0, `round ${round}: rotate-encryption-key to a new passphrase exits 0`);
     t.equal(await openError(f), 'ATREST_WRONG_KEY', `round ${round}: the previous passphrase no longer opens the data`);
     configure(f, { current: 'secret_key.default', passphrase: next });
@@ -96,8 +132,16 @@ t.test('secret_key provider: new passphrases, re-encrypt, again and again', asyn
   const full = await cli(f, ['rotate-encryption-key', '--full', '--json'], last);
   t.equal(full.code, 0, 'rotate-encryption-key --full with a new passphrase (no trailing newline) exits 0');
   const fullReports = (JSON.parse(full.stdout.toString('utf8')) as { reports: { reEncrypted: number }[] }).reports;
-  t.equal(fullReports.reduce((n, r) => n + r.reEncrypted, 0), storedValues(f, o).length, '--full re-encrypted every value once');
+  t.equal(
+    fullReports.reduce((n, r) => n + r.reEncrypted, 0),
+    storedValues(f, o).length,
+    '--full re-encrypted every value once',
+  );
   configure(f, { current: 'secret_key.default', passphrase: last });
   await checkOnce(t, f, o, 'after --full');
-  t.same([...new Set(dataKeys(f).map((k) => k.provider))], ['secret_key.default'], 'every data key under the passphrase');
+  t.same(
+    [...new Set(dataKeys(f).map((k) => k.provider))],
+    ['secret_key.default'],
+    'every data key under the passphrase',
+  );
 });

@@ -13,8 +13,18 @@ writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'host-app', vers
 
 function npmInstall(fixture: string): void {
   const packDir = tempDir('atrest-pack-');
-  const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', packDir, join(fixtures, fixture)], { encoding: 'utf8' }).trim().split('\n').pop() ?? '';
-  execFileSync('npm', ['install', '--silent', '--no-audit', '--no-fund', '--offline', '--prefix', app, join(packDir, tgz)], { stdio: 'ignore' });
+  const tgz =
+    execFileSync('npm', ['pack', '--silent', '--pack-destination', packDir, join(fixtures, fixture)], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .pop() ?? '';
+  execFileSync(
+    'npm',
+    ['install', '--silent', '--no-audit', '--no-fund', '--offline', '--prefix', app, join(packDir, tgz)],
+    { stdio: 'ignore' },
+  );
 }
 
 npmInstall('atrest-provider-envkey');
@@ -30,7 +40,9 @@ function ini(body: string): string {
 const db = () => join(tempDir('atrest-db-'), 'app.db');
 
 t.test('a third-party provider installed with npm loads by name from the INI file', async (t) => {
-  const configFile = ini(`[server]\nhttp_port = 3000\n\n[security]\nadmin_user = admin\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`);
+  const configFile = ini(
+    `[server]\nhttp_port = 3000\n\n[security]\nadmin_user = admin\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`,
+  );
   const database = db();
   const a = await openAtrest({ configFile, database, appRoot: app, env: {} });
   await a.secrets.set('token', 'third-party wrapped');
@@ -41,12 +53,20 @@ t.test('a third-party provider installed with npm loads by name from the INI fil
   const b = await openAtrest({ configFile, database, appRoot: app, env: {} });
   t.equal(await b.secrets.getText('token'), 'third-party wrapped', 'reopened, it decrypts');
   await b.close();
-  const wrong = ini(`[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${'b'.repeat(64)}\n`);
-  await t.rejects(openAtrest({ configFile: wrong, database, appRoot: app, env: {} }), { code: 'ATREST_WRONG_KEY' }, 'another key is refused at open');
+  const wrong = ini(
+    `[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${'b'.repeat(64)}\n`,
+  );
+  await t.rejects(
+    openAtrest({ configFile: wrong, database, appRoot: app, env: {} }),
+    { code: 'ATREST_WRONG_KEY' },
+    'another key is refused at open',
+  );
 });
 
 t.test('the section module key names the package', async (t) => {
-  const configFile = ini(`[security]\nencryption_provider = vendor.main\n\n[security.encryption.vendor.main]\nmodule = atrest-provider-notone\n`);
+  const configFile = ini(
+    `[security]\nencryption_provider = vendor.main\n\n[security.encryption.vendor.main]\nmodule = atrest-provider-notone\n`,
+  );
   const err = await openAtrest({ configFile, database: db(), appRoot: app, env: {} }).catch((e: unknown) => e);
   t.match(err, { code: 'ATREST_PROVIDER_INVALID' });
   t.match((err as Error).message, /expected a named export "providers"/, 'says what was expected');
@@ -70,26 +90,48 @@ t.test('wrong apiVersion', async (t) => {
 t.test('paths and URLs are never loaded as modules', async (t) => {
   const evil = join(app, 'evil.js');
   writeFileSync(evil, 'throw new Error("must never run")');
-  for (const module of [evil, '../evil.js', './evil', 'https://example.com/x.js', 'file:///tmp/x.js', 'data:text/javascript,1']) {
-    const configFile = ini(`[security]\nencryption_provider = vendor.main\n\n[security.encryption.vendor.main]\nmodule = ${module}\n`);
-    await t.rejects(openAtrest({ configFile, database: db(), appRoot: app, env: {} }), { code: 'ATREST_PROVIDER_NAME_INVALID' }, module);
+  for (const module of [
+    evil,
+    '../evil.js',
+    './evil',
+    'https://example.com/x.js',
+    'file:///tmp/x.js',
+    'data:text/javascript,1',
+  ]) {
+    const configFile = ini(
+      `[security]\nencryption_provider = vendor.main\n\n[security.encryption.vendor.main]\nmodule = ${module}\n`,
+    );
+    await t.rejects(
+      openAtrest({ configFile, database: db(), appRoot: app, env: {} }),
+      { code: 'ATREST_PROVIDER_NAME_INVALID' },
+      module,
+    );
   }
 });
 
 t.test('bad section config: an unknown key with a suggestion, a bad value', async (t) => {
-  const typo = ini(`[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hx = ${KEY}\n`);
+  const typo = ini(
+    `[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hx = ${KEY}\n`,
+  );
   const err = await openAtrest({ configFile: typo, database: db(), appRoot: app, env: {} }).catch((e: unknown) => e);
   t.match(err, { code: 'ATREST_CONFIG_UNKNOWN_KEY' });
   t.match((err as Error).message, /key_hex/, 'suggests key_hex');
-  const short = ini(`[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = abcd\n`);
-  await t.rejects(openAtrest({ configFile: short, database: db(), appRoot: app, env: {} }), { code: 'ATREST_CONFIG_INVALID' });
+  const short = ini(
+    `[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = abcd\n`,
+  );
+  await t.rejects(openAtrest({ configFile: short, database: db(), appRoot: app, env: {} }), {
+    code: 'ATREST_CONFIG_INVALID',
+  });
 });
 
 t.test('a provider section entirely from the environment', async (t) => {
   const a = await openAtrest({
     database: db(),
     appRoot: app,
-    env: { ATREST_SECURITY_ENCRYPTION_PROVIDER: 'envkey.from-env', ATREST_SECURITY_ENCRYPTION_ENVKEY_FROM_ENV_KEY_HEX: KEY },
+    env: {
+      ATREST_SECURITY_ENCRYPTION_PROVIDER: 'envkey.from-env',
+      ATREST_SECURITY_ENCRYPTION_ENVKEY_FROM_ENV_KEY_HEX: KEY,
+    },
   });
   await a.secrets.set('x', 'y');
   t.equal((await a.status()).currentProvider, 'envkey.from-env');
@@ -100,6 +142,12 @@ t.test('a provider section entirely from the environment', async (t) => {
 t.test('third-party packages resolve from the application directory only', async (t) => {
   const empty = tempDir('atrest-emptyapp-');
   mkdirSync(join(empty, 'node_modules'));
-  const configFile = ini(`[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`);
-  await t.rejects(openAtrest({ configFile, database: db(), appRoot: empty, env: {} }), { code: 'ATREST_PROVIDER_NOT_INSTALLED' }, 'resolved from the app directory only');
+  const configFile = ini(
+    `[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`,
+  );
+  await t.rejects(
+    openAtrest({ configFile, database: db(), appRoot: empty, env: {} }),
+    { code: 'ATREST_PROVIDER_NOT_INSTALLED' },
+    'resolved from the app directory only',
+  );
 });

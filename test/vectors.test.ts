@@ -9,7 +9,15 @@ import { openAtrest, encodeContext } from '@atrest/core';
 import { repoRoot, tempDir } from './helpers.js';
 
 type Value = { name: string; plaintext_hex: string; context_hex: string | null; ciphertext_hex: string; armor: string };
-type DataKey = { id: string; label: string; provider: string; key_ref: string; wrapped_hex: string; data_key_hex: string; created_at: string };
+type DataKey = {
+  id: string;
+  label: string;
+  provider: string;
+  key_ref: string;
+  wrapped_hex: string;
+  data_key_hex: string;
+  created_at: string;
+};
 type VectorSet = { provider: string; data_keys: DataKey[]; values: Value[]; key_file?: string; passphrase?: string };
 const vectors = JSON.parse(readFileSync(join(repoRoot, 'test', 'vectors', 'v1.json'), 'utf8')) as { sets: VectorSet[] };
 
@@ -34,17 +42,29 @@ for (const set of vectors.sets) {
     // Create atrest's tables, then put the committed data key records in, then open for real (canary included).
     await (await openAtrest({ app: 'vectors', env: {}, database, options })).close();
     const db = new Database(database);
-    const ins = db.prepare('INSERT INTO atrest_data_keys (id, label, provider, key_ref, wrapped, active, encryptions_reserved, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)');
-    for (const k of set.data_keys) ins.run(k.id, k.label, k.provider, k.key_ref, Buffer.from(k.wrapped_hex, 'hex'), k.created_at, k.created_at);
+    const ins = db.prepare(
+      'INSERT INTO atrest_data_keys (id, label, provider, key_ref, wrapped, active, encryptions_reserved, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)',
+    );
+    for (const k of set.data_keys)
+      ins.run(k.id, k.label, k.provider, k.key_ref, Buffer.from(k.wrapped_hex, 'hex'), k.created_at, k.created_at);
     db.close();
     const a = await openAtrest({ app: 'vectors', env: {}, database, options });
     for (const v of set.values) {
       const context = v.context_hex === null ? undefined : Buffer.from(v.context_hex, 'hex');
       const opts = context === undefined ? {} : { context };
-      t.equal((await a.decrypt(Buffer.from(v.ciphertext_hex, 'hex'), opts)).toString('hex'), v.plaintext_hex, `${v.name}: binary`);
+      t.equal(
+        (await a.decrypt(Buffer.from(v.ciphertext_hex, 'hex'), opts)).toString('hex'),
+        v.plaintext_hex,
+        `${v.name}: binary`,
+      );
       t.equal((await a.decrypt(v.armor, opts)).toString('hex'), v.plaintext_hex, `${v.name}: text armor`);
     }
-    for (const k of set.data_keys) t.equal((await a.internals.envelope.dataKey(k.id)).toString('hex'), k.data_key_hex, `data key ${k.id} unwraps as recorded`);
+    for (const k of set.data_keys)
+      t.equal(
+        (await a.internals.envelope.dataKey(k.id)).toString('hex'),
+        k.data_key_hex,
+        `data key ${k.id} unwraps as recorded`,
+      );
     await a.close();
   });
 
@@ -60,7 +80,13 @@ for (const set of vectors.sets) {
         t.ok(key, `${v.name} ${how}: names a recorded data key`);
         const header = bytes.subarray(0, 32);
         const context = v.context_hex === null ? Buffer.alloc(0) : Buffer.from(v.context_hex, 'hex');
-        const pt = gcmOpen(key ?? Buffer.alloc(32), bytes.subarray(20, 32), bytes.subarray(32, bytes.length - 16), bytes.subarray(bytes.length - 16), Buffer.concat([header, context]));
+        const pt = gcmOpen(
+          key ?? Buffer.alloc(32),
+          bytes.subarray(20, 32),
+          bytes.subarray(32, bytes.length - 16),
+          bytes.subarray(bytes.length - 16),
+          Buffer.concat([header, context]),
+        );
         t.equal(pt.toString('hex'), v.plaintext_hex, `${v.name} ${how}: plaintext`);
       }
     }
@@ -72,15 +98,36 @@ for (const set of vectors.sets) {
         t.equal(rec.length, 69, 'file record is 69 bytes');
         const file = JSON.parse(set.key_file) as { keys: { key: string }[] };
         const fp = rec.subarray(1, 9);
-        const kek = file.keys.map((x) => Buffer.from(x.key, 'base64')).find((x) => createHash('sha256').update('atrest-key-fingerprint:v1').update(x).digest().subarray(0, 8).equals(fp));
+        const kek = file.keys
+          .map((x) => Buffer.from(x.key, 'base64'))
+          .find((x) =>
+            createHash('sha256').update('atrest-key-fingerprint:v1').update(x).digest().subarray(0, 8).equals(fp),
+          );
         t.ok(kek, 'fingerprint names a key of the key file');
         t.equal(fp.toString('hex'), k.key_ref, 'key_ref is the fingerprint');
-        dataKey = gcmOpen(kek ?? Buffer.alloc(32), rec.subarray(9, 21), rec.subarray(21, 53), rec.subarray(53), Buffer.concat([Buffer.from('atrest-file-wrap:v1'), fp, context]));
+        dataKey = gcmOpen(
+          kek ?? Buffer.alloc(32),
+          rec.subarray(9, 21),
+          rec.subarray(21, 53),
+          rec.subarray(53),
+          Buffer.concat([Buffer.from('atrest-file-wrap:v1'), fp, context]),
+        );
       } else {
         t.equal(rec.length, 81, 'secret_key record is 81 bytes');
         const [log2N = 0, r = 0, p = 0] = [rec[2], rec[3], rec[4]];
-        const kek = scryptSync((set.passphrase ?? '').normalize('NFC'), rec.subarray(5, 21), 32, { N: 2 ** log2N, r, p, maxmem: 256 * 1024 * 1024 });
-        dataKey = gcmOpen(kek, rec.subarray(21, 33), rec.subarray(33, 65), rec.subarray(65), Buffer.concat([Buffer.from('atrest-secret-key-wrap:v1'), rec.subarray(0, 21), context]));
+        const kek = scryptSync((set.passphrase ?? '').normalize('NFC'), rec.subarray(5, 21), 32, {
+          N: 2 ** log2N,
+          r,
+          p,
+          maxmem: 256 * 1024 * 1024,
+        });
+        dataKey = gcmOpen(
+          kek,
+          rec.subarray(21, 33),
+          rec.subarray(33, 65),
+          rec.subarray(65),
+          Buffer.concat([Buffer.from('atrest-secret-key-wrap:v1'), rec.subarray(0, 21), context]),
+        );
       }
       t.equal(dataKey.toString('hex'), k.data_key_hex, `data key ${k.id} unwraps by the spec`);
     }

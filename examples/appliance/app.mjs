@@ -13,7 +13,9 @@ const JSON_DATA = 'datasources.json_data';
 /** Version 1 of the appliance predates encryption: it stored passwords in the clear. */
 export function installVersion1(databasePath) {
   const db = new Database(databasePath);
-  db.exec(`CREATE TABLE IF NOT EXISTS datasources (id INTEGER PRIMARY KEY, name TEXT NOT NULL, password TEXT, json_data TEXT)`);
+  db.exec(
+    `CREATE TABLE IF NOT EXISTS datasources (id INTEGER PRIMARY KEY, name TEXT NOT NULL, password TEXT, json_data TEXT)`,
+  );
   const insert = db.prepare('INSERT INTO datasources (name, password, json_data) VALUES (?, ?, ?)');
   insert.run('legacy-postgres', 'pg-password-from-2019', JSON.stringify({ user: 'grafana', tlsKey: 'legacy-tls-key' }));
   insert.run('legacy-mysql', 'mysql-password-from-2020', null);
@@ -30,8 +32,13 @@ export async function startAppliance({ databasePath, env = process.env }) {
     atrest,
     async addDatasource(name, password, jsonData) {
       const encrypted = {};
-      for (const [field, value] of Object.entries(jsonData)) encrypted[field] = await atrest.encryptText(value, { target: JSON_DATA, field });
-      db.prepare('INSERT INTO datasources (name, password, json_data) VALUES (?, ?, ?)').run(name, await atrest.encryptText(password, { target: PASSWORD }), JSON.stringify(encrypted));
+      for (const [field, value] of Object.entries(jsonData))
+        encrypted[field] = await atrest.encryptText(value, { target: JSON_DATA, field });
+      db.prepare('INSERT INTO datasources (name, password, json_data) VALUES (?, ?, ?)').run(
+        name,
+        await atrest.encryptText(password, { target: PASSWORD }),
+        JSON.stringify(encrypted),
+      );
     },
     async readDatasources() {
       const rows = db.prepare('SELECT id, name, password, json_data FROM datasources ORDER BY id').all();
@@ -41,7 +48,12 @@ export async function startAppliance({ databasePath, env = process.env }) {
         for (const [field, value] of Object.entries(JSON.parse(row.json_data ?? '{}'))) {
           json[field] = await atrest.decryptText(value, { target: JSON_DATA, field, allowPlaintext: true });
         }
-        out.push({ name: row.name, password: await atrest.decryptText(row.password, { target: PASSWORD, allowPlaintext: true }), json, encrypted: row.password.startsWith('atrest:v1:') });
+        out.push({
+          name: row.name,
+          password: await atrest.decryptText(row.password, { target: PASSWORD, allowPlaintext: true }),
+          json,
+          encrypted: row.password.startsWith('atrest:v1:'),
+        });
       }
       return out;
     },

@@ -24,7 +24,11 @@ function step(title) {
   console.log(`\n== ${title}`);
 }
 function atrest(args, input) {
-  const r = spawnSync(process.execPath, [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, ...args], { env, input, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, ...args],
+    { env, input, encoding: 'utf8' },
+  );
   const shown = `${r.stderr}${r.stdout}`.split('\n').filter((l) => l !== '');
   console.log(shown.map((l) => `   | ${l}`).join('\n'));
   if (r.status !== 0) throw new Error(`atrest ${args.join(' ')} exited ${r.status}`);
@@ -50,7 +54,10 @@ await app.atrest.secrets.set('tls_cert', Buffer.from(cert));
 await app.addDatasource('metrics-db', 'new-password-2026', { apiKey: 'api-key-123', tlsKey: 'tls-key-456' });
 let rows = await app.readDatasources();
 for (const r of rows) console.log(`   ${r.name}: password ${r.encrypted ? 'encrypted' : 'PLAINTEXT (legacy)'}`);
-check(rows.length === 3 && rows[0].password === 'pg-password-from-2019' && rows[2].password === 'new-password-2026', 'legacy and new rows read back');
+check(
+  rows.length === 3 && rows[0].password === 'pg-password-from-2019' && rows[2].password === 'new-password-2026',
+  'legacy and new rows read back',
+);
 check((await app.atrest.secrets.getText('tls_cert')) === cert, 'certificate read back byte for byte');
 await app.close();
 
@@ -58,7 +65,10 @@ step('operator: atrest status');
 atrest(['status']);
 
 step('operator: atrest secrets get smtp_password');
-check(atrest(['secrets', 'get', 'smtp_password']) === 's3cret-smtp-password', 'CLI reads the secret the application stored');
+check(
+  atrest(['secrets', 'get', 'smtp_password']) === 's3cret-smtp-password',
+  'CLI reads the secret the application stored',
+);
 
 step('operator: atrest rotate-encryption-key (new key-file version; data keys re-wrapped, active ones retired)');
 atrest(['rotate-encryption-key']);
@@ -73,15 +83,27 @@ step('operator: atrest rotate-encryption-key --prune (the old key version is no 
 atrest(['rotate-encryption-key', '--prune']);
 
 step('operator: atrest status');
-const status = JSON.parse(execFileSync(process.execPath, [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, 'status', '--json'], { env, encoding: 'utf8' }));
+const status = JSON.parse(
+  execFileSync(
+    process.execPath,
+    [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, 'status', '--json'],
+    { env, encoding: 'utf8' },
+  ),
+);
 atrest(['status']);
 check(status.secrets.plaintext === 0, 'no plaintext left');
-check(status.providers[0].details.primary_version === 2 && status.providers[0].details.versions === 1, 'only the new key version remains');
+check(
+  status.providers[0].details.primary_version === 2 && status.providers[0].details.versions === 1,
+  'only the new key version remains',
+);
 
 step('application restarts and reads everything again');
 app = await startAppliance({ databasePath, env });
 rows = await app.readDatasources();
-check(rows.map((r) => r.password).join() === 'pg-password-from-2019,mysql-password-from-2020,new-password-2026', 'every datasource password intact');
+check(
+  rows.map((r) => r.password).join() === 'pg-password-from-2019,mysql-password-from-2020,new-password-2026',
+  'every datasource password intact',
+);
 check((await app.atrest.secrets.getText('smtp_password')) === 's3cret-smtp-password', 'smtp_password intact');
 await app.close();
 

@@ -45,7 +45,9 @@ export type Command = {
   readonly summary: string;
   readonly usage: string;
   readonly help: string;
-  readonly options?: Readonly<Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean; description: string }>>;
+  readonly options?: Readonly<
+    Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean; description: string }>
+  >;
   readonly maxArgs?: number;
   readonly minArgs?: number;
   run(ctx: CommandContext): Promise<number>;
@@ -54,7 +56,10 @@ export type Command = {
 const globalOptions = {
   config: { type: 'string', description: 'the application INI file' },
   'env-file': { type: 'string', description: 'a .env file' },
-  app: { type: 'string', description: 'application name: env prefix <APP>_ and default key path /srv/<app>-encryption.key' },
+  app: {
+    type: 'string',
+    description: 'application name: env prefix <APP>_ and default key path /srv/<app>-encryption.key',
+  },
   db: { type: 'string', description: 'the database file (overrides [database] path)' },
   'key-path': { type: 'string', description: 'key file path of file.default (overrides <APP>_ENCRYPTION_KEY_PATH)' },
   help: { type: 'boolean', short: 'h', description: 'show help' },
@@ -69,7 +74,7 @@ function globalHelp(name: string): string {
   return [
     `Usage: ${name} [--config FILE] [--env-file FILE] [--app NAME] [--db PATH] [--key-path PATH] <command> [options]`,
     '',
-    'Encrypts an application\'s secrets at rest (envelope encryption: data keys wrapped by a key provider).',
+    "Encrypts an application's secrets at rest (envelope encryption: data keys wrapped by a key provider).",
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.path.join(' ').padEnd(width)}  ${c.summary}`),
@@ -96,7 +101,12 @@ function commandHelp(name: string, c: Command): string {
 function findCommand(positionals: readonly string[]): { command: Command | undefined; rest: string[] } {
   let best: Command | undefined;
   for (const c of commands) {
-    if (c.path.length <= positionals.length && c.path.every((w, i) => positionals[i] === w) && (best === undefined || c.path.length > best.path.length)) best = c;
+    if (
+      c.path.length <= positionals.length &&
+      c.path.every((w, i) => positionals[i] === w) &&
+      (best === undefined || c.path.length > best.path.length)
+    )
+      best = c;
   }
   return { command: best, rest: positionals.slice(best?.path.length ?? 0) };
 }
@@ -104,7 +114,9 @@ function findCommand(positionals: readonly string[]): { command: Command | undef
 function stderrLogger(io: CliIo): Logger {
   const line = (level: string) => (message: string, fields?: Readonly<Record<string, unknown>>) => {
     if (level === 'debug' || level === 'info') return;
-    io.stderr.write(`${level}: ${message}${fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : ''}\n`);
+    io.stderr.write(
+      `${level}: ${message}${fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : ''}\n`,
+    );
   };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
@@ -118,16 +130,24 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
   const { command } = findCommand(loose.positionals);
   if (command === undefined) {
     if (loose.positionals.length === 0) {
-      await write(loose.values['help'] === true ? io.stdout : io.stderr, globalHelp(name) + '\n');
+      await write(loose.values['help'] === true ? io.stdout : io.stderr, `${globalHelp(name)}\n`);
       return loose.values['help'] === true ? 0 : 2;
     }
-    await write(io.stderr, `error ATREST_USAGE: unknown command '${loose.positionals.join(' ')}'.\n\n${globalHelp(name)}\n`);
+    await write(
+      io.stderr,
+      `error ATREST_USAGE: unknown command '${loose.positionals.join(' ')}'.\n\n${globalHelp(name)}\n`,
+    );
     return 2;
   }
   let values: OptionValues;
   let rest: string[];
   try {
-    const parsed = parseArgs({ args: [...argv], options: { ...globalOptions, ...(command.options ?? {}) }, strict: true, allowPositionals: true });
+    const parsed = parseArgs({
+      args: [...argv],
+      options: { ...globalOptions, ...(command.options ?? {}) },
+      strict: true,
+      allowPositionals: true,
+    });
     values = parsed.values as OptionValues;
     rest = findCommand(parsed.positionals).rest;
   } catch (err) {
@@ -135,7 +155,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     return 2;
   }
   if (values['help'] === true) {
-    await write(io.stdout, commandHelp(name, command) + '\n');
+    await write(io.stdout, `${commandHelp(name, command)}\n`);
     return 0;
   }
   if (rest.length > (command.maxArgs ?? 0) || rest.length < (command.minArgs ?? 0)) {
@@ -145,7 +165,8 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
   const logger = stderrLogger(io);
   const explicit: Record<string, string> = {};
   if (typeof values['db'] === 'string') explicit['database.path'] = values['db'];
-  if (typeof values['key-path'] === 'string') explicit['security.encryption.file.default.key_path'] = values['key-path'];
+  if (typeof values['key-path'] === 'string')
+    explicit['security.encryption.file.default.key_path'] = values['key-path'];
   const configFile = typeof values['config'] === 'string' ? values['config'] : options.configFile;
   const openOptions: OpenAtrestOptions = {
     app: typeof values['app'] === 'string' ? values['app'] : (options.app ?? 'atrest'),
@@ -173,7 +194,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       },
     });
   } catch (err) {
-    await write(io.stderr, formatError(err) + '\n');
+    await write(io.stderr, `${formatError(err)}\n`);
     return isAtrestError(err) ? (err as AtrestError).exitCode : 1;
   } finally {
     for (const a of opened) await a.close().catch(() => undefined);
@@ -187,6 +208,5 @@ export function formatError(err: unknown): string {
     return `error ${e.code}: ${e.message}`;
   }
   const e = err as Error;
-  return `error: ${e?.message ?? String(err)}${e?.stack ? '\n' + e.stack : ''}`;
+  return `error: ${e?.message ?? String(err)}${e?.stack ? `\n${e.stack}` : ''}`;
 }
-

@@ -10,21 +10,31 @@ const json = { type: 'boolean', description: 'print JSON' } as const;
 const context = { type: 'string', description: 'context bound to the value (must be the same to decrypt)' } as const;
 
 async function out(ctx: CommandContext, text: string): Promise<void> {
-  await write(ctx.io.stdout, text.endsWith('\n') ? text : text + '\n');
+  await write(ctx.io.stdout, text.endsWith('\n') ? text : `${text}\n`);
 }
 
 function formatStatus(s: AtrestStatus): string {
   const lines = [`app: ${s.app}`, `current provider: ${s.currentProvider}`, 'providers:'];
   for (const p of s.providers) {
-    const facts = Object.entries(p.details).map(([k, v]) => `${k}=${v}`).join(' ');
-    lines.push(`  ${p.id}${p.current ? ' (current)' : ''}: ${p.healthy ? 'healthy' : `UNHEALTHY: ${p.reason ?? ''}`}; data keys ${p.dataKeys.total} (${p.dataKeys.active} active)${facts ? '; ' + facts : ''}`);
+    const facts = Object.entries(p.details)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    lines.push(
+      `  ${p.id}${p.current ? ' (current)' : ''}: ${p.healthy ? 'healthy' : `UNHEALTHY: ${p.reason ?? ''}`}; data keys ${p.dataKeys.total} (${p.dataKeys.active} active)${facts ? `; ${facts}` : ''}`,
+    );
   }
   for (const [id, n] of Object.entries(s.dataKeys.byProvider)) {
     if (!s.providers.some((p) => p.id === id)) lines.push(`  ${id}: NOT CONFIGURED, yet ${n.total} data keys use it`);
   }
-  lines.push(`data keys: ${s.dataKeys.total} (${s.dataKeys.active} active)${s.dataKeys.dropped > 0 ? `; ${s.dataKeys.dropped} dropped when encryption was turned off` : ''}`);
-  const per = Object.entries(s.secrets.byProvider).map(([p, n]) => `${p}: ${n}`).join(', ');
-  lines.push(`secrets: ${s.secrets.total} (${s.secrets.encrypted} encrypted${per ? ` — ${per}` : ''}; ${s.secrets.plaintext} plaintext)`);
+  lines.push(
+    `data keys: ${s.dataKeys.total} (${s.dataKeys.active} active)${s.dataKeys.dropped > 0 ? `; ${s.dataKeys.dropped} dropped when encryption was turned off` : ''}`,
+  );
+  const per = Object.entries(s.secrets.byProvider)
+    .map(([p, n]) => `${p}: ${n}`)
+    .join(', ');
+  lines.push(
+    `secrets: ${s.secrets.total} (${s.secrets.encrypted} encrypted${per ? ` — ${per}` : ''}; ${s.secrets.plaintext} plaintext)`,
+  );
   for (const t of s.targets) {
     lines.push(
       t.error !== undefined
@@ -60,16 +70,30 @@ function parseImport(text: string): ImportLine[] {
     try {
       obj = JSON.parse(line);
     } catch {
-      throw new AtrestError('ATREST_USAGE', `stdin line ${i + 1} is not JSON; expected {"name": ..., "value": ...} or {"name": ..., "value_base64": ...}. Nothing was imported.`);
+      throw new AtrestError(
+        'ATREST_USAGE',
+        `stdin line ${i + 1} is not JSON; expected {"name": ..., "value": ...} or {"name": ..., "value_base64": ...}. Nothing was imported.`,
+      );
     }
     const o = obj as { name?: unknown; value?: unknown; value_base64?: unknown };
-    if (typeof o?.name !== 'string' || o.name === '' || (typeof o.value === 'string') === (typeof o.value_base64 === 'string')) {
-      throw new AtrestError('ATREST_USAGE', `stdin line ${i + 1} needs a "name" and exactly one of "value" (text) or "value_base64". Nothing was imported.`);
+    if (
+      typeof o?.name !== 'string' ||
+      o.name === '' ||
+      (typeof o.value === 'string') === (typeof o.value_base64 === 'string')
+    ) {
+      throw new AtrestError(
+        'ATREST_USAGE',
+        `stdin line ${i + 1} needs a "name" and exactly one of "value" (text) or "value_base64". Nothing was imported.`,
+      );
     }
     if (typeof o.value_base64 === 'string' && !/^[A-Za-z0-9+/]*={0,2}$/.test(o.value_base64)) {
       throw new AtrestError('ATREST_USAGE', `stdin line ${i + 1}: "value_base64" is not base64. Nothing was imported.`);
     }
-    items.push({ name: o.name, value: typeof o.value === 'string' ? Buffer.from(o.value, 'utf8') : Buffer.from(o.value_base64 as string, 'base64') });
+    items.push({
+      name: o.name,
+      value:
+        typeof o.value === 'string' ? Buffer.from(o.value, 'utf8') : Buffer.from(o.value_base64 as string, 'base64'),
+    });
   }
   return items;
 }
@@ -77,14 +101,21 @@ function parseImport(text: string): ImportLine[] {
 export const commands: Command[] = [
   {
     path: ['init'],
-    summary: 'create atrest\'s tables and the first-boot key (idempotent)',
+    summary: "create atrest's tables and the first-boot key (idempotent)",
     usage: 'init',
-    help: 'Creates atrest\'s tables in the database and, on first boot with the file provider, the key file (0600, never overwritten). Prints the provider, key path and fingerprint. Running it again changes nothing.',
+    help: "Creates atrest's tables in the database and, on first boot with the file provider, the key file (0600, never overwritten). Prints the provider, key path and fingerprint. Running it again changes nothing.",
     async run(ctx) {
       const a = await ctx.open();
       const s = await a.status();
       const current = s.providers.find((p) => p.current);
-      await out(ctx, [`database: ${String(a.config.database.path ?? '(handle)')}`, `provider: ${s.currentProvider}`, ...Object.entries(current?.details ?? {}).map(([k, v]) => `${k}: ${v}`)].join('\n'));
+      await out(
+        ctx,
+        [
+          `database: ${String(a.config.database.path ?? '(handle)')}`,
+          `provider: ${s.currentProvider}`,
+          ...Object.entries(current?.details ?? {}).map(([k, v]) => `${k}: ${v}`),
+        ].join('\n'),
+      );
       return 0;
     },
   },
@@ -111,7 +142,14 @@ export const commands: Command[] = [
     async run(ctx) {
       const config = await loadAtrestConfig(ctx.openOptions);
       if (ctx.values['json'] === true) {
-        await out(ctx, JSON.stringify(config.entries.map((e) => (e.sensitive ? { ...e, value: '<redacted>' } : e)), null, 2));
+        await out(
+          ctx,
+          JSON.stringify(
+            config.entries.map((e) => (e.sensitive ? { ...e, value: '<redacted>' } : e)),
+            null,
+            2,
+          ),
+        );
       } else {
         await out(ctx, formatConfigEntries(config.entries));
       }
@@ -137,15 +175,18 @@ export const commands: Command[] = [
   },
   {
     path: ['secrets', 'get'],
-    summary: 'print a secret\'s raw bytes',
+    summary: "print a secret's raw bytes",
     usage: 'secrets get NAME',
-    help: 'Writes the secret\'s value, exactly as stored (raw bytes), to stdout.',
+    help: "Writes the secret's value, exactly as stored (raw bytes), to stdout.",
     minArgs: 1,
     maxArgs: 1,
     async run(ctx) {
       const name = ctx.args[0] ?? '';
       const value = await (await ctx.open()).secrets.get(name);
-      if (value === undefined) throw new AtrestError('ATREST_SECRET_NOT_FOUND', `No secret named ${name}. List them with 'secrets list'.`, { details: { name } });
+      if (value === undefined)
+        throw new AtrestError('ATREST_SECRET_NOT_FOUND', `No secret named ${name}. List them with 'secrets list'.`, {
+          details: { name },
+        });
       await write(ctx.io.stdout, value);
       return 0;
     },
@@ -154,12 +195,18 @@ export const commands: Command[] = [
     path: ['secrets', 'list'],
     summary: 'list secret names',
     usage: 'secrets list [--json]',
-    help: 'Lists the secrets\' names, sizes and whether each is encrypted; never values.',
+    help: "Lists the secrets' names, sizes and whether each is encrypted; never values.",
     options: { json },
     async run(ctx) {
       const list = (await ctx.open()).secrets.list();
       if (ctx.values['json'] === true) await out(ctx, JSON.stringify(list, null, 2));
-      else if (list.length > 0) await out(ctx, list.map((s) => `${s.name}\t${s.size} bytes\t${s.encrypted ? 'encrypted' : 'PLAINTEXT'}\t${s.updatedAt}`).join('\n'));
+      else if (list.length > 0)
+        await out(
+          ctx,
+          list
+            .map((s) => `${s.name}\t${s.size} bytes\t${s.encrypted ? 'encrypted' : 'PLAINTEXT'}\t${s.updatedAt}`)
+            .join('\n'),
+        );
       return 0;
     },
   },
@@ -172,7 +219,8 @@ export const commands: Command[] = [
     maxArgs: 1,
     async run(ctx) {
       const name = ctx.args[0] ?? '';
-      if (!(await ctx.open()).secrets.delete(name)) throw new AtrestError('ATREST_SECRET_NOT_FOUND', `No secret named ${name}.`, { details: { name } });
+      if (!(await ctx.open()).secrets.delete(name))
+        throw new AtrestError('ATREST_SECRET_NOT_FOUND', `No secret named ${name}.`, { details: { name } });
       await write(ctx.io.stderr, `deleted ${name}\n`);
       return 0;
     },
@@ -193,7 +241,10 @@ export const commands: Command[] = [
         }
       } catch (err) {
         // Say exactly where it stopped: the first `done` lines are stored, the rest are not.
-        await write(ctx.io.stderr, `imported ${done} of ${items.length} secrets; stopped at secret ${done + 1} (${items[done]?.name ?? ''})\n`);
+        await write(
+          ctx.io.stderr,
+          `imported ${done} of ${items.length} secrets; stopped at secret ${done + 1} (${items[done]?.name ?? ''})\n`,
+        );
         throw err;
       }
       await write(ctx.io.stderr, `imported ${items.length} secret${items.length === 1 ? '' : 's'}\n`);
@@ -210,7 +261,10 @@ export const commands: Command[] = [
       const data = await readAll(ctx.io.stdin);
       const a = await ctx.open();
       const c = ctx.values['context'];
-      await out(ctx, await a.encryptText(data, typeof c === 'string' ? { context: c, scope: 'cli' } : { scope: 'cli' }));
+      await out(
+        ctx,
+        await a.encryptText(data, typeof c === 'string' ? { context: c, scope: 'cli' } : { scope: 'cli' }),
+      );
       return 0;
     },
   },

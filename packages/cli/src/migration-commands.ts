@@ -22,7 +22,7 @@ function progressReporter(ctx: CommandContext): { onProgress: (p: Progress) => v
         shown = true;
       } else if (Date.now() - lastPlain >= 2000 || p.scanned === p.total) {
         lastPlain = Date.now();
-        ctx.io.stderr.write(line + '\n');
+        ctx.io.stderr.write(`${line}\n`);
       }
     },
     done() {
@@ -39,11 +39,13 @@ function formatReports(reports: readonly TargetReport[], dryRun: boolean): strin
         (r.decrypted > 0 ? `, decrypted ${r.decrypted}` : '') +
         `, failed ${r.failed}`,
     );
-    for (const f of r.failures) lines.push(`  failed row ${f.row}${f.field !== undefined ? ` field ${f.field}` : ''}: ${f.code} ${f.message}`);
+    for (const f of r.failures)
+      lines.push(`  failed row ${f.row}${f.field !== undefined ? ` field ${f.field}` : ''}: ${f.code} ${f.message}`);
     if (r.failed > r.failures.length) lines.push(`  … and ${r.failed - r.failures.length} more`);
   }
   const changed = reports.reduce((n, r) => n + r.reEncrypted + r.plaintextEncrypted + r.decrypted, 0);
-  if (changed === 0 && reports.every((r) => r.failed === 0)) lines.push('nothing to do: every value is already under an active data key of the current provider');
+  if (changed === 0 && reports.every((r) => r.failed === 0))
+    lines.push('nothing to do: every value is already under an active data key of the current provider');
   return lines.filter((l) => l !== '').join('\n');
 }
 
@@ -56,14 +58,15 @@ function formatDataKeys(r: DataKeysReport): string {
 }
 
 async function print(ctx: CommandContext, data: unknown, text: string): Promise<void> {
-  await write(ctx.io.stdout, (ctx.values['json'] === true ? JSON.stringify(data, null, 2) : text) + '\n');
+  await write(ctx.io.stdout, `${ctx.values['json'] === true ? JSON.stringify(data, null, 2) : text}\n`);
 }
 
 function batchSize(ctx: CommandContext): number {
   const raw = ctx.values['batch-size'];
   if (raw === undefined) return 1000;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new AtrestError('ATREST_USAGE', `--batch-size must be a whole number from 1 to 10000 (got ${String(raw)}).`);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000)
+    throw new AtrestError('ATREST_USAGE', `--batch-size must be a whole number from 1 to 10000 (got ${String(raw)}).`);
   return n;
 }
 
@@ -74,10 +77,13 @@ async function readNewPassphrase(ctx: CommandContext): Promise<string> {
     try {
       raw = readFileSync(file);
     } catch (cause) {
-      throw new AtrestError('ATREST_USAGE', `Cannot read --new-key-file ${file}: ${(cause as Error).message}`, { cause });
+      throw new AtrestError('ATREST_USAGE', `Cannot read --new-key-file ${file}: ${(cause as Error).message}`, {
+        cause,
+      });
     }
   } else {
-    if (ctx.io.stdin.isTTY === true) await write(ctx.io.stderr, 'New passphrase (then Enter and Ctrl-D; empty turns encryption off): ');
+    if (ctx.io.stdin.isTTY === true)
+      await write(ctx.io.stderr, 'New passphrase (then Enter and Ctrl-D; empty turns encryption off): ');
     raw = await readAll(ctx.io.stdin);
   }
   return raw.toString('utf8').replace(/\r?\n$/, '');
@@ -88,12 +94,15 @@ export const migrationCommands: Command[] = [
     path: ['secrets-migration', 're-encrypt'],
     summary: 'every value onto an active data key of the current provider; plaintext encrypted',
     usage: 'secrets-migration re-encrypt [--dry-run] [--batch-size N] [--target T]... [--json]',
-    help:
-      'Re-encrypts every secret in atrest\'s own table (target atrest_secrets) and in every registered target ([secrets_migration] targets) that is not already under an active data key of the current provider, and encrypts legacy plaintext. Works in batches of short transactions; a row the application changed meanwhile is never overwritten (it is retried, or reported). Safe to interrupt and to run again: a second run changes nothing. Exit 1 if any row failed.',
+    help: "Re-encrypts every secret in atrest's own table (target atrest_secrets) and in every registered target ([secrets_migration] targets) that is not already under an active data key of the current provider, and encrypts legacy plaintext. Works in batches of short transactions; a row the application changed meanwhile is never overwritten (it is retried, or reported). Safe to interrupt and to run again: a second run changes nothing. Exit 1 if any row failed.",
     options: {
       'dry-run': { type: 'boolean', description: 'count what would change; write nothing' },
       'batch-size': { type: 'string', description: 'rows per transaction (default 1000)' },
-      target: { type: 'string', multiple: true, description: 'only this target (repeatable): atrest_secrets or table.column' },
+      target: {
+        type: 'string',
+        multiple: true,
+        description: 'only this target (repeatable): atrest_secrets or table.column',
+      },
       json,
     },
     async run(ctx) {
@@ -112,8 +121,7 @@ export const migrationCommands: Command[] = [
     path: ['secrets-migration', 're-encrypt-data-keys'],
     summary: 're-wrap every data key with the current provider',
     usage: 'secrets-migration re-encrypt-data-keys [--json]',
-    help:
-      'Re-wraps every data key with the current provider\'s current key, in one transaction: after it, providers that are no longer current can be removed from available_encryption_providers. Values are untouched. A data key that cannot be unwrapped is reported and makes the exit code 1.',
+    help: "Re-wraps every data key with the current provider's current key, in one transaction: after it, providers that are no longer current can be removed from available_encryption_providers. Values are untouched. A data key that cannot be unwrapped is reported and makes the exit code 1.",
     options: { json },
     async run(ctx) {
       const report = await new Migrator((await ctx.open()).internals).reEncryptDataKeys();
@@ -156,7 +164,11 @@ export const migrationCommands: Command[] = [
       const current = a.config.encryptionProvider;
       if (ctx.values['prune'] === true) {
         const removed = await migrator.pruneKeys();
-        await print(ctx, { removed }, removed.length > 0 ? `removed old key version(s) ${removed.join(', ')}` : 'no old key versions to remove');
+        await print(
+          ctx,
+          { removed },
+          removed.length > 0 ? `removed old key version(s) ${removed.join(', ')}` : 'no old key versions to remove',
+        );
         return 0;
       }
       let newSecret: string | undefined;
@@ -164,10 +176,15 @@ export const migrationCommands: Command[] = [
         newSecret = await readNewPassphrase(ctx);
         if (newSecret === '') {
           if (ctx.values['yes'] !== true) {
-            throw new AtrestError('ATREST_USAGE', 'An empty new passphrase turns encryption off: every value is decrypted back to plaintext. Add --yes to confirm.');
+            throw new AtrestError(
+              'ATREST_USAGE',
+              'An empty new passphrase turns encryption off: every value is decrypted back to plaintext. Add --yes to confirm.',
+            );
           }
           const progress = progressReporter(ctx);
-          const { reports, dataKeysDropped } = await migrator.disableEncryption({ onProgress: progress.onProgress }).finally(progress.done);
+          const { reports, dataKeysDropped } = await migrator
+            .disableEncryption({ onProgress: progress.onProgress })
+            .finally(progress.done);
           await print(
             ctx,
             { reports, dataKeysDropped },
@@ -178,12 +195,25 @@ export const migrationCommands: Command[] = [
       }
       const progress = progressReporter(ctx);
       const { reports, ...report } = await migrator
-        .rotateEncryptionKey({ ...(newSecret !== undefined ? { newSecret } : {}), full: ctx.values['full'] === true, onProgress: progress.onProgress })
+        .rotateEncryptionKey({
+          ...(newSecret !== undefined ? { newSecret } : {}),
+          full: ctx.values['full'] === true,
+          onProgress: progress.onProgress,
+        })
         .finally(progress.done);
       const after = (await a.status()).providers.find((p) => p.current);
-      const facts = Object.entries(after?.details ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
-      const note = newSecret !== undefined ? `\nNow set the new passphrase in the configuration (${a.config.envPrefix}ENCRYPTION_SECRET_KEY or [security] secret_key): the old one no longer opens the data.` : '';
-      await print(ctx, { dataKeys: report, reports, provider: after?.details ?? {} }, `rotated ${current}: ${facts}\n${formatDataKeys(report)}${reports.length > 0 ? '\n' + formatReports(reports, false) : ''}${note}`);
+      const facts = Object.entries(after?.details ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      const note =
+        newSecret !== undefined
+          ? `\nNow set the new passphrase in the configuration (${a.config.envPrefix}ENCRYPTION_SECRET_KEY or [security] secret_key): the old one no longer opens the data.`
+          : '';
+      await print(
+        ctx,
+        { dataKeys: report, reports, provider: after?.details ?? {} },
+        `rotated ${current}: ${facts}\n${formatDataKeys(report)}${reports.length > 0 ? `\n${formatReports(reports, false)}` : ''}${note}`,
+      );
       return report.failed.length > 0 || reports.some((r) => r.failed > 0) ? 1 : 0;
     },
   },

@@ -11,6 +11,7 @@ import { Envelope } from './envelope/envelope.js';
 import type { ProviderRegistry } from './envelope/envelope.js';
 import { armor, dearmor, isArmored, looksLikeEnvelope } from './envelope/format.js';
 import { CheckedProvider } from './providers/checked.js';
+import type { KeyProvider } from './providers/contract.js';
 import type { ProviderHealth } from './providers/checked.js';
 import { ProviderLoader } from './providers/loader.js';
 import { Store } from './store/store.js';
@@ -78,9 +79,22 @@ export type TargetStatus = {
 export type AtrestStatus = {
   app: string;
   currentProvider: string;
-  providers: { id: string; type: string; current: boolean; healthy: boolean; reason?: string; details: Readonly<Record<string, string | number | boolean>>; dataKeys: { total: number; active: number } }[];
+  providers: {
+    id: string;
+    type: string;
+    current: boolean;
+    healthy: boolean;
+    reason?: string;
+    details: Readonly<Record<string, string | number | boolean>>;
+    dataKeys: { total: number; active: number };
+  }[];
   /** Data keys in use; `dropped`: kept after encryption was turned off, no longer counted. */
-  dataKeys: { total: number; active: number; dropped: number; byProvider: Record<string, { total: number; active: number }> };
+  dataKeys: {
+    total: number;
+    active: number;
+    dropped: number;
+    byProvider: Record<string, { total: number; active: number }>;
+  };
   secrets: { total: number; encrypted: number; plaintext: number; byProvider: Record<string, number> };
   targets: TargetStatus[];
 };
@@ -123,7 +137,7 @@ function secretContext(name: string): string {
 }
 
 function checkSecretName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 255 || /\p{Cc}/u.test(name)) {
     throw new AtrestError('ATREST_USAGE', 'A secret name is 1 to 255 characters without control characters.');
   }
 }
@@ -139,7 +153,10 @@ function resolveCrypt(options: CryptOptions | undefined): { context: string | Ui
 
 /** Load and validate the configuration only (what `config show` prints); opens nothing. */
 export async function loadAtrestConfig(options: OpenAtrestOptions = {}): Promise<AtrestConfig> {
-  const loader = new ProviderLoader({ appRoot: options.appRoot ?? process.cwd(), builtinRoots: options.builtinProviderRoots ?? [] });
+  const loader = new ProviderLoader({
+    appRoot: options.appRoot ?? process.cwd(),
+    builtinRoots: options.builtinProviderRoots ?? [],
+  });
   return loadWith(loader, options);
 }
 
@@ -163,7 +180,11 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
   const config = await loadWith(loader, options);
   const database = options.database ?? config.database.path ?? sqlitePathFromUrl(config.database.url);
   if (database === undefined || database === '') {
-    throw new AtrestError('ATREST_CONFIG_INVALID', `No database: set [database] path or ${config.envPrefix}DATABASE_PATH (or pass --db).`, { details: { key: 'database.path' } });
+    throw new AtrestError(
+      'ATREST_CONFIG_INVALID',
+      `No database: set [database] path or ${config.envPrefix}DATABASE_PATH (or pass --db).`,
+      { details: { key: 'database.path' } },
+    );
   }
   const store = new Store(database);
   const providers = new Map<string, CheckedProvider>();
@@ -173,9 +194,18 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
       const [type = '', name = ''] = id.split('.');
       const values = section?.values ?? {};
       const definition = await loader.definition(type, section?.module);
-      let inner;
+      let inner: KeyProvider;
       try {
-        inner = await definition.create({ id, type, name, config: values, app: config.app, appRoot, firstUse: store.countDataKeys(id) === 0, logger });
+        inner = await definition.create({
+          id,
+          type,
+          name,
+          config: values,
+          app: config.app,
+          appRoot,
+          firstUse: store.countDataKeys(id) === 0,
+          logger,
+        });
       } catch (err) {
         if (isAtrestError(err, 'ATREST_KEY_MISSING')) throw explainMissingKey(err, store, config.targets, id);
         throw err;
@@ -196,7 +226,13 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
         return p;
       },
     };
-    const envelope = new Envelope(store, registry, config.dataKeysCacheTtlMs, logger, config.dataKeysCacheCleanupIntervalMs);
+    const envelope = new Envelope(
+      store,
+      registry,
+      config.dataKeysCacheTtlMs,
+      logger,
+      config.dataKeysCacheCleanupIntervalMs,
+    );
     await canary(store, envelope, providers, config.encryptionProvider, logger);
     return makeAtrest(config, store, envelope, providers, registry, logger);
   } catch (err) {
@@ -219,7 +255,12 @@ function sqlitePathFromUrl(url: string | undefined): string | undefined {
 }
 
 /** Add to ATREST_KEY_MISSING which keys are missing and how much data depends on them. */
-function explainMissingKey(err: AtrestError, store: Store, targets: readonly Target[], providerId: string): AtrestError {
+function explainMissingKey(
+  err: AtrestError,
+  store: Store,
+  targets: readonly Target[],
+  providerId: string,
+): AtrestError {
   const rows = store.dataKeys().filter((r) => r.provider === providerId && r.dropped_at === null);
   const ids = new Set(rows.map((r) => r.id));
   const fingerprints = [...new Set(rows.map((r) => r.key_ref))];
@@ -243,7 +284,13 @@ function explainMissingKey(err: AtrestError, store: Store, targets: readonly Tar
  * before anything is read or written. A damaged record is not a wrong key: another data key of the
  * same provider key that unwraps proves the key right.
  */
-async function canary(store: Store, envelope: Envelope, providers: ReadonlyMap<string, CheckedProvider>, currentId: string, logger: Logger): Promise<void> {
+async function canary(
+  store: Store,
+  envelope: Envelope,
+  providers: ReadonlyMap<string, CheckedProvider>,
+  currentId: string,
+  logger: Logger,
+): Promise<void> {
   const rows = store.db
     .prepare(
       `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY provider, key_ref ORDER BY created_at DESC, id) AS n
@@ -251,7 +298,11 @@ async function canary(store: Store, envelope: Envelope, providers: ReadonlyMap<s
     )
     .all() as DataKeyRow[];
   const groups = new Map<string, DataKeyRow[]>();
-  for (const row of rows) groups.set(`${row.provider}\u0000${row.key_ref}`, [...(groups.get(`${row.provider}\u0000${row.key_ref}`) ?? []), row]);
+  for (const row of rows)
+    groups.set(`${row.provider}\u0000${row.key_ref}`, [
+      ...(groups.get(`${row.provider}\u0000${row.key_ref}`) ?? []),
+      row,
+    ]);
   for (const group of groups.values()) {
     const first = group[0];
     if (first === undefined) continue;
@@ -273,14 +324,20 @@ async function canary(store: Store, envelope: Envelope, providers: ReadonlyMap<s
     }
     if (lastError === undefined) continue;
     if (isAtrestError(lastError, 'ATREST_PROVIDER_UNAVAILABLE')) {
-      logger.warn('atrest: provider unavailable at start; values whose data keys it must unwrap will fail until it is back', { provider: first.provider });
+      logger.warn(
+        'atrest: provider unavailable at start; values whose data keys it must unwrap will fail until it is back',
+        { provider: first.provider },
+      );
       continue;
     }
     if (isAtrestError(lastError, 'ATREST_DECRYPT_FAILED')) {
       // Damaged records, or a wrong key that does not say so. Under a provider that only decrypts,
       // the values concerned fail one by one with a typed error; the current one must not write.
       if (first.provider !== currentId) {
-        logger.warn('atrest: the newest data keys of a provider do not unwrap; values under them will fail', { provider: first.provider, keyRef: first.key_ref });
+        logger.warn('atrest: the newest data keys of a provider do not unwrap; values under them will fail', {
+          provider: first.provider,
+          keyRef: first.key_ref,
+        });
         continue;
       }
       throw new AtrestError(
@@ -314,7 +371,10 @@ function makeAtrest(
     if (typeof ciphertext === 'string') {
       if (!isArmored(ciphertext)) {
         if (options?.allowPlaintext === true) return Buffer.from(ciphertext, 'utf8');
-        throw new AtrestError('ATREST_NOT_ENCRYPTED', 'The value is not atrest ciphertext (no "atrest:v1:" prefix). Pass allowPlaintext to read legacy plaintext.');
+        throw new AtrestError(
+          'ATREST_NOT_ENCRYPTED',
+          'The value is not atrest ciphertext (no "atrest:v1:" prefix). Pass allowPlaintext to read legacy plaintext.',
+        );
       }
       bytes = dearmor(ciphertext);
     } else {
@@ -359,7 +419,13 @@ function makeAtrest(
       },
       list() {
         open();
-        return store.listSecrets().map((r) => ({ name: r.name, size: r.size, encrypted: r.encrypted === 1, createdAt: r.created_at, updatedAt: r.updated_at }));
+        return store.listSecrets().map((r) => ({
+          name: r.name,
+          size: r.size,
+          encrypted: r.encrypted === 1,
+          createdAt: r.created_at,
+          updatedAt: r.updated_at,
+        }));
       },
       delete(name) {
         open();
@@ -375,7 +441,12 @@ function makeAtrest(
       if (closed) return;
       closed = true;
       envelope.clear();
-      for (const p of providers.values()) await p.close().catch((err: unknown) => logger.warn('atrest: provider close failed', { provider: p.id, error: String(err) }));
+      for (const p of providers.values())
+        await p
+          .close()
+          .catch((err: unknown) =>
+            logger.warn('atrest: provider close failed', { provider: p.id, error: String(err) }),
+          );
       store.close();
     },
     internals: { store, envelope, providers, registry, targets, logger },
@@ -383,13 +454,19 @@ function makeAtrest(
   return atrest;
 }
 
-async function computeStatus(config: AtrestConfig, store: Store, providers: ReadonlyMap<string, CheckedProvider>, targets: readonly Target[]): Promise<AtrestStatus> {
+async function computeStatus(
+  config: AtrestConfig,
+  store: Store,
+  providers: ReadonlyMap<string, CheckedProvider>,
+  targets: readonly Target[],
+): Promise<AtrestStatus> {
   const allKeys = store.dataKeys();
   const providerOf = new Map(allKeys.map((k) => [k.id, k.provider]));
   const keys = allKeys.filter((k) => k.dropped_at === null);
   const byProvider: Record<string, { total: number; active: number }> = {};
   for (const k of keys) {
-    const e = (byProvider[k.provider] ??= { total: 0, active: 0 });
+    const e = byProvider[k.provider] ?? { total: 0, active: 0 };
+    byProvider[k.provider] = e;
     e.total++;
     if (k.active === 1) e.active++;
   }
@@ -407,7 +484,15 @@ async function computeStatus(config: AtrestConfig, store: Store, providers: Read
   }
   const targetStatus: TargetStatus[] = [];
   for (const t of targets) {
-    const ts: TargetStatus = { target: t.spec, rows: 0, values: 0, encrypted: 0, plaintext: 0, invalid: 0, byProvider: {} };
+    const ts: TargetStatus = {
+      target: t.spec,
+      rows: 0,
+      values: 0,
+      encrypted: 0,
+      plaintext: 0,
+      invalid: 0,
+      byProvider: {},
+    };
     try {
       const scan = scanTarget(store.db, t);
       ts.rows = scan.rows;
@@ -443,7 +528,12 @@ async function computeStatus(config: AtrestConfig, store: Store, providers: Read
         dataKeys: byProvider[p.id] ?? { total: 0, active: 0 },
       };
     }),
-    dataKeys: { total: keys.length, active: keys.filter((k) => k.active === 1).length, dropped: allKeys.length - keys.length, byProvider },
+    dataKeys: {
+      total: keys.length,
+      active: keys.filter((k) => k.active === 1).length,
+      dropped: allKeys.length - keys.length,
+      byProvider,
+    },
     secrets,
     targets: targetStatus,
   };

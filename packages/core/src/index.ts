@@ -14,11 +14,37 @@ export type {
   RotateKeyOptions,
   WrappedKey,
 } from './providers/contract.js';
-export { ARMOR_PREFIX, armor, dearmor, encodeContext, isArmored, looksLikeEnvelope, readDataKeyId } from './envelope/format.js';
+export {
+  ARMOR_PREFIX,
+  armor,
+  dearmor,
+  encodeContext,
+  isArmored,
+  looksLikeEnvelope,
+  readDataKeyId,
+} from './envelope/format.js';
 export { loadAtrestConfig, openAtrest } from './atrest.js';
-export type { Atrest, AtrestInternals, AtrestStatus, CryptOptions, DecryptOptions, OpenAtrestOptions, SecretInfo, SecretsApi, TargetStatus } from './atrest.js';
+export type {
+  Atrest,
+  AtrestInternals,
+  AtrestStatus,
+  CryptOptions,
+  DecryptOptions,
+  OpenAtrestOptions,
+  SecretInfo,
+  SecretsApi,
+  TargetStatus,
+} from './atrest.js';
 export { formatConfigEntries } from './config/index.js';
-export type { AtrestConfig, ConfigEntry, ConfigOrigin, ConfigSource, LoadConfigOptions, ProviderSectionConfig, TargetSpec } from './config/index.js';
+export type {
+  AtrestConfig,
+  ConfigEntry,
+  ConfigOrigin,
+  ConfigSource,
+  LoadConfigOptions,
+  ProviderSectionConfig,
+  TargetSpec,
+} from './config/index.js';
 export { targetContext } from './store/targets.js';
 export type { Target } from './store/targets.js';
 export { Migrator, SECRETS_TARGET } from './migration/migrate.js';

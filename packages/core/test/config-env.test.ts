@@ -21,10 +21,15 @@ t.test('every fixed variable of the table', async (t) => {
   t.equal(config.providers.get('secret_key.default')?.values['secret_key'], 'sixteen chars ok');
   t.equal(config.dataKeysCacheTtlMs, 90_000);
   t.equal(config.providers.get('file.default')?.values['key_path'], '/data/keys/app.key');
-  t.same(config.providers.get('file.default')?.origins['key_path'], { source: 'env', variable: 'ATREST_ENCRYPTION_KEY_PATH' });
+  t.same(config.providers.get('file.default')?.origins['key_path'], {
+    source: 'env',
+    variable: 'ATREST_ENCRYPTION_KEY_PATH',
+  });
   t.equal(config.database.path, '/data/app.db');
   t.equal(config.database.url, 'postgres://app@db:5432/app?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem');
-  t.same(config.targets, [{ spec: 'report_card.dataset_query:json', table: 'report_card', column: 'dataset_query', json: true }]);
+  t.same(config.targets, [
+    { spec: 'report_card.dataset_query:json', table: 'report_card', column: 'dataset_query', json: true },
+  ]);
   t.equal(config.providers.get('awskms.main')?.values['key_id'], 'alias/app');
 });
 
@@ -32,20 +37,32 @@ t.test('Metabase style: one variable turns on the passphrase provider', async (t
   const config = await load({ app: 'mb', env: { MB_ENCRYPTION_SECRET_KEY: 'a-very-long-random-passphrase-value' } });
   t.equal(config.encryptionProvider, 'secret_key.default');
   t.same(config.availableProviders, ['secret_key.default']);
-  t.same(config.providers.get('secret_key.default')?.origins['secret_key'], { source: 'env', variable: 'MB_ENCRYPTION_SECRET_KEY' });
+  t.same(config.providers.get('secret_key.default')?.origins['secret_key'], {
+    source: 'env',
+    variable: 'MB_ENCRYPTION_SECRET_KEY',
+  });
   const alias = await load({ app: 'mb', env: { MB_SECURITY_SECRET_KEY: 'a-very-long-random-passphrase-value' } });
   t.equal(alias.encryptionProvider, 'secret_key.default', '<APP>_SECURITY_SECRET_KEY works too');
 });
 
 t.test('secret_key.default may also be written as its own section, in INI or env', async (t) => {
-  const config = await load({ env: { ATREST_SECURITY_ENCRYPTION_SECRET_KEY_DEFAULT_SECRET_KEY: 'section passphrase from env' } });
+  const config = await load({
+    env: { ATREST_SECURITY_ENCRYPTION_SECRET_KEY_DEFAULT_SECRET_KEY: 'section passphrase from env' },
+  });
   t.equal(config.encryptionProvider, 'secret_key.default');
   t.equal(config.providers.get('secret_key.default')?.values['secret_key'], 'section passphrase from env');
   const entry = config.entries.find((e) => e.key === 'security.secret_key');
   t.same(entry?.origin, { source: 'env', variable: 'ATREST_SECURITY_ENCRYPTION_SECRET_KEY_DEFAULT_SECRET_KEY' });
-  t.notOk(config.entries.some((e) => e.key === 'security.encryption.secret_key.default.secret_key'), 'listed once, as security.secret_key');
+  t.notOk(
+    config.entries.some((e) => e.key === 'security.encryption.secret_key.default.secret_key'),
+    'listed once, as security.secret_key',
+  );
   const dir = tempDir(t);
-  const ini = writeIn(dir, 'app.ini', '[security]\nsecret_key = one passphrase value\n[security.encryption.secret_key.default]\nsecret_key = another passphrase value\n');
+  const ini = writeIn(
+    dir,
+    'app.ini',
+    '[security]\nsecret_key = one passphrase value\n[security.encryption.secret_key.default]\nsecret_key = another passphrase value\n',
+  );
   const err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
   t.match(err.message, 'set twice');
@@ -64,31 +81,47 @@ t.test('PMM style: the key path from the environment', async (t) => {
 t.test('a provider section defined entirely in the environment', async (t) => {
   const env = {
     ATREST_SECURITY_ENCRYPTION_PROVIDER: 'awskms.example-encryption-key',
-    ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_KEY_ID: 'arn:aws:kms:eu-north-1:111122223333:alias/ExampleAlias',
+    ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_KEY_ID:
+      'arn:aws:kms:eu-north-1:111122223333:alias/ExampleAlias',
     ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_REGION: 'eu-north-1',
     ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-    ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_SECRET_ACCESS_KEY:
+      'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
     ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_ENDPOINT: 'https://127.0.0.1:4566',
   };
   const config = await load({ env });
   t.equal(config.encryptionProvider, 'awskms.example-encryption-key', 'spelt as encryption_provider spells it');
   const kms = config.providers.get('awskms.example-encryption-key');
-  t.same(kms?.values, {
-    key_id: 'arn:aws:kms:eu-north-1:111122223333:alias/ExampleAlias',
-    region: 'eu-north-1',
-    access_key_id: 'AKIAIOSFODNN7EXAMPLE',
-    secret_access_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
-    session_token: '',
-    endpoint: 'https://127.0.0.1:4566',
-    ca_file: '',
-  }, 'ACCESS_KEY_ID is not read as name EXAMPLE_ENCRYPTION_KEY_ACCESS + KEY_ID');
-  t.same(kms?.origins['access_key_id'], { source: 'env', variable: 'ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_ACCESS_KEY_ID' });
-  const entry = config.entries.find((e) => e.key === 'security.encryption.awskms.example-encryption-key.secret_access_key');
+  t.same(
+    kms?.values,
+    {
+      key_id: 'arn:aws:kms:eu-north-1:111122223333:alias/ExampleAlias',
+      region: 'eu-north-1',
+      access_key_id: 'AKIAIOSFODNN7EXAMPLE',
+      secret_access_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      session_token: '',
+      endpoint: 'https://127.0.0.1:4566',
+      ca_file: '',
+    },
+    'ACCESS_KEY_ID is not read as name EXAMPLE_ENCRYPTION_KEY_ACCESS + KEY_ID',
+  );
+  t.same(kms?.origins['access_key_id'], {
+    source: 'env',
+    variable: 'ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_ACCESS_KEY_ID',
+  });
+  const entry = config.entries.find(
+    (e) => e.key === 'security.encryption.awskms.example-encryption-key.secret_access_key',
+  );
   t.equal(entry?.env, 'ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_SECRET_ACCESS_KEY');
   t.equal(entry?.sensitive, true);
 
   // Without any id naming it, the section is still there, its name lower-cased.
-  const alone = await load({ env: { ATREST_SECURITY_ENCRYPTION_AZUREKV_PROD_EU_VAULT_URI: 'https://prod.vault.azure.net', ATREST_SECURITY_ENCRYPTION_AZUREKV_PROD_EU_KEY_ID: 'k' } });
+  const alone = await load({
+    env: {
+      ATREST_SECURITY_ENCRYPTION_AZUREKV_PROD_EU_VAULT_URI: 'https://prod.vault.azure.net',
+      ATREST_SECURITY_ENCRYPTION_AZUREKV_PROD_EU_KEY_ID: 'k',
+    },
+  });
   t.same([...alone.providers.keys()].sort(), ['azurekv.prod_eu', 'file.default']);
   t.equal(alone.providers.get('azurekv.prod_eu')?.values['vault_uri'], 'https://prod.vault.azure.net');
   t.equal(alone.encryptionProvider, 'file.default');
@@ -124,7 +157,9 @@ t.test('a third-party type in env is known once an id names it', async (t) => {
     ratio: 0.5,
     token: '',
   });
-  const err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_ADDRESS: 'https://vault.internal' } }));
+  const err = await rejection(
+    load({ env: { ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_ADDRESS: 'https://vault.internal' } }),
+  );
   t.equal(err.code, 'ATREST_CONFIG_UNKNOWN_KEY', 'nothing names type vault: the variable is not understood');
   t.match(err.message, 'ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_ADDRESS');
   t.match(err.message, /third-party type/);
@@ -139,7 +174,9 @@ t.test('unknown variables under atrest-owned prefixes: did you mean', async (t) 
   t.equal(err.details['section'], 'security.encryption.awskms.main');
   t.match(err.message, /did you mean ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_REGION\?/);
 
-  err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_SECRET_ACESS_KEY: 'x' } }));
+  err = await rejection(
+    load({ env: { ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_SECRET_ACESS_KEY: 'x' } }),
+  );
   t.equal(err.details['suggestion'], 'ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_SECRET_ACCESS_KEY');
   t.notMatch(err.message, /=x|"x"/, 'the value is not shown');
 
@@ -172,7 +209,7 @@ t.test('unknown variables under atrest-owned prefixes: did you mean', async (t) 
   t.match(err.message, dotenv);
 });
 
-t.test('variables of other prefixes and the host application\'s own names are ignored', async (t) => {
+t.test("variables of other prefixes and the host application's own names are ignored", async (t) => {
   const config = await load({
     env: {
       ATREST_SECURITY_ADMIN_USER: 'admin',
@@ -207,10 +244,19 @@ t.test('<NAME>__FILE: the value is the file, one trailing newline stripped', asy
   });
   const secret = config.providers.get('secret_key.default');
   t.equal(secret?.values['secret_key'], 'passphrase-from-a-file');
-  t.same(secret?.origins['secret_key'], { source: 'env', variable: 'ATREST_ENCRYPTION_SECRET_KEY__FILE', valueFile: secretFile });
+  t.same(secret?.origins['secret_key'], {
+    source: 'env',
+    variable: 'ATREST_ENCRYPTION_SECRET_KEY__FILE',
+    valueFile: secretFile,
+  });
   t.equal(config.providers.get('awskms.main')?.values['secret_access_key'], 'wJalrXUtnFEMI/K7MDENG');
   t.equal(config.providers.get('file.default')?.values['key_path'], '/data/key\n', 'only one newline is stripped');
-  t.same(config.providers.get('file.default')?.origins['key_path'], { source: 'dotenv', variable: 'ATREST_ENCRYPTION_KEY_PATH__FILE', file: dotenv, valueFile: pathFile });
+  t.same(config.providers.get('file.default')?.origins['key_path'], {
+    source: 'dotenv',
+    variable: 'ATREST_ENCRYPTION_KEY_PATH__FILE',
+    file: dotenv,
+    valueFile: pathFile,
+  });
 
   const missing = `${dir}/missing-secret`;
   const err = await rejection(load({ env: { ATREST_ENCRYPTION_SECRET_KEY__FILE: missing } }));
@@ -242,17 +288,35 @@ t.test('$__env{NAME} and $__file{path} in values from every source', async (t) =
   const config = await load({
     configFile: ini,
     envFile: dotenv,
-    env: { AWS_REGION: 'eu-north-1', DATA_DIR: '/var/lib/app', ATREST_SECRETS_MIGRATION_TARGETS: '$__env{TARGETS}', TARGETS: 'a.b' },
+    env: {
+      AWS_REGION: 'eu-north-1',
+      DATA_DIR: '/var/lib/app',
+      ATREST_SECRETS_MIGRATION_TARGETS: '$__env{TARGETS}',
+      TARGETS: 'a.b',
+    },
     options: { 'security.encryption.awskms.main.ca_file': '$__env{DATA_DIR}/ca.pem' },
   });
   const kms = config.providers.get('awskms.main');
   t.equal(kms?.values['region'], 'eu-north-1');
   t.equal(kms?.values['secret_access_key'], 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY');
-  t.equal(kms?.values['key_id'], 'arn:aws:kms:eu-north-1:111122223333:alias/from-dotenv', 'several references; $__env sees the .env file too');
+  t.equal(
+    kms?.values['key_id'],
+    'arn:aws:kms:eu-north-1:111122223333:alias/from-dotenv',
+    'several references; $__env sees the .env file too',
+  );
   t.equal(kms?.values['ca_file'], '/var/lib/app/ca.pem');
-  t.same(kms?.origins['secret_access_key'], { source: 'ini', file: ini, section: 'security.encryption.awskms.main', key: 'secret_access_key', references: [`$__file{${kmsSecret}}`] });
+  t.same(kms?.origins['secret_access_key'], {
+    source: 'ini',
+    file: ini,
+    section: 'security.encryption.awskms.main',
+    key: 'secret_access_key',
+    references: [`$__file{${kmsSecret}}`],
+  });
   t.equal(config.database.path, '/var/lib/app/app.db');
-  t.same(config.targets.map((x) => x.spec), ['a.b']);
+  t.same(
+    config.targets.map((x) => x.spec),
+    ['a.b'],
+  );
 
   const regionOnly = writeIn(dir, 'region.ini', '[security.encryption.awskms.main]\nregion = $__env{AWS_REGION}\n');
   let err = await rejection(load({ configFile: regionOnly, env: { KEY_ALIAS: 'x' } }));
@@ -275,12 +339,21 @@ t.test('$__env{NAME} and $__file{path} in values from every source', async (t) =
 });
 
 t.test('two aliases of one key set differently in one source', async (t) => {
-  const err = await rejection(load({ env: { ATREST_ENCRYPTION_SECRET_KEY: 'first passphrase value', ATREST_SECURITY_SECRET_KEY: 'second passphrase value' } }));
+  const err = await rejection(
+    load({
+      env: {
+        ATREST_ENCRYPTION_SECRET_KEY: 'first passphrase value',
+        ATREST_SECURITY_SECRET_KEY: 'second passphrase value',
+      },
+    }),
+  );
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
   t.match(err.message, 'ATREST_ENCRYPTION_SECRET_KEY');
   t.match(err.message, 'ATREST_SECURITY_SECRET_KEY');
   t.notMatch(err.message, /first passphrase|second passphrase/);
   t.notMatch(JSON.stringify(err.details), /first passphrase|second passphrase/);
-  const same = await load({ env: { ATREST_ENCRYPTION_SECRET_KEY: 'same passphrase value', ATREST_SECURITY_SECRET_KEY: 'same passphrase value' } });
+  const same = await load({
+    env: { ATREST_ENCRYPTION_SECRET_KEY: 'same passphrase value', ATREST_SECURITY_SECRET_KEY: 'same passphrase value' },
+  });
   t.equal(same.encryptionProvider, 'secret_key.default');
 });

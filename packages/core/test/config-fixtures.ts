@@ -55,9 +55,13 @@ export function schemaSource(extra: Readonly<Record<string, ProviderConfigSchema
       calls.push({ type, context });
       const schema = all[type];
       if (schema === undefined) {
-        throw new AtrestError('ATREST_PROVIDER_NOT_INSTALLED', `Provider type "${type}" needs package atrest-provider-${type}: pnpm add atrest-provider-${type}.`, {
-          details: { type },
-        });
+        throw new AtrestError(
+          'ATREST_PROVIDER_NOT_INSTALLED',
+          `Provider type "${type}" needs package atrest-provider-${type}: pnpm add atrest-provider-${type}.`,
+          {
+            details: { type },
+          },
+        );
       }
       return schema;
     },

@@ -5,19 +5,43 @@ import { GRAFANA_STYLE_INI, load, tempDir, writeIn } from './config-fixtures.js'
 
 t.test('origins as phrases', async (t) => {
   t.equal(formatConfigOrigin({ source: 'default' }), 'default');
-  t.equal(formatConfigOrigin({ source: 'ini', file: '/etc/app/app.ini', section: 'security', key: 'secret_key' }), 'ini /etc/app/app.ini [security]');
+  t.equal(
+    formatConfigOrigin({ source: 'ini', file: '/etc/app/app.ini', section: 'security', key: 'secret_key' }),
+    'ini /etc/app/app.ini [security]',
+  );
   t.equal(formatConfigOrigin({ source: 'env', variable: 'ATREST_DATABASE_PATH' }), 'env ATREST_DATABASE_PATH');
-  t.equal(formatConfigOrigin({ source: 'dotenv', file: '/app/.env', variable: 'ATREST_DATABASE_PATH' }), '.env /app/.env ATREST_DATABASE_PATH');
+  t.equal(
+    formatConfigOrigin({ source: 'dotenv', file: '/app/.env', variable: 'ATREST_DATABASE_PATH' }),
+    '.env /app/.env ATREST_DATABASE_PATH',
+  );
   t.equal(formatConfigOrigin({ source: 'option', key: 'database.path' }), 'option');
-  t.equal(formatConfigOrigin({ source: 'env', variable: 'ATREST_ENCRYPTION_SECRET_KEY__FILE', valueFile: '/run/secrets/k' }), 'env ATREST_ENCRYPTION_SECRET_KEY__FILE (file /run/secrets/k)');
-  t.equal(formatConfigOrigin({ source: 'ini', file: '/a.ini', section: 'database', key: 'path', references: ['$__env{DATA}'] }), 'ini /a.ini [database] via $__env{DATA}');
+  t.equal(
+    formatConfigOrigin({ source: 'env', variable: 'ATREST_ENCRYPTION_SECRET_KEY__FILE', valueFile: '/run/secrets/k' }),
+    'env ATREST_ENCRYPTION_SECRET_KEY__FILE (file /run/secrets/k)',
+  );
+  t.equal(
+    formatConfigOrigin({
+      source: 'ini',
+      file: '/a.ini',
+      section: 'database',
+      key: 'path',
+      references: ['$__env{DATA}'],
+    }),
+    'ini /a.ini [database] via $__env{DATA}',
+  );
 });
 
 t.test('every secret is redacted, whatever its source; its length is not shown', async (t) => {
   const dir = tempDir(t);
   const ini = writeIn(dir, 'defaults.ini', GRAFANA_STYLE_INI);
   const tokenFile = writeIn(dir, 'token', 'IQoJb3JpZ2luX2VjEXAMPLETOKEN\n');
-  const secrets = ['SW2YcwTIb9zpOOhoPsMm', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'IQoJb3JpZ2luX2VjEXAMPLETOKEN', 'dbpassword-123', 'azure-client-secret-value'];
+  const secrets = [
+    'SW2YcwTIb9zpOOhoPsMm',
+    'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    'IQoJb3JpZ2luX2VjEXAMPLETOKEN',
+    'dbpassword-123',
+    'azure-client-secret-value',
+  ];
   const config = await load({
     configFile: ini,
     env: {
@@ -34,14 +58,23 @@ t.test('every secret is redacted, whatever its source; its length is not shown',
   t.match(line('security.encryption.awskms.example-encryption-key.secret_access_key'), '<redacted>');
   t.match(line('security.encryption.awskms.example-encryption-key.session_token'), `<redacted>`);
   t.match(line('security.encryption.awskms.example-encryption-key.session_token'), `(file ${tokenFile})`);
-  t.match(line('security.encryption.azurekv.main.client_secret'), /<redacted>\s+env ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_CLIENT_SECRET$/);
+  t.match(
+    line('security.encryption.azurekv.main.client_secret'),
+    /<redacted>\s+env ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_CLIENT_SECRET$/,
+  );
   t.match(line('database.url'), '<redacted>');
-  t.match(line('security.encryption.awskms.example-encryption-key.region'), /eu-north-1\s+ini .*\[security\.encryption\.awskms\.example-encryption-key\]$/);
+  t.match(
+    line('security.encryption.awskms.example-encryption-key.region'),
+    /eu-north-1\s+ini .*\[security\.encryption\.awskms\.example-encryption-key\]$/,
+  );
   t.match(line('security.encryption_provider'), /awskms\.example-encryption-key\s+ini/);
   t.match(line('security.available_encryption_providers'), 'awskms.example-encryption-key secret_key.default');
   t.match(line('security.encryption.data_keys_cache_ttl'), /15m\s+ini/);
   t.match(line('security.encryption.awskms.example-encryption-key.endpoint'), /\(not set\)\s+default$/);
-  const sensitive = config.entries.filter((e) => e.sensitive).map((e) => e.key).sort();
+  const sensitive = config.entries
+    .filter((e) => e.sensitive)
+    .map((e) => e.key)
+    .sort();
   t.same(sensitive, [
     'database.url',
     'security.encryption.awskms.example-encryption-key.secret_access_key',

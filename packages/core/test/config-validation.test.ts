@@ -5,7 +5,11 @@ import { load, rejection, schemaSource, tempDir, writeIn } from './config-fixtur
 
 t.test('unknown key in a provider section: did you mean, with file and section', async (t) => {
   const dir = tempDir(t);
-  const ini = writeIn(dir, 'app.ini', '[security]\nadmin_user = admin\n[security.encryption.awskms.main]\nkey_id = alias/app\nregoin = eu-north-1\n');
+  const ini = writeIn(
+    dir,
+    'app.ini',
+    '[security]\nadmin_user = admin\n[security.encryption.awskms.main]\nkey_id = alias/app\nregoin = eu-north-1\n',
+  );
   const err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_UNKNOWN_KEY');
   t.match(err.message, 'Unknown key "regoin" in [security.encryption.awskms.main]');
@@ -41,7 +45,10 @@ t.test('unknown keys in [security.encryption] and [secrets_migration]', async (t
 t.test('malformed provider section names', async (t) => {
   const dir = tempDir(t);
   const cases: [string, RegExp][] = [
-    ['[security.encryption.awskms]\nregion = x\n', /has no provider name: write \[security\.encryption\.awskms\.<name>\]/],
+    [
+      '[security.encryption.awskms]\nregion = x\n',
+      /has no provider name: write \[security\.encryption\.awskms\.<name>\]/,
+    ],
     ['[security.encryption.awskms.a.b]\nregion = x\n', /is not a provider section/],
     ['[security.encryption.AWSKMS.main]\nregion = x\n', /is not a provider section/],
     ['[security.encryption.awskms.-bad]\n', /is not a provider section/],
@@ -75,17 +82,36 @@ t.test('provider ids must be <type>.<name>', async (t) => {
 
 t.test('default provider rule and the available list', async (t) => {
   t.equal((await load()).encryptionProvider, 'file.default');
-  t.equal((await load({ env: { ATREST_ENCRYPTION_SECRET_KEY: 'sixteen chars ok' } })).encryptionProvider, 'secret_key.default');
+  t.equal(
+    (await load({ env: { ATREST_ENCRYPTION_SECRET_KEY: 'sixteen chars ok' } })).encryptionProvider,
+    'secret_key.default',
+  );
   const dir = tempDir(t);
   const ini = writeIn(dir, 'app.ini', '[security.encryption.secret_key.default]\nsecret_key = section passphrase ok\n');
-  t.equal((await load({ configFile: ini })).encryptionProvider, 'secret_key.default', 'a section key counts as a configured secret');
-  const explicit = await load({ env: { ATREST_ENCRYPTION_SECRET_KEY: 'sixteen chars ok', ATREST_SECURITY_ENCRYPTION_PROVIDER: 'file.default' } });
+  t.equal(
+    (await load({ configFile: ini })).encryptionProvider,
+    'secret_key.default',
+    'a section key counts as a configured secret',
+  );
+  const explicit = await load({
+    env: { ATREST_ENCRYPTION_SECRET_KEY: 'sixteen chars ok', ATREST_SECURITY_ENCRYPTION_PROVIDER: 'file.default' },
+  });
   t.equal(explicit.encryptionProvider, 'file.default');
   t.same(explicit.availableProviders, ['file.default'], 'a configured secret is not made available by itself');
-  t.same([...explicit.providers.keys()].sort(), ['file.default', 'secret_key.default'], 'but its section is validated and handed over');
+  t.same(
+    [...explicit.providers.keys()].sort(),
+    ['file.default', 'secret_key.default'],
+    'but its section is validated and handed over',
+  );
 
-  const listed = await load({ env: { ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: ' awskms.a,awskms.b  file.default , awskms.A ' } });
-  t.same(listed.availableProviders, ['file.default', 'awskms.a', 'awskms.b'], 'current first, unique, space or comma separated');
+  const listed = await load({
+    env: { ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: ' awskms.a,awskms.b  file.default , awskms.A ' },
+  });
+  t.same(
+    listed.availableProviders,
+    ['file.default', 'awskms.a', 'awskms.b'],
+    'current first, unique, space or comma separated',
+  );
 });
 
 t.test('a provider in use must be complete', async (t) => {
@@ -102,8 +128,17 @@ t.test('a provider in use must be complete', async (t) => {
   const dir = tempDir(t);
   const ini = writeIn(dir, 'app.ini', '[security.encryption.file.backup]\nkey_path =\n');
   err = await rejection(load({ configFile: ini }));
-  t.match(err.message, '[security.encryption.file.backup] needs key_path', 'a section that exists is checked even when not in use');
-  const ok = await load({ env: { ATREST_SECURITY_ENCRYPTION_PROVIDER: 'file.backup', ATREST_SECURITY_ENCRYPTION_FILE_BACKUP_KEY_PATH: '/k/backup.key' } });
+  t.match(
+    err.message,
+    '[security.encryption.file.backup] needs key_path',
+    'a section that exists is checked even when not in use',
+  );
+  const ok = await load({
+    env: {
+      ATREST_SECURITY_ENCRYPTION_PROVIDER: 'file.backup',
+      ATREST_SECURITY_ENCRYPTION_FILE_BACKUP_KEY_PATH: '/k/backup.key',
+    },
+  });
   t.equal(ok.providers.get('file.backup')?.values['key_path'], '/k/backup.key');
 });
 
@@ -131,12 +166,25 @@ t.test('a short passphrase names where it came from, never the passphrase', asyn
   t.match(err.message, 'ATREST_SECURITY_SECRET_KEY__FILE');
   t.notMatch(err.message, passphrase);
 
-  err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_SECRET_KEY_NEXT_SECRET_KEY: passphrase, ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: 'secret_key.next' } }));
+  err = await rejection(
+    load({
+      env: {
+        ATREST_SECURITY_ENCRYPTION_SECRET_KEY_NEXT_SECRET_KEY: passphrase,
+        ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: 'secret_key.next',
+      },
+    }),
+  );
   t.match(err.message, 'ATREST_SECURITY_ENCRYPTION_SECRET_KEY_NEXT_SECRET_KEY', 'other secret_key sections too');
   t.notMatch(err.message, passphrase);
 
   // A short passphrase nothing uses is not an error (Grafana's guides keep `secret_key = AaaaAaaa` beside a KMS provider).
-  const unused = await load({ configFile: writeIn(dir, 'kms.ini', `[security]\nsecret_key = AaaaAaaa\nencryption_provider = file.main\n\n[security.encryption.file.main]\nkey_path = /tmp/x.key\n`) });
+  const unused = await load({
+    configFile: writeIn(
+      dir,
+      'kms.ini',
+      `[security]\nsecret_key = AaaaAaaa\nencryption_provider = file.main\n\n[security.encryption.file.main]\nkey_path = /tmp/x.key\n`,
+    ),
+  });
   t.equal(unused.encryptionProvider, 'file.main');
   t.same(unused.availableProviders, ['file.main']);
 
@@ -146,9 +194,21 @@ t.test('a short passphrase names where it came from, never the passphrase', asyn
 });
 
 t.test('data_keys_cache_ttl: durations', async (t) => {
-  const cases: [string, number][] = [['30s', 30_000], ['15m', 900_000], ['1h', 3_600_000], ['1h30m', 5_400_000], ['500ms', 500], ['120000', 120_000], ['1.5m', 90_000]];
+  const cases: [string, number][] = [
+    ['30s', 30_000],
+    ['15m', 900_000],
+    ['1h', 3_600_000],
+    ['1h30m', 5_400_000],
+    ['500ms', 500],
+    ['120000', 120_000],
+    ['1.5m', 90_000],
+  ];
   for (const [text, ms] of cases) {
-    t.equal((await load({ env: { ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL: text } })).dataKeysCacheTtlMs, ms, text);
+    t.equal(
+      (await load({ env: { ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL: text } })).dataKeysCacheTtlMs,
+      ms,
+      text,
+    );
   }
   for (const bad of ['15 minutes', '0', '-5m', '2d', 'soon']) {
     const err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL: bad } }));
@@ -160,7 +220,12 @@ t.test('data_keys_cache_ttl: durations', async (t) => {
 });
 
 t.test('targets: table.column[:json], identifiers checked, no duplicates', async (t) => {
-  const config = await load({ env: { ATREST_SECRETS_MIGRATION_TARGETS: 'data_source.secure_json_data:json,  user_auth.o_auth_access_token\talert.settings:json' } });
+  const config = await load({
+    env: {
+      ATREST_SECRETS_MIGRATION_TARGETS:
+        'data_source.secure_json_data:json,  user_auth.o_auth_access_token\talert.settings:json',
+    },
+  });
   t.same(config.targets, [
     { spec: 'data_source.secure_json_data:json', table: 'data_source', column: 'secure_json_data', json: true },
     { spec: 'user_auth.o_auth_access_token', table: 'user_auth', column: 'o_auth_access_token', json: false },
@@ -176,12 +241,17 @@ t.test('targets: table.column[:json], identifiers checked, no duplicates', async
 
 t.test('provider key formats: reworded with key, origin and what is allowed', async (t) => {
   const dir = tempDir(t);
-  const ini = writeIn(dir, 'app.ini', '[security]\nencryption_provider = vault.main\n[security.encryption.vault.main]\nport = 99999\nretries = 3x\nverify_tls = maybe\nmode = secret\nratio = half\naddress = not a url\ntimeout = 5 minutes\n');
+  const ini = writeIn(
+    dir,
+    'app.ini',
+    '[security]\nencryption_provider = vault.main\n[security.encryption.vault.main]\nport = 99999\nretries = 3x\nverify_tls = maybe\nmode = secret\nratio = half\naddress = not a url\ntimeout = 5 minutes\n',
+  );
   const err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
   const problems = err.details['problems'] as readonly string[];
   t.equal(problems.length, 7, 'every bad value is reported at once');
-  const about = (key: string) => problems.find((p) => p.startsWith(`Invalid value for security.encryption.vault.main.${key} `)) ?? '';
+  const about = (key: string) =>
+    problems.find((p) => p.startsWith(`Invalid value for security.encryption.vault.main.${key} `)) ?? '';
   t.match(about('port'), `port in [security.encryption.vault.main] of ${ini}`);
   t.match(about('port'), 'Allowed: a port number, 0 to 65535');
   t.match(about('retries'), 'Allowed: a whole number, 0 or more', '3x is not read as 3');
@@ -192,7 +262,15 @@ t.test('provider key formats: reworded with key, origin and what is allowed', as
   t.match(about('timeout'), 'Allowed: a duration');
   t.notMatch(err.message, /value was/, "convict's own wording is not passed on");
 
-  const good = await load({ env: { ATREST_SECURITY_ENCRYPTION_PROVIDER: 'vault.main', ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_PORT: '8443', ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_MODE: 'kv', ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_RATIO: '0.25', ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_RETRIES: '0' } });
+  const good = await load({
+    env: {
+      ATREST_SECURITY_ENCRYPTION_PROVIDER: 'vault.main',
+      ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_PORT: '8443',
+      ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_MODE: 'kv',
+      ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_RATIO: '0.25',
+      ATREST_SECURITY_ENCRYPTION_VAULT_MAIN_RETRIES: '0',
+    },
+  });
   const values = good.providers.get('vault.main')?.values;
   t.equal(values?.['port'], 8443);
   t.equal(values?.['mode'], 'kv');
@@ -213,14 +291,22 @@ t.test('a provider validator that quotes a secret is not repeated', async (t) =>
       },
     },
   });
-  const err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_PROVIDER: 'leaky.main', ATREST_SECURITY_ENCRYPTION_LEAKY_MAIN_TOKEN: 'hunter2-secret' }, providerSchema: leaky.providerSchema }));
+  const err = await rejection(
+    load({
+      env: {
+        ATREST_SECURITY_ENCRYPTION_PROVIDER: 'leaky.main',
+        ATREST_SECURITY_ENCRYPTION_LEAKY_MAIN_TOKEN: 'hunter2-secret',
+      },
+      providerSchema: leaky.providerSchema,
+    }),
+  );
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
   t.match(err.message, 'ATREST_SECURITY_ENCRYPTION_LEAKY_MAIN_TOKEN');
   t.notMatch(err.message, 'hunter2');
   t.notMatch(JSON.stringify(err.details), 'hunter2');
 });
 
-t.test('a faulty provider schema is the provider package\'s fault', async (t) => {
+t.test("a faulty provider schema is the provider package's fault", async (t) => {
   const cases = {
     upper: { Region: { doc: 'x', format: String, default: '' } },
     nodefault: { region: { doc: 'x', format: String } },
@@ -231,7 +317,9 @@ t.test('a faulty provider schema is the provider package\'s fault', async (t) =>
   for (const type of Object.keys(cases)) {
     // Deliberately malformed schemas, as a faulty package could export them.
     const source = schemaSource(cases as unknown as Record<string, ProviderConfigSchema>);
-    const err = await rejection(load({ env: { ATREST_SECURITY_ENCRYPTION_PROVIDER: `${type}.main` }, providerSchema: source.providerSchema }));
+    const err = await rejection(
+      load({ env: { ATREST_SECURITY_ENCRYPTION_PROVIDER: `${type}.main` }, providerSchema: source.providerSchema }),
+    );
     t.equal(err.code, 'ATREST_PROVIDER_INVALID', type);
     t.match(err.message, /provider package is faulty/);
   }
@@ -239,7 +327,11 @@ t.test('a faulty provider schema is the provider package\'s fault', async (t) =>
 
 t.test('several sections of one type may not name different modules', async (t) => {
   const dir = tempDir(t);
-  const ini = writeIn(dir, 'app.ini', '[security.encryption.vault.a]\nmodule = pkg-one\n[security.encryption.vault.b]\nmodule = pkg-two\n');
+  const ini = writeIn(
+    dir,
+    'app.ini',
+    '[security.encryption.vault.a]\nmodule = pkg-one\n[security.encryption.vault.b]\nmodule = pkg-two\n',
+  );
   const err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
   t.match(err.message, 'pkg-one');
@@ -264,14 +356,17 @@ t.test('format helpers', async (t) => {
   t.equal(didYouMean('batch_size', ['targets']), undefined);
 });
 
-t.test("Grafana's own ini: secretKey.v1 is read as secret_key.default, data_keys_cache_cleanup_interval is known", async (t) => {
-  const ini = writeIn(
-    tempDir(t),
-    'defaults.ini',
-    '[security]\nadmin_user = admin\nsecret_key = SW2YcwTIb9zpOOhoPsMm\nencryption_provider = secretKey.v1\navailable_encryption_providers =\n\n[security.encryption]\ndata_keys_cache_ttl = 15m\ndata_keys_cache_cleanup_interval = 1m\n',
-  );
-  const config = await load({ configFile: ini });
-  t.equal(config.encryptionProvider, 'secret_key.default');
-  t.same(config.availableProviders, ['secret_key.default']);
-  t.equal(config.dataKeysCacheCleanupIntervalMs, 60_000);
-});
+t.test(
+  "Grafana's own ini: secretKey.v1 is read as secret_key.default, data_keys_cache_cleanup_interval is known",
+  async (t) => {
+    const ini = writeIn(
+      tempDir(t),
+      'defaults.ini',
+      '[security]\nadmin_user = admin\nsecret_key = SW2YcwTIb9zpOOhoPsMm\nencryption_provider = secretKey.v1\navailable_encryption_providers =\n\n[security.encryption]\ndata_keys_cache_ttl = 15m\ndata_keys_cache_cleanup_interval = 1m\n',
+    );
+    const config = await load({ configFile: ini });
+    t.equal(config.encryptionProvider, 'secret_key.default');
+    t.same(config.availableProviders, ['secret_key.default']);
+    t.equal(config.dataKeysCacheCleanupIntervalMs, 60_000);
+  },
+);

@@ -18,7 +18,13 @@ t.test('built-in defaults: file.default at /srv/<app>-encryption.key, 15m cache'
   t.same(file?.values, { key_path: '/srv/atrest-encryption.key' });
   t.same(file?.origins['key_path'], { source: 'default' });
   const provider = config.entries.find((e) => e.key === 'security.encryption_provider');
-  t.same(provider, { key: 'security.encryption_provider', env: 'ATREST_SECURITY_ENCRYPTION_PROVIDER', value: 'file.default', origin: { source: 'default' }, sensitive: false });
+  t.same(provider, {
+    key: 'security.encryption_provider',
+    env: 'ATREST_SECURITY_ENCRYPTION_PROVIDER',
+    value: 'file.default',
+    origin: { source: 'default' },
+    sensitive: false,
+  });
   const keyPath = config.entries.find((e) => e.key === 'security.encryption.file.default.key_path');
   t.equal(keyPath?.env, 'ATREST_ENCRYPTION_KEY_PATH');
   t.equal(keyPath?.value, '/srv/atrest-encryption.key');
@@ -27,7 +33,10 @@ t.test('built-in defaults: file.default at /srv/<app>-encryption.key, 15m cache'
 });
 
 t.test('the application name sets the env prefix and the default key file', async (t) => {
-  const config = await load({ app: 'my-app', env: { MY_APP_DATABASE_PATH: '/var/lib/my-app/app.db', ATREST_DATABASE_PATH: '/ignored' } });
+  const config = await load({
+    app: 'my-app',
+    env: { MY_APP_DATABASE_PATH: '/var/lib/my-app/app.db', ATREST_DATABASE_PATH: '/ignored' },
+  });
   t.equal(config.app, 'my-app');
   t.equal(config.envPrefix, 'MY_APP_');
   t.equal(config.database.path, '/var/lib/my-app/app.db');
@@ -41,18 +50,36 @@ t.test('the application name sets the env prefix and the default key file', asyn
 
 t.test('precedence: default < ini < .env < env < option, each with its origin', async (t) => {
   const dir = tempDir(t);
-  const ini = writeIn(dir, 'app.ini', '[security.encryption]\ndata_keys_cache_ttl = 10m\n[database]\npath = /ini/app.db\nurl = postgres://ini/db\n[secrets_migration]\ntargets = ini_table.col\n');
-  const dotenv = writeIn(dir, '.env', 'ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL=20m\nATREST_DATABASE_URL="postgres://dotenv/db"\nATREST_SECRETS_MIGRATION_TARGETS=dotenv_table.col\n');
-  const env = { ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL: '30m', ATREST_SECRETS_MIGRATION_TARGETS: 'env_table.col' };
+  const ini = writeIn(
+    dir,
+    'app.ini',
+    '[security.encryption]\ndata_keys_cache_ttl = 10m\n[database]\npath = /ini/app.db\nurl = postgres://ini/db\n[secrets_migration]\ntargets = ini_table.col\n',
+  );
+  const dotenv = writeIn(
+    dir,
+    '.env',
+    'ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL=20m\nATREST_DATABASE_URL="postgres://dotenv/db"\nATREST_SECRETS_MIGRATION_TARGETS=dotenv_table.col\n',
+  );
+  const env = {
+    ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL: '30m',
+    ATREST_SECRETS_MIGRATION_TARGETS: 'env_table.col',
+  };
   const options = { 'security.encryption.data_keys_cache_ttl': '40m' };
 
   const all = await load({ configFile: ini, envFile: dotenv, env, options });
   t.equal(all.dataKeysCacheTtlMs, 40 * 60_000, 'option wins');
   t.equal(all.database.path, '/ini/app.db', 'only the INI sets database.path');
   t.equal(all.database.url, 'postgres://dotenv/db', '.env beats INI');
-  t.same(all.targets.map((x) => x.spec), ['env_table.col'], 'env beats .env');
+  t.same(
+    all.targets.map((x) => x.spec),
+    ['env_table.col'],
+    'env beats .env',
+  );
   const origin = (key: string) => all.entries.find((e) => e.key === key)?.origin;
-  t.same(origin('security.encryption.data_keys_cache_ttl'), { source: 'option', key: 'security.encryption.data_keys_cache_ttl' });
+  t.same(origin('security.encryption.data_keys_cache_ttl'), {
+    source: 'option',
+    key: 'security.encryption.data_keys_cache_ttl',
+  });
   t.same(origin('database.path'), { source: 'ini', file: ini, section: 'database', key: 'path' });
   t.same(origin('database.url'), { source: 'dotenv', variable: 'ATREST_DATABASE_URL', file: dotenv });
   t.same(origin('secrets_migration.targets'), { source: 'env', variable: 'ATREST_SECRETS_MIGRATION_TARGETS' });
@@ -87,7 +114,11 @@ t.test('process.env is the default environment', async (t) => {
 
 t.test('an empty value is "not set": the next source down applies', async (t) => {
   const dir = tempDir(t);
-  const ini = writeIn(dir, 'app.ini', '[database]\npath = /ini/app.db\n[security]\nencryption_provider =\navailable_encryption_providers =\n');
+  const ini = writeIn(
+    dir,
+    'app.ini',
+    '[database]\npath = /ini/app.db\n[security]\nencryption_provider =\navailable_encryption_providers =\n',
+  );
   const config = await load({ configFile: ini, env: { ATREST_DATABASE_PATH: '' } });
   t.equal(config.database.path, '/ini/app.db');
   t.equal(config.encryptionProvider, 'file.default', 'empty encryption_provider falls back to the default rule');
@@ -122,7 +153,12 @@ t.test('a Grafana-style host file: atrest reads its keys, ignores the rest', asy
     endpoint: '',
     ca_file: '',
   });
-  t.same(kms?.origins['region'], { source: 'ini', file: ini, section: 'security.encryption.awskms.example-encryption-key', key: 'region' });
+  t.same(kms?.origins['region'], {
+    source: 'ini',
+    file: ini,
+    section: 'security.encryption.awskms.example-encryption-key',
+    key: 'region',
+  });
   t.same(kms?.origins['endpoint'], { source: 'default' });
   const secretKey = config.providers.get('secret_key.default');
   t.equal(secretKey?.values['secret_key'], 'SW2YcwTIb9zpOOhoPsMm', '[security] secret_key feeds secret_key.default');
@@ -130,10 +166,22 @@ t.test('a Grafana-style host file: atrest reads its keys, ignores the rest', asy
 
   // Nothing of the host's own keys leaks into atrest's view.
   const keys = config.entries.map((e) => e.key);
-  for (const foreign of ['security.admin_user', 'security.cookie_secure', 'database.type', 'database.host', 'server.http_port', 'app_mode', 'paths.data']) {
+  for (const foreign of [
+    'security.admin_user',
+    'security.cookie_secure',
+    'database.type',
+    'database.host',
+    'server.http_port',
+    'app_mode',
+    'paths.data',
+  ]) {
     t.notOk(keys.includes(foreign), `${foreign} is not atrest's`);
   }
-  t.same(new Set(source.calls.map((c) => c.type)), new Set(['awskms', 'secret_key']), 'only the schemas of the providers in use are asked for');
+  t.same(
+    new Set(source.calls.map((c) => c.type)),
+    new Set(['awskms', 'secret_key']),
+    'only the schemas of the providers in use are asked for',
+  );
 });
 
 t.test('foreign sections are ignored whatever they hold; shared sections keep their other keys', async (t) => {
@@ -193,7 +241,10 @@ t.test('INI values: quotes, ; and # comments, Grafana triple quotes, repeated se
   t.equal(config.database.path, '/data/app.db');
   t.same(config.providers.get('awskms.main')?.values['region'], 'eu-west-1');
   t.same(config.providers.get('awskms.main')?.values['key_id'], 'alias/app');
-  t.same(config.targets.map((x) => x.spec), ['a.b', 'c.d:json']);
+  t.same(
+    config.targets.map((x) => x.spec),
+    ['a.b', 'c.d:json'],
+  );
 });
 
 t.test('a configFile or envFile that was given must exist', async (t) => {
@@ -223,7 +274,10 @@ t.test('options: dotted INI paths, provider keys, unknown ones refused', async (
   t.equal(config.database.path, '/opt/app.db');
   t.equal(config.encryptionProvider, 'file.local');
   t.same(config.providers.get('file.local')?.values, { key_path: '/tmp/local.key' });
-  t.same(config.providers.get('file.local')?.origins['key_path'], { source: 'option', key: 'security.encryption.file.local.key_path' });
+  t.same(config.providers.get('file.local')?.origins['key_path'], {
+    source: 'option',
+    key: 'security.encryption.file.local.key_path',
+  });
   t.equal(config.providers.get('secret_key.default')?.values['secret_key'], 'an option passphrase!');
   const err = await rejection(load({ options: { 'database.pth': '/x' } }));
   t.equal(err.code, 'ATREST_CONFIG_UNKNOWN_KEY');
@@ -236,17 +290,32 @@ t.test('options: dotted INI paths, provider keys, unknown ones refused', async (
 
 t.test('provider section names match case-insensitively with - and _ alike; the INI spelling wins', async (t) => {
   const dir = tempDir(t);
-  const ini = writeIn(dir, 'app.ini', '[security]\nencryption_provider = awskms.example_KEY\navailable_encryption_providers = AWSKMS.x, awskms.Example-Key file.default,file.default\n[security.encryption.awskms.Example-Key]\nregion = eu-north-1\n');
+  const ini = writeIn(
+    dir,
+    'app.ini',
+    '[security]\nencryption_provider = awskms.example_KEY\navailable_encryption_providers = AWSKMS.x, awskms.Example-Key file.default,file.default\n[security.encryption.awskms.Example-Key]\nregion = eu-north-1\n',
+  );
   const err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID', 'an upper-case type is not a provider id');
   t.equal(err.details['key'], 'security.available_encryption_providers');
-  const ini2 = writeIn(dir, 'app2.ini', '[security]\nencryption_provider = awskms.example_KEY\navailable_encryption_providers = awskms.Example-Key file.default,file.default\n[security.encryption.awskms.Example-Key]\nregion = eu-north-1\n');
-  const config = await load({ configFile: ini2, env: { ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_KEY_KEY_ID: 'alias/x' } });
+  const ini2 = writeIn(
+    dir,
+    'app2.ini',
+    '[security]\nencryption_provider = awskms.example_KEY\navailable_encryption_providers = awskms.Example-Key file.default,file.default\n[security.encryption.awskms.Example-Key]\nregion = eu-north-1\n',
+  );
+  const config = await load({
+    configFile: ini2,
+    env: { ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_KEY_KEY_ID: 'alias/x' },
+  });
   t.equal(config.encryptionProvider, 'awskms.Example-Key');
   t.same(config.availableProviders, ['awskms.Example-Key', 'file.default']);
   t.same(config.providers.get('awskms.Example-Key')?.values['key_id'], 'alias/x');
   t.same(config.providers.get('awskms.Example-Key')?.values['region'], 'eu-north-1');
-  const dup = writeIn(dir, 'dup.ini', '[security.encryption.awskms.a-b]\nregion = x\n[security.encryption.awskms.A_B]\nregion = y\n');
+  const dup = writeIn(
+    dir,
+    'dup.ini',
+    '[security.encryption.awskms.a-b]\nregion = x\n[security.encryption.awskms.A_B]\nregion = y\n',
+  );
   const err2 = await rejection(load({ configFile: dup }));
   t.equal(err2.code, 'ATREST_CONFIG_INVALID');
   t.match(err2.message, /same provider/);
@@ -254,14 +323,26 @@ t.test('provider section names match case-insensitively with - and _ alike; the 
 
 t.test('the module key is handed to providerSchema and kept on the section', async (t) => {
   const dir = tempDir(t);
-  const ini = writeIn(dir, 'app.ini', '[security]\nencryption_provider = vault.main\n[security.encryption.vault.main]\nmodule = @acme/atrest-vault\naddress = https://vault.internal:8200\n');
+  const ini = writeIn(
+    dir,
+    'app.ini',
+    '[security]\nencryption_provider = vault.main\n[security.encryption.vault.main]\nmodule = @acme/atrest-vault\naddress = https://vault.internal:8200\n',
+  );
   const source = schemaSource();
   const config = await load({ configFile: ini, providerSchema: source.providerSchema });
   t.same(source.calls.find((c) => c.type === 'vault')?.context, { id: 'vault.main', module: '@acme/atrest-vault' });
   t.equal(config.providers.get('vault.main')?.module, '@acme/atrest-vault');
-  t.notOk('module' in (config.providers.get('vault.main')?.values ?? {}), 'module is not one of the provider schema values');
-  t.ok(config.entries.some((e) => e.key === 'security.encryption.vault.main.module' && e.value === '@acme/atrest-vault'));
-  t.notOk(config.entries.some((e) => e.key === 'security.encryption.file.default.module'), 'an unset module is not listed');
+  t.notOk(
+    'module' in (config.providers.get('vault.main')?.values ?? {}),
+    'module is not one of the provider schema values',
+  );
+  t.ok(
+    config.entries.some((e) => e.key === 'security.encryption.vault.main.module' && e.value === '@acme/atrest-vault'),
+  );
+  t.notOk(
+    config.entries.some((e) => e.key === 'security.encryption.file.default.module'),
+    'an unset module is not listed',
+  );
 });
 
 t.test('errors of providerSchema pass through unchanged', async (t) => {

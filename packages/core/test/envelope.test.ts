@@ -75,7 +75,10 @@ t.test('one data key per scope per day, committed before use, one wrap', async (
   const keys = store.dataKeys();
   t.equal(keys.length, 2);
   t.match(keys[0]?.label, /^a\/\d{4}-\d{2}-\d{2}$/);
-  t.equal(keys.every((k) => k.active === 1), true);
+  t.equal(
+    keys.every((k) => k.active === 1),
+    true,
+  );
   store.close();
 });
 
@@ -83,7 +86,8 @@ t.test('single-flight unwrap: N values under K data keys cost K calls', async (t
   const kek = randomBytes(32);
   const { envelope, store, file } = setup(new CountingProvider(kek));
   const cts = [];
-  for (const scope of ['s1', 's2', 's3']) for (let i = 0; i < 20; i++) cts.push(await envelope.encrypt(`${scope}-${i}`, undefined, scope));
+  for (const scope of ['s1', 's2', 's3'])
+    for (let i = 0; i < 20; i++) cts.push(await envelope.encrypt(`${scope}-${i}`, undefined, scope));
   store.close();
   const reader = setup(new CountingProvider(kek, 20), file);
   const out = await Promise.all(cts.map((c) => reader.envelope.decrypt(c, undefined)));
@@ -96,7 +100,10 @@ t.test('two processes racing for a new data key end with one active key', async 
   const kek = randomBytes(32);
   const a = setup(new CountingProvider(kek));
   const b = setup(new CountingProvider(kek), a.file);
-  const [ca, cb] = await Promise.all([a.envelope.encrypt('from a', undefined, 'race'), b.envelope.encrypt('from b', undefined, 'race')]);
+  const [ca, cb] = await Promise.all([
+    a.envelope.encrypt('from a', undefined, 'race'),
+    b.envelope.encrypt('from b', undefined, 'race'),
+  ]);
   const active = a.store.dataKeys().filter((k) => k.active === 1 && k.label.startsWith('race/'));
   t.equal(active.length, 1, 'exactly one active data key for the label');
   t.equal((await b.envelope.decrypt(ca, undefined)).toString(), 'from a');
@@ -109,7 +116,9 @@ t.test('the encryption cap retires a data key and starts a new one', async (t) =
   const { envelope, store } = setup();
   await envelope.encrypt('first', undefined, 'cap');
   const [k] = store.dataKeys();
-  store.db.prepare('UPDATE atrest_data_keys SET encryptions_reserved = ? WHERE id = ?').run(MAX_ENCRYPTIONS_PER_DATA_KEY, k?.id);
+  store.db
+    .prepare('UPDATE atrest_data_keys SET encryptions_reserved = ? WHERE id = ?')
+    .run(MAX_ENCRYPTIONS_PER_DATA_KEY, k?.id);
   envelope.forgetActiveKeys();
   const ct = await envelope.encrypt('second', undefined, 'cap');
   const keys = store.dataKeys();

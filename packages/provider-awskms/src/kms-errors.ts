@@ -51,9 +51,25 @@ const AUTH_ERRORS = new Set([
   'SignatureDoesNotMatch',
 ]);
 
-const THROTTLING_ERRORS = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded', 'LimitExceededException']);
+const THROTTLING_ERRORS = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'LimitExceededException',
+]);
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 function chain(err: unknown): ErrorLike[] {
   const out: ErrorLike[] = [];
@@ -89,30 +105,54 @@ export function kmsError(err: unknown, ctx: KmsErrorContext): AtrestError {
   const status = typeof top.$metadata?.httpStatusCode === 'number' ? top.$metadata.httpStatusCode : undefined;
   const attempts = typeof top.$metadata?.attempts === 'number' ? top.$metadata.attempts : undefined;
   const cause = describeCause(top);
-  const details = { provider: id, operation, host, keyId: settings.keyId, ...(status === undefined ? {} : { httpStatus: status }), ...(name === '' ? {} : { awsError: name }) };
-  const who = ctx.accessKeyId === undefined ? 'the credentials from the AWS default chain' : `access key id ${ctx.accessKeyId}`;
+  const details = {
+    provider: id,
+    operation,
+    host,
+    keyId: settings.keyId,
+    ...(status === undefined ? {} : { httpStatus: status }),
+    ...(name === '' ? {} : { awsError: name }),
+  };
+  const who =
+    ctx.accessKeyId === undefined ? 'the credentials from the AWS default chain' : `access key id ${ctx.accessKeyId}`;
 
   const tls = errors.find((e) => TLS_CODES.has(str(e.code)) || /^ERR_(TLS|SSL)_/.test(str(e.code)));
   if (tls) {
-    const trust = settings.caFile === undefined ? "Node's default roots (no ca_file set)" : `Node's default roots + ca_file ${settings.caFile}`;
+    const trust =
+      settings.caFile === undefined
+        ? "Node's default roots (no ca_file set)"
+        : `Node's default roots + ca_file ${settings.caFile}`;
     return new AtrestError(
       'ATREST_TLS',
       `AWS KMS provider ${id}: the TLS certificate of ${host} was refused (${describeCause(tls)}); trusted: ${trust}. Set ca_file to the CA that signed ${host}'s certificate, and use a host name the certificate names.`,
-      { cause: err, details: { ...details, tlsError: str(tls.code), ...(settings.caFile === undefined ? {} : { caFile: settings.caFile }) } },
+      {
+        cause: err,
+        details: {
+          ...details,
+          tlsError: str(tls.code),
+          ...(settings.caFile === undefined ? {} : { caFile: settings.caFile }),
+        },
+      },
     );
   }
   if (AUTH_ERRORS.has(name)) {
     return new AtrestError(
       'ATREST_PROVIDER_AUTH',
       `AWS KMS provider ${id}: ${host} refused ${who} (${name}). Check access_key_id, secret_access_key and session_token (or the default credential chain), and that the request is signed for region ${settings.region ?? '(default)'}.`,
-      { cause: err, details: { ...details, ...(ctx.accessKeyId === undefined ? {} : { accessKeyId: ctx.accessKeyId }) } },
+      {
+        cause: err,
+        details: { ...details, ...(ctx.accessKeyId === undefined ? {} : { accessKeyId: ctx.accessKeyId }) },
+      },
     );
   }
   if (name === 'AccessDeniedException') {
     return new AtrestError(
       'ATREST_PROVIDER_AUTH',
       `AWS KMS provider ${id}: ${who} may not call kms:${operation} on ${settings.keyId}. Allow it in the key policy or an IAM policy.`,
-      { cause: err, details: { ...details, ...(ctx.accessKeyId === undefined ? {} : { accessKeyId: ctx.accessKeyId }) } },
+      {
+        cause: err,
+        details: { ...details, ...(ctx.accessKeyId === undefined ? {} : { accessKeyId: ctx.accessKeyId }) },
+      },
     );
   }
   if (name === 'CredentialsProviderError') {
@@ -158,10 +198,14 @@ export function kmsError(err: unknown, ctx: KmsErrorContext): AtrestError {
     );
   }
   if (/region is missing/i.test(str(top.message))) {
-    return new AtrestError('ATREST_CONFIG_INVALID', `[security.encryption.${id}] region: no AWS region: set region, or AWS_REGION for the default chain.`, {
-      cause: err,
-      details,
-    });
+    return new AtrestError(
+      'ATREST_CONFIG_INVALID',
+      `[security.encryption.${id}] region: no AWS region: set region, or AWS_REGION for the default chain.`,
+      {
+        cause: err,
+        details,
+      },
+    );
   }
   const retryable =
     THROTTLING_ERRORS.has(name) ||
@@ -177,5 +221,9 @@ export function kmsError(err: unknown, ctx: KmsErrorContext): AtrestError {
       { cause: err, details: { ...details, ...(attempts === undefined ? {} : { attempts }) } },
     );
   }
-  return new AtrestError('ATREST_PROVIDER_FAILED', `AWS KMS provider ${id}: ${operation} on ${host} failed (${cause}).`, { cause: err, details });
+  return new AtrestError(
+    'ATREST_PROVIDER_FAILED',
+    `AWS KMS provider ${id}: ${operation} on ${host} failed (${cause}).`,
+    { cause: err, details },
+  );
 }

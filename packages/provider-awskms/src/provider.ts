@@ -66,7 +66,10 @@ async function buildSdkClient(settings: AwsKmsSettings): Promise<OwnedClient> {
     );
   }
   // Our own agent, so ca_file widens trust for this provider only; host names are still verified.
-  const agent = new Agent({ keepAlive: true, ...(settings.caPem === undefined ? {} : { ca: [...rootCertificates, settings.caPem] }) });
+  const agent = new Agent({
+    keepAlive: true,
+    ...(settings.caPem === undefined ? {} : { ca: [...rootCertificates, settings.caPem] }),
+  });
   const kms = new sdk.KMS({
     ...(settings.region === undefined ? {} : { region: settings.region }),
     ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint.href.replace(/\/$/, '') }),
@@ -112,7 +115,10 @@ async function buildSdkClient(settings: AwsKmsSettings): Promise<OwnedClient> {
 }
 
 /** Build an `awskms` provider; `deps.client` replaces the SDK client (the SDK is then never loaded). */
-export async function createAwsKmsProvider(options: ProviderCreateOptions<AwsKmsConfig>, deps: AwsKmsProviderDeps = {}): Promise<KeyProvider> {
+export async function createAwsKmsProvider(
+  options: ProviderCreateOptions<AwsKmsConfig>,
+  deps: AwsKmsProviderDeps = {},
+): Promise<KeyProvider> {
   const settings = parseAwsKmsSettings(options.id, options.config);
   let client: KmsClientLike;
   let owned: OwnedClient | undefined;
@@ -123,13 +129,16 @@ export async function createAwsKmsProvider(options: ProviderCreateOptions<AwsKms
     client = owned.client;
   }
   const region = owned?.region ?? settings.region;
-  const host = settings.endpoint?.host ?? (region === undefined ? 'the regional AWS KMS endpoint' : `kms.${region}.amazonaws.com`);
+  const host =
+    settings.endpoint?.host ?? (region === undefined ? 'the regional AWS KMS endpoint' : `kms.${region}.amazonaws.com`);
   let keyArn: string | undefined;
   let closed = false;
 
   const call = async <T>(operation: string, run: () => Promise<T>): Promise<T> => {
     if (closed) {
-      throw new AtrestError('ATREST_CLOSED', `AWS KMS provider ${settings.id} is closed: create a new one`, { details: { provider: settings.id } });
+      throw new AtrestError('ATREST_CLOSED', `AWS KMS provider ${settings.id} is closed: create a new one`, {
+        details: { provider: settings.id },
+      });
     }
     try {
       return await run();
@@ -142,24 +151,42 @@ export async function createAwsKmsProvider(options: ProviderCreateOptions<AwsKms
     Object.keys(context).length === 0 ? {} : { EncryptionContext: { ...context } };
 
   if (settings.endpoint?.protocol === 'http:') {
-    options.logger.warn('awskms: plain http:// endpoint on loopback (a local KMS implementation); use https:// for anything else', { provider: settings.id, endpoint: settings.endpoint.origin });
+    options.logger.warn(
+      'awskms: plain http:// endpoint on loopback (a local KMS implementation); use https:// for anything else',
+      { provider: settings.id, endpoint: settings.endpoint.origin },
+    );
   }
   options.logger.debug('awskms provider ready', { provider: settings.id, keyId: settings.keyId, region, host });
 
   return {
     async wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey> {
       if (!(dataKey instanceof Uint8Array) || dataKey.length !== DATA_KEY_BYTES) {
-        throw new AtrestError('ATREST_PROVIDER_CONTRACT', `AWS KMS provider ${settings.id}: wrapKey takes a ${DATA_KEY_BYTES}-byte data key`, {
-          details: { provider: settings.id },
-        });
+        throw new AtrestError(
+          'ATREST_PROVIDER_CONTRACT',
+          `AWS KMS provider ${settings.id}: wrapKey takes a ${DATA_KEY_BYTES}-byte data key`,
+          {
+            details: { provider: settings.id },
+          },
+        );
       }
       const plaintext = new Uint8Array(dataKey);
       try {
-        const out = await call('Encrypt', () => client.encrypt({ KeyId: settings.keyId, Plaintext: plaintext, ...kmsContext(context) }));
-        if (!(out.CiphertextBlob instanceof Uint8Array) || out.CiphertextBlob.length === 0 || typeof out.KeyId !== 'string' || out.KeyId === '') {
-          throw new AtrestError('ATREST_PROVIDER_FAILED', `AWS KMS provider ${settings.id}: Encrypt on ${host} returned no ciphertext or key ARN`, {
-            details: { provider: settings.id, host },
-          });
+        const out = await call('Encrypt', () =>
+          client.encrypt({ KeyId: settings.keyId, Plaintext: plaintext, ...kmsContext(context) }),
+        );
+        if (
+          !(out.CiphertextBlob instanceof Uint8Array) ||
+          out.CiphertextBlob.length === 0 ||
+          typeof out.KeyId !== 'string' ||
+          out.KeyId === ''
+        ) {
+          throw new AtrestError(
+            'ATREST_PROVIDER_FAILED',
+            `AWS KMS provider ${settings.id}: Encrypt on ${host} returned no ciphertext or key ARN`,
+            {
+              details: { provider: settings.id, host },
+            },
+          );
         }
         keyArn = out.KeyId;
         return { ciphertext: new Uint8Array(out.CiphertextBlob), keyRef: out.KeyId };
@@ -170,7 +197,11 @@ export async function createAwsKmsProvider(options: ProviderCreateOptions<AwsKms
 
     async unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array> {
       if (!(wrapped.ciphertext instanceof Uint8Array) || wrapped.ciphertext.length === 0) {
-        throw new AtrestError('ATREST_DECRYPT_FAILED', `AWS KMS provider ${settings.id}: the wrapped data key is empty`, { details: { provider: settings.id } });
+        throw new AtrestError(
+          'ATREST_DECRYPT_FAILED',
+          `AWS KMS provider ${settings.id}: the wrapped data key is empty`,
+          { details: { provider: settings.id } },
+        );
       }
       // KeyId pins the key: a blob from any other KMS key is refused by KMS (IncorrectKeyException).
       const out = await call('Decrypt', () =>
@@ -194,14 +225,17 @@ export async function createAwsKmsProvider(options: ProviderCreateOptions<AwsKms
       const meta = out.KeyMetadata;
       if (meta?.Arn !== undefined) keyArn = meta.Arn;
       const state = meta?.KeyState ?? (meta?.Enabled === true ? 'Enabled' : 'Disabled');
-      if (!meta || meta.Enabled !== true || state !== 'Enabled') {
+      if (meta?.Enabled !== true || state !== 'Enabled') {
         throw new AtrestError(
           'ATREST_PROVIDER_FAILED',
           `AWS KMS provider ${settings.id}: KMS key ${settings.keyId} is ${state}, not Enabled: enable it (aws kms enable-key) or configure another key_id`,
           { details: { provider: settings.id, keyId: settings.keyId, keyState: state } },
         );
       }
-      if ((meta.KeyUsage !== undefined && meta.KeyUsage !== 'ENCRYPT_DECRYPT') || (meta.KeySpec !== undefined && meta.KeySpec !== 'SYMMETRIC_DEFAULT')) {
+      if (
+        (meta.KeyUsage !== undefined && meta.KeyUsage !== 'ENCRYPT_DECRYPT') ||
+        (meta.KeySpec !== undefined && meta.KeySpec !== 'SYMMETRIC_DEFAULT')
+      ) {
         throw new AtrestError(
           'ATREST_CONFIG_INVALID',
           `[security.encryption.${settings.id}] key_id: ${settings.keyId} is a ${meta.KeySpec ?? '?'} ${meta.KeyUsage ?? '?'} key; a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key is needed`,
@@ -215,7 +249,9 @@ export async function createAwsKmsProvider(options: ProviderCreateOptions<AwsKms
         key_id: settings.keyId,
         ...(keyArn === undefined ? {} : { key_arn: keyArn }),
         region: region ?? '(AWS default)',
-        endpoint: settings.endpoint?.href.replace(/\/$/, '') ?? (region === undefined ? '(AWS default)' : `https://kms.${region}.amazonaws.com`),
+        endpoint:
+          settings.endpoint?.href.replace(/\/$/, '') ??
+          (region === undefined ? '(AWS default)' : `https://kms.${region}.amazonaws.com`),
         credentials: settings.credentials === undefined ? 'AWS default credential chain' : 'static',
         ...(settings.credentials === undefined ? {} : { access_key_id: settings.credentials.accessKeyId }),
         ...(settings.caFile === undefined ? {} : { ca_file: settings.caFile }),

@@ -80,7 +80,9 @@ export type AwsKmsSettings = {
   /** Undefined: resolved by the AWS default chain. */
   readonly region: string | undefined;
   /** Undefined: the AWS default credential chain. */
-  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined;
+  readonly credentials:
+    | { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
+    | undefined;
   readonly endpoint: URL | undefined;
   readonly caFile: string | undefined;
   /** The PEM certificates of `caFile`. */
@@ -98,12 +100,19 @@ function text(value: unknown): string {
 }
 
 function configError(id: string, key: string, message: string): AtrestError {
-  return new AtrestError('ATREST_CONFIG_INVALID', `[security.encryption.${id}] ${key}: ${message}`, { details: { provider: id, key } });
+  return new AtrestError('ATREST_CONFIG_INVALID', `[security.encryption.${id}] ${key}: ${message}`, {
+    details: { provider: id, key },
+  });
 }
 
 function integer(id: string, key: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined || value === '') return fallback;
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  const n =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\s*\d+\s*$/.test(value)
+        ? Number(value)
+        : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
     throw configError(id, key, `must be a whole number from ${min} to ${max} (got ${JSON.stringify(value)})`);
   }
@@ -115,28 +124,41 @@ function readCaFile(id: string, caFile: string): string {
   try {
     pem = readFileSync(caFile, 'utf8');
   } catch (err) {
-    throw new AtrestError('ATREST_TLS', `[security.encryption.${id}] ca_file ${caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}): fix the path or its permissions`, {
-      cause: err,
-      details: { provider: id, caFile },
-    });
+    throw new AtrestError(
+      'ATREST_TLS',
+      `[security.encryption.${id}] ca_file ${caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}): fix the path or its permissions`,
+      {
+        cause: err,
+        details: { provider: id, caFile },
+      },
+    );
   }
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   try {
     if (blocks.length === 0) throw new Error('no PEM certificate found');
     for (const block of blocks) new X509Certificate(block);
   } catch (err) {
-    throw new AtrestError('ATREST_TLS', `[security.encryption.${id}] ca_file ${caFile} does not hold valid PEM certificates (${(err as Error).message}): give the CA certificate that signed the KMS endpoint's certificate`, {
-      cause: err,
-      details: { provider: id, caFile },
-    });
+    throw new AtrestError(
+      'ATREST_TLS',
+      `[security.encryption.${id}] ca_file ${caFile} does not hold valid PEM certificates (${(err as Error).message}): give the CA certificate that signed the KMS endpoint's certificate`,
+      {
+        cause: err,
+        details: { provider: id, caFile },
+      },
+    );
   }
-  return blocks.join('\n') + '\n';
+  return `${blocks.join('\n')}\n`;
 }
 
 /** Check the section of provider `id` and read its CA file. */
 /** 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine. */
 export function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+  return (
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    hostname === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
 }
 
 export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSettings {
@@ -155,17 +177,27 @@ export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSet
   let region: string | undefined = text(config.region) || undefined;
   const arnRegion = arn?.[1];
   if (region !== undefined && arnRegion !== undefined && region !== arnRegion) {
-    throw configError(id, 'region', `is ${region} but key_id is an ARN in ${arnRegion}: set region = ${arnRegion} or leave it unset`);
+    throw configError(
+      id,
+      'region',
+      `is ${region} but key_id is an ARN in ${arnRegion}: set region = ${arnRegion} or leave it unset`,
+    );
   }
   region ??= arnRegion;
 
   const accessKeyId = text(config.access_key_id);
   const secretAccessKey = text(config.secret_access_key);
   const sessionToken = text(config.session_token);
-  if (accessKeyId !== '' && secretAccessKey === '') throw configError(id, 'secret_access_key', 'is required with access_key_id');
-  if (accessKeyId === '' && secretAccessKey !== '') throw configError(id, 'access_key_id', 'is required with secret_access_key');
+  if (accessKeyId !== '' && secretAccessKey === '')
+    throw configError(id, 'secret_access_key', 'is required with access_key_id');
+  if (accessKeyId === '' && secretAccessKey !== '')
+    throw configError(id, 'access_key_id', 'is required with secret_access_key');
   if (sessionToken !== '' && accessKeyId === '') {
-    throw configError(id, 'session_token', 'needs access_key_id and secret_access_key (the temporary credentials it belongs to)');
+    throw configError(
+      id,
+      'session_token',
+      'needs access_key_id and secret_access_key (the temporary credentials it belongs to)',
+    );
   }
   const credentials =
     accessKeyId === '' ? undefined : { accessKeyId, secretAccessKey, ...(sessionToken === '' ? {} : { sessionToken }) };
@@ -179,12 +211,20 @@ export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSet
       throw configError(id, 'endpoint', `"${endpointText}" is not a URL: give https://host[:port]`);
     }
     if (endpoint.username !== '' || endpoint.password !== '') {
-      throw configError(id, 'endpoint', 'must not carry credentials (user:password@); use access_key_id and secret_access_key');
+      throw configError(
+        id,
+        'endpoint',
+        'must not carry credentials (user:password@); use access_key_id and secret_access_key',
+      );
     }
     // Plain HTTP would send data keys unencrypted and skip server verification: refused, except to
     // this machine's loopback, where local KMS implementations (local-kms, moto) listen.
     if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && isLoopback(endpoint.hostname))) {
-      throw configError(id, 'endpoint', `must be an https:// URL (got ${endpoint.protocol}//…); plain http:// is accepted for a loopback address only`);
+      throw configError(
+        id,
+        'endpoint',
+        `must be an https:// URL (got ${endpoint.protocol}//…); plain http:// is accepted for a loopback address only`,
+      );
     }
   }
 

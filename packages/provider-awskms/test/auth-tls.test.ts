@@ -37,7 +37,11 @@ t.test('an unknown access key id is ATREST_PROVIDER_AUTH', async (t) => {
 
 t.test('temporary credentials: session_token is sent, and a wrong one is refused', async (t) => {
   const temp = emulator.addCredentials({ sessionToken: true });
-  const overrides = { access_key_id: temp.accessKeyId, secret_access_key: temp.secretAccessKey, session_token: temp.sessionToken ?? '' };
+  const overrides = {
+    access_key_id: temp.accessKeyId,
+    secret_access_key: temp.secretAccessKey,
+    session_token: temp.sessionToken ?? '',
+  };
   const p = await createProvider(emulator, overrides);
   const wrapped = await p.wrapKey(dataKey, context);
   t.same(Buffer.from(await p.unwrapKey(wrapped, context)), Buffer.from(dataKey), 'round trip with a session token');
@@ -48,7 +52,10 @@ t.test('temporary credentials: session_token is sent, and a wrong one is refused
   t.notMatch((err as Error).message, 'not-the-token', 'the token is not in the message');
   await wrongToken.close?.();
   const noToken = await createProvider(emulator, { ...overrides, session_token: '' });
-  t.ok(isAtrestError(await rejection(noToken.wrapKey(dataKey, context)), 'ATREST_PROVIDER_AUTH'), 'missing token: ATREST_PROVIDER_AUTH');
+  t.ok(
+    isAtrestError(await rejection(noToken.wrapKey(dataKey, context)), 'ATREST_PROVIDER_AUTH'),
+    'missing token: ATREST_PROVIDER_AUTH',
+  );
   await noToken.close?.();
 });
 
@@ -90,9 +97,16 @@ t.test('ca_file trusted but the certificate names another host: refused', async 
 t.test('ca_file adds to the default roots for this provider only', async (t) => {
   const p = await createProvider(emulator, { endpoint: `https://localhost:${emulator.port}` });
   const wrapped = await p.wrapKey(dataKey, context);
-  t.same(Buffer.from(await p.unwrapKey(wrapped, context)), Buffer.from(dataKey), 'localhost is a name of the certificate: works');
+  t.same(
+    Buffer.from(await p.unwrapKey(wrapped, context)),
+    Buffer.from(dataKey),
+    'localhost is a name of the certificate: works',
+  );
   const untrusted = await createProvider(emulator, { ca_file: '' }, 'other');
-  t.ok(isAtrestError(await rejection(untrusted.wrapKey(dataKey, context)), 'ATREST_TLS'), 'another provider without ca_file still refuses the certificate');
+  t.ok(
+    isAtrestError(await rejection(untrusted.wrapKey(dataKey, context)), 'ATREST_TLS'),
+    'another provider without ca_file still refuses the certificate',
+  );
   await p.close?.();
   await untrusted.close?.();
 });

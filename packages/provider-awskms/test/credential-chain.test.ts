@@ -86,19 +86,29 @@ t.test('credentials from a shared credentials file and AWS_PROFILE; region from 
   const p = await createProvider(emulator, { ...noStaticKeys, region: '' });
   t.match(p.describe?.(), { region: emulator.region }, 'region from the profile');
   const wrapped = await p.wrapKey(dataKey, context);
-  t.same(Buffer.from(await p.unwrapKey(wrapped, context)), Buffer.from(dataKey), 'round trip with the profile credentials');
+  t.same(
+    Buffer.from(await p.unwrapKey(wrapped, context)),
+    Buffer.from(dataKey),
+    'round trip with the profile credentials',
+  );
   await p.close?.();
 });
 
 t.test('a profile whose secret is wrong: ATREST_PROVIDER_AUTH naming the access key id the chain found', async (t) => {
   const dir = t.testdir();
   resetChain(dir);
-  writeFileSync(join(dir, 'credentials'), `[atrest]\naws_access_key_id = ${emulator.access_key_id}\naws_secret_access_key = not-the-secret\n`);
+  writeFileSync(
+    join(dir, 'credentials'),
+    `[atrest]\naws_access_key_id = ${emulator.access_key_id}\naws_secret_access_key = not-the-secret\n`,
+  );
   process.env['AWS_PROFILE'] = 'atrest';
   const p = await createProvider(emulator, noStaticKeys, 'main');
   const err = await rejection(p.wrapKey(dataKey, context));
   t.ok(isAtrestError(err, 'ATREST_PROVIDER_AUTH'), `ATREST_PROVIDER_AUTH (got ${String(err)})`);
-  t.match((err as Error).message, `awskms.main: 127.0.0.1:${emulator.port} refused access key id ${emulator.access_key_id}`);
+  t.match(
+    (err as Error).message,
+    `awskms.main: 127.0.0.1:${emulator.port} refused access key id ${emulator.access_key_id}`,
+  );
   t.notMatch((err as Error).message, 'not-the-secret');
   await p.close?.();
 });

@@ -46,10 +46,29 @@ const secretVariable = 'ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY
 t.test('the Grafana-style section, validated by core, makes a working provider', async (t) => {
   const dir = t.testdir();
   const configFile = application(dir, grafanaIni);
-  const config = await loadAtrestConfig({ configFile, appRoot: dir, env: { [secretVariable]: emulator.secret_access_key, ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_MAX_ATTEMPTS: '4' } });
+  const config = await loadAtrestConfig({
+    configFile,
+    appRoot: dir,
+    env: {
+      [secretVariable]: emulator.secret_access_key,
+      ATREST_SECURITY_ENCRYPTION_AWSKMS_EXAMPLE_ENCRYPTION_KEY_MAX_ATTEMPTS: '4',
+    },
+  });
   const section = config.providers.get('awskms.example-encryption-key');
-  t.match(section?.values, { key_id: emulator.key.aliasArn, secret_access_key: emulator.secret_access_key, timeout: 2000, max_attempts: 4, session_token: '' }, 'INI, environment, durations and defaults');
-  const p = await awsKmsProvider.create(createOptions((section?.values ?? {}) as AwsKmsConfig, 'example-encryption-key'));
+  t.match(
+    section?.values,
+    {
+      key_id: emulator.key.aliasArn,
+      secret_access_key: emulator.secret_access_key,
+      timeout: 2000,
+      max_attempts: 4,
+      session_token: '',
+    },
+    'INI, environment, durations and defaults',
+  );
+  const p = await awsKmsProvider.create(
+    createOptions((section?.values ?? {}) as AwsKmsConfig, 'example-encryption-key'),
+  );
   t.match(p.describe?.(), { key_id: emulator.key.aliasArn, timeout_ms: 2000, max_attempts: 4 });
   const wrapped = await p.wrapKey(new Uint8Array(32).fill(9), context);
   t.equal(wrapped.keyRef, emulator.key.keyArn);
@@ -66,14 +85,23 @@ t.test('an unknown key in the section is refused by core with a hint', async (t)
   const configFile = application(dir, `${grafanaIni}secret_acces_key = typo\n`);
   const err = await rejection(loadAtrestConfig({ configFile, appRoot: dir, env: {} }));
   t.ok(isAtrestError(err), `an AtrestError (got ${String(err)})`);
-  t.match((err as Error).message, /secret_acces_key[\s\S]*secret_access_key/, 'names the key and suggests the right one');
+  t.match(
+    (err as Error).message,
+    /secret_acces_key[\s\S]*secret_access_key/,
+    'names the key and suggests the right one',
+  );
 });
 
 t.test('openAtrest encrypts and decrypts secrets with KMS-wrapped data keys', async (t) => {
   const dir = t.testdir();
   const configFile = application(dir, grafanaIni);
   emulator.resetCalls();
-  const atrest = await openAtrest({ configFile, appRoot: dir, database: join(dir, 'app.db'), env: { [secretVariable]: emulator.secret_access_key } });
+  const atrest = await openAtrest({
+    configFile,
+    appRoot: dir,
+    database: join(dir, 'app.db'),
+    env: { [secretVariable]: emulator.secret_access_key },
+  });
   t.teardown(() => atrest.close());
   const values = await Promise.all(['db-password', 'api-token', 'tls-key'].map((v) => atrest.encrypt(v)));
   for (const [i, v] of ['db-password', 'api-token', 'tls-key'].entries()) {

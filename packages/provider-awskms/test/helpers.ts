@@ -7,7 +7,16 @@ import { awsKmsProvider } from '../src/index.js';
 
 /** Create-options for provider `awskms.<name>` with `config` as the whole section. */
 export function createOptions(config: AwsKmsConfig, name = 'test'): ProviderCreateOptions<AwsKmsConfig> {
-  return { id: `awskms.${name}`, type: 'awskms', name, config, app: 'atrest', appRoot: process.cwd(), firstUse: false, logger: silentLogger };
+  return {
+    id: `awskms.${name}`,
+    type: 'awskms',
+    name,
+    config,
+    app: 'atrest',
+    appRoot: process.cwd(),
+    firstUse: false,
+    logger: silentLogger,
+  };
 }
 
 /** The emulator's INI keys, with short retry settings so failing tests stay fast, plus `overrides`. */
@@ -16,7 +25,11 @@ export function emulatorConfig(emulator: AwsKmsEmulator, overrides: Partial<AwsK
 }
 
 /** A provider through the package's definition, as core's loader would make it. */
-export function createProvider(emulator: AwsKmsEmulator, overrides: Partial<AwsKmsConfig> = {}, name = 'test'): Promise<KeyProvider> {
+export function createProvider(
+  emulator: AwsKmsEmulator,
+  overrides: Partial<AwsKmsConfig> = {},
+  name = 'test',
+): Promise<KeyProvider> {
   return awsKmsProvider.create(createOptions(emulatorConfig(emulator, overrides), name));
 }
 

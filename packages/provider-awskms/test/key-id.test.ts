@@ -10,7 +10,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { isAtrestError } from '@atrest/core';
 import { startAwsKmsEmulator } from '@atrest/testkit';
 import { createAwsKmsProvider, providers } from '../src/index.js';
-import { context, createOptions, createProvider, emulatorConfig, health, rejection } from './helpers.js';
+import { context, createOptions, createProvider, type emulatorConfig, health, rejection } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());
@@ -22,11 +22,25 @@ t.test('the package exports one awskms definition with its schema', async (t) =>
   t.equal(def?.type, 'awskms');
   t.equal(def?.apiVersion, 1);
   const schema = def?.configSchema ?? {};
-  t.same(Object.keys(schema).sort(), ['access_key_id', 'ca_file', 'endpoint', 'key_id', 'max_attempts', 'region', 'secret_access_key', 'session_token', 'timeout']);
+  t.same(Object.keys(schema).sort(), [
+    'access_key_id',
+    'ca_file',
+    'endpoint',
+    'key_id',
+    'max_attempts',
+    'region',
+    'secret_access_key',
+    'session_token',
+    'timeout',
+  ]);
   t.equal(schema['secret_access_key']?.sensitive, true, 'secret_access_key is sensitive');
   t.equal(schema['session_token']?.sensitive, true, 'session_token is sensitive');
   t.notOk(schema['access_key_id']?.sensitive, 'access_key_id is not');
-  for (const [key, entry] of Object.entries(schema)) t.ok(entry.doc.length > 10 && entry.format !== undefined && 'default' in entry, `${key} is documented in convict form`);
+  for (const [key, entry] of Object.entries(schema))
+    t.ok(
+      entry.doc.length > 10 && entry.format !== undefined && 'default' in entry,
+      `${key} is documented in convict form`,
+    );
 });
 
 const forms = {
@@ -42,7 +56,13 @@ for (const [form, keyId] of Object.entries(forms)) {
     const wrapped = await p.wrapKey(dataKey, context);
     t.equal(wrapped.keyRef, emulator.key.keyArn, 'keyRef is the key ARN that KMS returned');
     t.same(Buffer.from(await p.unwrapKey(wrapped, context)), Buffer.from(dataKey), 'round trip');
-    t.match(p.describe?.(), { key_id: keyId, region: emulator.region, endpoint: emulator.endpoint, key_arn: emulator.key.keyArn, credentials: 'static' });
+    t.match(p.describe?.(), {
+      key_id: keyId,
+      region: emulator.region,
+      endpoint: emulator.endpoint,
+      key_arn: emulator.key.keyArn,
+      credentials: 'static',
+    });
     await p.close?.();
   });
 }
@@ -100,10 +120,16 @@ t.test('a disabled key: health and calls fail with a typed error', async (t) => 
 
 t.test('a ciphertext that KMS decrypts to something else than 32 bytes is refused', async (t) => {
   const kms = sdkClient();
-  const out = await kms.encrypt({ KeyId: emulator.key_id, Plaintext: new Uint8Array(16).fill(1), EncryptionContext: { ...context } });
+  const out = await kms.encrypt({
+    KeyId: emulator.key_id,
+    Plaintext: new Uint8Array(16).fill(1),
+    EncryptionContext: { ...context },
+  });
   kms.destroy();
   const p = await createProvider(emulator);
-  const err = await rejection(p.unwrapKey({ ciphertext: out.CiphertextBlob ?? new Uint8Array(), keyRef: out.KeyId ?? '' }, context));
+  const err = await rejection(
+    p.unwrapKey({ ciphertext: out.CiphertextBlob ?? new Uint8Array(), keyRef: out.KeyId ?? '' }, context),
+  );
   t.ok(isAtrestError(err, 'ATREST_DECRYPT_FAILED'), `ATREST_DECRYPT_FAILED (got ${String(err)})`);
   t.match((err as Error).message, /16 bytes, not a 32-byte data key/);
   const contract = await rejection(p.wrapKey(new Uint8Array(16), context));
@@ -125,13 +151,43 @@ t.test('configuration errors name the key', async (t) => {
   const cases: [string, Parameters<typeof emulatorConfig>[1], string, RegExp][] = [
     ['empty key_id', { key_id: '' }, 'ATREST_CONFIG_INVALID', /key_id: is required/],
     ['malformed key_id', { key_id: 'my-key' }, 'ATREST_CONFIG_INVALID', /key_id: "my-key" is not a KMS key reference/],
-    ['ARN in another region', { key_id: emulator.key.keyArn, region: 'us-east-1' }, 'ATREST_CONFIG_INVALID', /region: is us-east-1 but key_id is an ARN in eu-north-1/],
-    ['secret without id', { access_key_id: '' }, 'ATREST_CONFIG_INVALID', /access_key_id: is required with secret_access_key/],
-    ['id without secret', { secret_access_key: '' }, 'ATREST_CONFIG_INVALID', /secret_access_key: is required with access_key_id/],
-    ['http endpoint off loopback', { endpoint: 'http://kms.eu-north-1.amazonaws.com' }, 'ATREST_CONFIG_INVALID', /endpoint: must be an https:\/\/ URL/],
-    ['max_attempts 0', { max_attempts: 0 }, 'ATREST_CONFIG_INVALID', /max_attempts: must be a whole number from 1 to 20/],
+    [
+      'ARN in another region',
+      { key_id: emulator.key.keyArn, region: 'us-east-1' },
+      'ATREST_CONFIG_INVALID',
+      /region: is us-east-1 but key_id is an ARN in eu-north-1/,
+    ],
+    [
+      'secret without id',
+      { access_key_id: '' },
+      'ATREST_CONFIG_INVALID',
+      /access_key_id: is required with secret_access_key/,
+    ],
+    [
+      'id without secret',
+      { secret_access_key: '' },
+      'ATREST_CONFIG_INVALID',
+      /secret_access_key: is required with access_key_id/,
+    ],
+    [
+      'http endpoint off loopback',
+      { endpoint: 'http://kms.eu-north-1.amazonaws.com' },
+      'ATREST_CONFIG_INVALID',
+      /endpoint: must be an https:\/\/ URL/,
+    ],
+    [
+      'max_attempts 0',
+      { max_attempts: 0 },
+      'ATREST_CONFIG_INVALID',
+      /max_attempts: must be a whole number from 1 to 20/,
+    ],
     ['timeout text', { timeout: '10 seconds' }, 'ATREST_CONFIG_INVALID', /timeout: must be a whole number/],
-    ['missing ca_file', { ca_file: '/nonexistent/ca.pem' }, 'ATREST_TLS', /ca_file \/nonexistent\/ca\.pem cannot be read \(ENOENT\)/],
+    [
+      'missing ca_file',
+      { ca_file: '/nonexistent/ca.pem' },
+      'ATREST_TLS',
+      /ca_file \/nonexistent\/ca\.pem cannot be read \(ENOENT\)/,
+    ],
     ['ca_file without certificates', { ca_file: notPem }, 'ATREST_TLS', /does not hold valid PEM certificates/],
   ];
   const before = emulator.calls;
@@ -160,7 +216,9 @@ t.test('region is taken from a key ARN when unset', async (t) => {
 t.test('an injected KMS client is used as is', async (t) => {
   const kms = sdkClient();
   const before = emulator.calls.Encrypt;
-  const p = await createAwsKmsProvider(createOptions({ key_id: emulator.key.aliasName, region: emulator.region }), { client: kms });
+  const p = await createAwsKmsProvider(createOptions({ key_id: emulator.key.aliasName, region: emulator.region }), {
+    client: kms,
+  });
   const wrapped = await p.wrapKey(dataKey, context);
   t.equal(emulator.calls.Encrypt, before + 1, 'the call went through the injected client');
   t.same(Buffer.from(await p.unwrapKey(wrapped, context)), Buffer.from(dataKey));
@@ -175,6 +233,8 @@ function sdkClient(): KMS {
     region: emulator.region,
     endpoint: emulator.endpoint,
     credentials: { accessKeyId: emulator.access_key_id, secretAccessKey: emulator.secret_access_key },
-    requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: [...rootCertificates, readFileSync(emulator.ca_file, 'utf8')] }) }),
+    requestHandler: new NodeHttpHandler({
+      httpsAgent: new Agent({ ca: [...rootCertificates, readFileSync(emulator.ca_file, 'utf8')] }),
+    }),
   });
 }

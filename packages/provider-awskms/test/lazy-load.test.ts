@@ -42,13 +42,23 @@ t.test('importing the package loads no AWS SDK module; create() is where it is l
   const dir = t.testdir();
   writeFileSync(join(dir, 'hooks.mjs'), hooks);
   writeFileSync(join(dir, 'child.mjs'), child(pathToFileURL(join(dir, 'hooks.mjs')).href));
-  const { stdout } = await run(process.execPath, [join(dir, 'child.mjs')], { cwd: fileURLToPath(new URL('.', import.meta.url)) });
-  const out = JSON.parse(stdout.trim()) as { types: string[]; schemaKeys: number; create: { code?: string; message?: string } | string };
+  const { stdout } = await run(process.execPath, [join(dir, 'child.mjs')], {
+    cwd: fileURLToPath(new URL('.', import.meta.url)),
+  });
+  const out = JSON.parse(stdout.trim()) as {
+    types: string[];
+    schemaKeys: number;
+    create: { code?: string; message?: string } | string;
+  };
   t.same(out.types, ['awskms'], 'the package imported and listed its provider with the SDK refused');
   t.equal(out.schemaKeys, 9, 'its schema is readable without the SDK');
   t.type(out.create, 'object', 'create() needed the SDK');
   const create = out.create as { code?: string; message?: string };
   t.equal(create.code, 'ATREST_PROVIDER_NOT_INSTALLED', 'a missing SDK is a typed error');
-  t.match(create.message, /awskms\.lazy: the AWS SDK could not be loaded \(test loader refused @(aws-sdk\/client-kms|smithy\/node-http-handler)\)/, 'the refused import was the SDK');
+  t.match(
+    create.message,
+    /awskms\.lazy: the AWS SDK could not be loaded \(test loader refused @(aws-sdk\/client-kms|smithy\/node-http-handler)\)/,
+    'the refused import was the SDK',
+  );
   t.match(create.message, /pnpm add @atrest\/provider-awskms/, 'says how to fix it');
 });

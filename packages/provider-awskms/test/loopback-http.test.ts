@@ -15,7 +15,15 @@ const target = new URL(emulator.endpoint);
 // Forwards each request unchanged (Host header included, so the signature still matches) to the emulator over TLS.
 const forwarder = createServer((req, res) => {
   const up = httpsRequest(
-    { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, ca: emulator.caPem, servername: 'localhost' },
+    {
+      host: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+      ca: emulator.caPem,
+      servername: 'localhost',
+    },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
@@ -38,7 +46,12 @@ t.test('http:// on loopback works end to end', async (t) => {
 });
 
 t.test('http:// to any other host is refused before any request', async (t) => {
-  for (const endpoint of ['http://kms.eu-north-1.amazonaws.com', 'http://10.0.0.1:4566', 'http://192.168.1.10', 'http://127.0.0.1.example.com']) {
+  for (const endpoint of [
+    'http://kms.eu-north-1.amazonaws.com',
+    'http://10.0.0.1:4566',
+    'http://192.168.1.10',
+    'http://127.0.0.1.example.com',
+  ]) {
     const err = await rejection(createProvider(emulator, { endpoint }));
     t.match(err, { code: 'ATREST_CONFIG_INVALID' }, endpoint);
     t.match((err as Error).message, 'loopback', 'says where plain http is allowed');

@@ -100,6 +100,10 @@ t.test('an outage (nothing listening): ATREST_PROVIDER_UNAVAILABLE, then back to
   t.match((err as Error).message, /ECONNREFUSED/, 'names the cause');
   t.ok(Date.now() - started < 3000, 'in bounded time');
   await emulator.start();
-  t.same(Buffer.from(await p.unwrapKey(wrapped, context)), Buffer.from(dataKey), 'the same provider works once KMS is back');
+  t.same(
+    Buffer.from(await p.unwrapKey(wrapped, context)),
+    Buffer.from(dataKey),
+    'the same provider works once KMS is back',
+  );
   await p.close?.();
 });

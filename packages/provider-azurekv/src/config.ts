@@ -151,10 +151,14 @@ function text(value: unknown): string | undefined {
 export function readSettings(id: string, config: AzureKeyVaultConfig): AzureKeyVaultSettings {
   const section = `[security.encryption.${id}]`;
   const invalid = (key: string, message: string, cause?: unknown): AtrestError =>
-    new AtrestError('ATREST_CONFIG_INVALID', `${section} ${key}: ${message}`, { details: { provider: id, key }, ...(cause === undefined ? {} : { cause }) });
+    new AtrestError('ATREST_CONFIG_INVALID', `${section} ${key}: ${message}`, {
+      details: { provider: id, key },
+      ...(cause === undefined ? {} : { cause }),
+    });
 
   const vaultText = text(config.vault_uri);
-  if (vaultText === undefined) throw invalid('vault_uri', 'is required: the URL of the vault, e.g. https://my-vault-name.vault.azure.net');
+  if (vaultText === undefined)
+    throw invalid('vault_uri', 'is required: the URL of the vault, e.g. https://my-vault-name.vault.azure.net');
   let vault: URL;
   try {
     vault = new URL(vaultText);
@@ -162,28 +166,46 @@ export function readSettings(id: string, config: AzureKeyVaultConfig): AzureKeyV
     throw invalid('vault_uri', `"${vaultText}" is not a URL; expected e.g. https://my-vault-name.vault.azure.net`, err);
   }
   if (vault.protocol !== 'https:') throw invalid('vault_uri', `"${vaultText}" must use https://`);
-  if ((vault.pathname !== '/' && vault.pathname !== '') || vault.search !== '' || vault.hash !== '' || vault.username !== '' || vault.password !== '') {
-    throw invalid('vault_uri', `"${vaultText}" must be the vault's base URL only (no path, query or credentials), e.g. https://my-vault-name.vault.azure.net`);
+  if (
+    (vault.pathname !== '/' && vault.pathname !== '') ||
+    vault.search !== '' ||
+    vault.hash !== '' ||
+    vault.username !== '' ||
+    vault.password !== ''
+  ) {
+    throw invalid(
+      'vault_uri',
+      `"${vaultText}" must be the vault's base URL only (no path, query or credentials), e.g. https://my-vault-name.vault.azure.net`,
+    );
   }
 
   const keyName = text(config.key_id);
   if (keyName === undefined) throw invalid('key_id', 'is required: the name of the key in the vault');
   if (!/^[0-9a-zA-Z-]{1,127}$/.test(keyName)) {
-    throw invalid('key_id', `"${keyName}" is not a key name (1-127 letters, digits and dashes); give the name only, the vault goes in vault_uri and a version in key_version`);
+    throw invalid(
+      'key_id',
+      `"${keyName}" is not a key name (1-127 letters, digits and dashes); give the name only, the vault goes in vault_uri and a version in key_version`,
+    );
   }
   const keyVersion = text(config.key_version);
   if (keyVersion !== undefined && !/^[0-9a-zA-Z]{1,64}$/.test(keyVersion)) {
-    throw invalid('key_version', `"${keyVersion}" is not a key version (letters and digits, e.g. 78deebed173b48e48f55abf87ed4cf71)`);
+    throw invalid(
+      'key_version',
+      `"${keyVersion}" is not a key version (letters and digits, e.g. 78deebed173b48e48f55abf87ed4cf71)`,
+    );
   }
 
   const algorithm = text(config.algorithm) ?? 'RSA-OAEP-256';
-  if (!(wrapAlgorithms as readonly string[]).includes(algorithm)) throw invalid('algorithm', `"${algorithm}" is not one of ${wrapAlgorithms.join(', ')}`);
+  if (!(wrapAlgorithms as readonly string[]).includes(algorithm))
+    throw invalid('algorithm', `"${algorithm}" is not one of ${wrapAlgorithms.join(', ')}`);
 
   const clientSecret = text(config.client_secret);
   const tenantId = text(config.tenant_id);
   const clientId = text(config.client_id);
-  if (clientSecret !== undefined && tenantId === undefined) throw invalid('tenant_id', 'is required with client_secret: the Directory (tenant) ID of the application');
-  if (clientSecret !== undefined && clientId === undefined) throw invalid('client_id', 'is required with client_secret: the Application (client) ID');
+  if (clientSecret !== undefined && tenantId === undefined)
+    throw invalid('tenant_id', 'is required with client_secret: the Directory (tenant) ID of the application');
+  if (clientSecret !== undefined && clientId === undefined)
+    throw invalid('client_id', 'is required with client_secret: the Application (client) ID');
 
   let authorityHost = text(config.authority_host);
   if (authorityHost !== undefined) {
@@ -191,7 +213,11 @@ export function readSettings(id: string, config: AzureKeyVaultConfig): AzureKeyV
     try {
       url = new URL(authorityHost);
     } catch (err) {
-      throw invalid('authority_host', `"${authorityHost}" is not a URL; expected e.g. https://login.microsoftonline.com`, err);
+      throw invalid(
+        'authority_host',
+        `"${authorityHost}" is not a URL; expected e.g. https://login.microsoftonline.com`,
+        err,
+      );
     }
     if (url.protocol !== 'https:') throw invalid('authority_host', `"${authorityHost}" must use https://`);
     authorityHost = url.origin + url.pathname.replace(/\/+$/, '');
@@ -204,16 +230,24 @@ export function readSettings(id: string, config: AzureKeyVaultConfig): AzureKeyV
     try {
       pem = readFileSync(caFile, 'utf8');
     } catch (err) {
-      throw new AtrestError('ATREST_TLS', `${section} ca_file: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? String(err)}); give a readable PEM file of CA certificates`, {
-        cause: err,
-        details: { provider: id, key: 'ca_file', path: caFile },
-      });
+      throw new AtrestError(
+        'ATREST_TLS',
+        `${section} ca_file: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? String(err)}); give a readable PEM file of CA certificates`,
+        {
+          cause: err,
+          details: { provider: id, key: 'ca_file', path: caFile },
+        },
+      );
     }
     caCertificates = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
     if (caCertificates.length === 0) {
-      throw new AtrestError('ATREST_TLS', `${section} ca_file: ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----); give the CA certificates that sign the vault's and the token endpoint's certificates`, {
-        details: { provider: id, key: 'ca_file', path: caFile },
-      });
+      throw new AtrestError(
+        'ATREST_TLS',
+        `${section} ca_file: ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----); give the CA certificates that sign the vault's and the token endpoint's certificates`,
+        {
+          details: { provider: id, key: 'ca_file', path: caFile },
+        },
+      );
     }
   }
 
@@ -221,13 +255,19 @@ export function readSettings(id: string, config: AzureKeyVaultConfig): AzureKeyV
     const raw = config[key];
     if (raw === undefined || raw === '') return fallback;
     const n = typeof raw === 'number' ? raw : Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > 20) throw invalid(key, `"${String(raw)}" must be a whole number from 0 to 20`);
+    if (!Number.isInteger(n) || n < 0 || n > 20)
+      throw invalid(key, `"${String(raw)}" must be a whole number from 0 to 20`);
     return n;
   };
-  const duration = (key: 'retry_delay' | 'max_retry_delay' | 'request_timeout', fallback: number, min: number): number => {
+  const duration = (
+    key: 'retry_delay' | 'max_retry_delay' | 'request_timeout',
+    fallback: number,
+    min: number,
+  ): number => {
     const raw = config[key];
     const ms = parseDuration(raw === undefined || raw === '' ? fallback : raw);
-    if (ms === undefined || ms < min) throw invalid(key, `"${String(raw)}" must be a duration of at least ${min} ms, e.g. 250ms, 10s, 1m`);
+    if (ms === undefined || ms < min)
+      throw invalid(key, `"${String(raw)}" must be a duration of at least ${min} ms, e.g. 250ms, 10s, 1m`);
     return ms;
   };
 

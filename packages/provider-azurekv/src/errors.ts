@@ -91,7 +91,12 @@ function identityReason(err: unknown): string {
   return firstLine || (err instanceof Error ? err.name : String(err));
 }
 
-const identityErrorNames = new Set(['AuthenticationError', 'AuthenticationRequiredError', 'CredentialUnavailableError', 'AggregateAuthenticationError']);
+const identityErrorNames = new Set([
+  'AuthenticationError',
+  'AuthenticationRequiredError',
+  'CredentialUnavailableError',
+  'AggregateAuthenticationError',
+]);
 
 /** True for an error @azure/identity throws (token acquisition failed). */
 export function isIdentityError(err: unknown): boolean {
@@ -99,7 +104,13 @@ export function isIdentityError(err: unknown): boolean {
   return typeof name === 'string' && identityErrorNames.has(name);
 }
 
-function make(code: ErrorCode, message: string, facts: ProviderFacts, cause: unknown, extra: Record<string, string | number> = {}): AtrestError {
+function make(
+  code: ErrorCode,
+  message: string,
+  facts: ProviderFacts,
+  cause: unknown,
+  extra: Record<string, string | number> = {},
+): AtrestError {
   return new AtrestError(code, message, {
     cause,
     details: { provider: facts.providerId, vault: facts.vaultOrigin, key: facts.keyName, ...extra },
@@ -107,19 +118,32 @@ function make(code: ErrorCode, message: string, facts: ProviderFacts, cause: unk
 }
 
 /** The TLS failure message: which host, and what to do about the CA. */
-export function tlsError(facts: ProviderFacts, host: string, code: string, detail: string, cause: unknown): AtrestError {
+export function tlsError(
+  facts: ProviderFacts,
+  host: string,
+  code: string,
+  detail: string,
+  cause: unknown,
+): AtrestError {
   const advice = facts.caFile
     ? `The CA file ${facts.caFile} (added to Node's trusted roots) does not verify ${host}'s certificate: check that it holds the CA that signed it and that the certificate names ${host.replace(/:\d+$/, '')}.`
     : `No ca_file is set: if ${host} uses a private CA or a TLS-inspecting proxy, set ca_file to that CA's PEM file; otherwise check that ${host} is the right host.`;
-  return make('ATREST_TLS', `Provider ${facts.providerId}: TLS verification of ${host} failed (${code}: ${detail}). ${advice}`, facts, cause, {
-    host,
-    ...(facts.caFile ? { caFile: facts.caFile } : {}),
-  });
+  return make(
+    'ATREST_TLS',
+    `Provider ${facts.providerId}: TLS verification of ${host} failed (${code}: ${detail}). ${advice}`,
+    facts,
+    cause,
+    {
+      host,
+      ...(facts.caFile ? { caFile: facts.caFile } : {}),
+    },
+  );
 }
 
 function authError(facts: ProviderFacts, err: unknown): AtrestError {
   const reason = identityReason(err);
-  const unavailable = field(err, 'name') === 'CredentialUnavailableError' || field(err, 'name') === 'AggregateAuthenticationError';
+  const unavailable =
+    field(err, 'name') === 'CredentialUnavailableError' || field(err, 'name') === 'AggregateAuthenticationError';
   const message = facts.usesClientSecret
     ? `Provider ${facts.providerId} could not authenticate to Microsoft Entra ID as client ${facts.clientId ?? '?'} in tenant ${facts.tenantId ?? '?'} (${reason}). Check tenant_id, client_id and client_secret (the secret's value, not its ID) and that the secret has not expired.`
     : `Provider ${facts.providerId} got no token from the Azure default credential chain (no client_secret set${facts.tenantId ? `, tenant ${facts.tenantId}` : ''}${facts.clientId ? `, client ${facts.clientId}` : ''}): ${reason}. ${
@@ -127,27 +151,45 @@ function authError(facts: ProviderFacts, err: unknown): AtrestError {
           ? 'Set client_secret, or provide AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, a workload identity or a managed identity.'
           : 'Check the identity configured in the environment (AZURE_* variables, workload or managed identity).'
       }`;
-  return make('ATREST_PROVIDER_AUTH', message, facts, err, { ...(facts.tenantId ? { tenant: facts.tenantId } : {}), ...(facts.clientId ? { client: facts.clientId } : {}) });
+  return make('ATREST_PROVIDER_AUTH', message, facts, err, {
+    ...(facts.tenantId ? { tenant: facts.tenantId } : {}),
+    ...(facts.clientId ? { client: facts.clientId } : {}),
+  });
 }
 
 /** Classify a failed attempt of `operation`, given the transport events recorded during it. */
-export function classifyFailure(err: unknown, events: readonly TransportEvent[], facts: ProviderFacts, operation: ProviderOperation): AttemptFailure {
+export function classifyFailure(
+  err: unknown,
+  events: readonly TransportEvent[],
+  facts: ProviderFacts,
+  operation: ProviderOperation,
+): AttemptFailure {
   if (isAtrestError(err)) return { retryable: false, error: err as AtrestError };
 
   // A refused certificate decides everything: retrying or blaming auth would hide it.
   const tlsEvent = events.find((e): e is Extract<TransportEvent, { kind: 'error' }> => e.kind === 'error' && e.tls);
-  if (tlsEvent) return { retryable: false, error: tlsError(facts, tlsEvent.host, tlsEvent.code, tlsEvent.message, err) };
+  if (tlsEvent)
+    return { retryable: false, error: tlsError(facts, tlsEvent.host, tlsEvent.code, tlsEvent.message, err) };
   const errCode = str(field(err, 'code'));
   if (errCode !== undefined && isTlsErrorCode(errCode)) {
-    return { retryable: false, error: tlsError(facts, new URL(facts.vaultOrigin).host, errCode, str(field(err, 'message')) ?? '', err) };
+    return {
+      retryable: false,
+      error: tlsError(facts, new URL(facts.vaultOrigin).host, errCode, str(field(err, 'message')) ?? '', err),
+    };
   }
 
   const last = events.at(-1);
   const retryAfterMs = [...events].reverse().find((e) => e.kind === 'response' && e.retryAfterMs !== undefined);
   const retryAfter = retryAfterMs?.kind === 'response' ? retryAfterMs.retryAfterMs : undefined;
-  const retryable = (cause: string): Extract<AttemptFailure, { retryable: true }> => ({ retryable: true, cause, error: err, ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) });
+  const retryable = (cause: string): Extract<AttemptFailure, { retryable: true }> => ({
+    retryable: true,
+    cause,
+    error: err,
+    ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
+  });
 
-  if (err instanceof AttemptTimeoutError) return retryable(last && isRetryableEvent(last) ? describeEvent(last) : `${operation} got ${err.message}`);
+  if (err instanceof AttemptTimeoutError)
+    return retryable(last && isRetryableEvent(last) ? describeEvent(last) : `${operation} got ${err.message}`);
 
   const name = str(field(err, 'name'));
   const status = field(err, 'statusCode');
@@ -155,38 +197,94 @@ export function classifyFailure(err: unknown, events: readonly TransportEvent[],
   const vaultCode = errCode ?? '';
   if (name === 'RestError' && typeof status === 'number') {
     // An answer from the vault.
-    if (retryableStatus(status)) return retryable(`HTTP ${status}${vaultCode ? ` ${vaultCode}` : ''} from ${new URL(facts.vaultOrigin).host}`);
+    if (retryableStatus(status))
+      return retryable(`HTTP ${status}${vaultCode ? ` ${vaultCode}` : ''} from ${new URL(facts.vaultOrigin).host}`);
     const where = `key ${facts.keyName} in vault ${facts.vaultOrigin}`;
     if (status === 401) {
-      return { retryable: false, error: make('ATREST_PROVIDER_AUTH', `Provider ${facts.providerId}: the vault ${facts.vaultOrigin} refused the access token (${vaultMessage}). Check that the identity belongs to the vault's tenant${facts.tenantId ? ` (${facts.tenantId})` : ''}.`, facts, err) };
+      return {
+        retryable: false,
+        error: make(
+          'ATREST_PROVIDER_AUTH',
+          `Provider ${facts.providerId}: the vault ${facts.vaultOrigin} refused the access token (${vaultMessage}). Check that the identity belongs to the vault's tenant${facts.tenantId ? ` (${facts.tenantId})` : ''}.`,
+          facts,
+          err,
+        ),
+      };
     }
     if (status === 403 && /disabled/i.test(vaultMessage)) {
-      return { retryable: false, error: make('ATREST_PROVIDER_FAILED', `Provider ${facts.providerId}: ${where} is disabled (${vaultMessage}). Enable the key version in the vault.`, facts, err) };
+      return {
+        retryable: false,
+        error: make(
+          'ATREST_PROVIDER_FAILED',
+          `Provider ${facts.providerId}: ${where} is disabled (${vaultMessage}). Enable the key version in the vault.`,
+          facts,
+          err,
+        ),
+      };
     }
     if (status === 403) {
       return {
         retryable: false,
-        error: make('ATREST_PROVIDER_AUTH', `Provider ${facts.providerId}: the vault ${facts.vaultOrigin} denied ${operation} on ${where} (${vaultMessage}). Grant the identity the keys get, wrapKey and unwrapKey permissions (RBAC role "Key Vault Crypto Service Encryption User", or an access policy).`, facts, err),
+        error: make(
+          'ATREST_PROVIDER_AUTH',
+          `Provider ${facts.providerId}: the vault ${facts.vaultOrigin} denied ${operation} on ${where} (${vaultMessage}). Grant the identity the keys get, wrapKey and unwrapKey permissions (RBAC role "Key Vault Crypto Service Encryption User", or an access policy).`,
+          facts,
+          err,
+        ),
       };
     }
     if (status === 404) {
-      return { retryable: false, error: make('ATREST_KEY_MISSING', `Provider ${facts.providerId}: ${where} was not found (${vaultMessage}). Check key_id, key_version and vault_uri; a deleted key can be recovered while the vault keeps it.`, facts, err) };
+      return {
+        retryable: false,
+        error: make(
+          'ATREST_KEY_MISSING',
+          `Provider ${facts.providerId}: ${where} was not found (${vaultMessage}). Check key_id, key_version and vault_uri; a deleted key can be recovered while the vault keeps it.`,
+          facts,
+          err,
+        ),
+      };
     }
     if (status === 400 && operation === 'unwrap') {
-      return { retryable: false, error: make('ATREST_DECRYPT_FAILED', `Provider ${facts.providerId}: the vault could not unwrap the data key with ${where} (${vaultMessage}): the wrapped key is damaged or was not wrapped by this key version.`, facts, err) };
+      return {
+        retryable: false,
+        error: make(
+          'ATREST_DECRYPT_FAILED',
+          `Provider ${facts.providerId}: the vault could not unwrap the data key with ${where} (${vaultMessage}): the wrapped key is damaged or was not wrapped by this key version.`,
+          facts,
+          err,
+        ),
+      };
     }
-    return { retryable: false, error: make('ATREST_PROVIDER_FAILED', `Provider ${facts.providerId}: ${operation} on ${where} failed with HTTP ${status} ${vaultCode} (${vaultMessage}).`, facts, err) };
+    return {
+      retryable: false,
+      error: make(
+        'ATREST_PROVIDER_FAILED',
+        `Provider ${facts.providerId}: ${operation} on ${where} failed with HTTP ${status} ${vaultCode} (${vaultMessage}).`,
+        facts,
+        err,
+      ),
+    };
   }
 
   if (isIdentityError(err)) {
     // MSAL reports a token endpoint that is down the same way as a refused secret: the events tell.
-    if (last && isRetryableEvent(last)) return { ...retryable(`token endpoint: ${describeEvent(last)}`), renewCredential: true };
+    if (last && isRetryableEvent(last))
+      return { ...retryable(`token endpoint: ${describeEvent(last)}`), renewCredential: true };
     return { retryable: false, error: authError(facts, err) };
   }
 
-  if (errCode !== undefined && retryableCodes.has(errCode)) return retryable(`${errCode}${vaultMessage ? ` (${vaultMessage})` : ''}`);
+  if (errCode !== undefined && retryableCodes.has(errCode))
+    return retryable(`${errCode}${vaultMessage ? ` (${vaultMessage})` : ''}`);
   if (last && isRetryableEvent(last)) return retryable(describeEvent(last));
 
   const message = err instanceof Error ? err.message : String(err);
-  return { retryable: false, error: make('ATREST_PROVIDER_FAILED', `Provider ${facts.providerId}: ${operation} on key ${facts.keyName} in vault ${facts.vaultOrigin} failed: ${message}`, facts, err) };
+  return {
+    retryable: false,
+    error: make(
+      'ATREST_PROVIDER_FAILED',
+      `Provider ${facts.providerId}: ${operation} on key ${facts.keyName} in vault ${facts.vaultOrigin} failed: ${message}`,
+      facts,
+      err,
+    ),
+  };
 }

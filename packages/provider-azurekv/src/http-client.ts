@@ -19,7 +19,13 @@ type SdkHeaders = SdkResponse['headers'];
 /** What the client saw, for error reports. */
 export type TransportEvent =
   | { readonly kind: 'response'; readonly host: string; readonly status: number; readonly retryAfterMs?: number }
-  | { readonly kind: 'error'; readonly host: string; readonly code: string; readonly message: string; readonly tls: boolean }
+  | {
+      readonly kind: 'error';
+      readonly host: string;
+      readonly code: string;
+      readonly message: string;
+      readonly tls: boolean;
+    }
   | { readonly kind: 'timeout'; readonly host: string; readonly ms: number };
 
 /** Node's error codes for a certificate that does not verify (chain, dates, host name). */
@@ -138,11 +144,14 @@ export function createProviderHttpClient(options: ProviderHttpClientOptions): Pr
     if (!secure && !request.allowInsecureConnection) {
       throw new TransportError(`Cannot connect to ${url.origin} without TLS`, 'ERR_INSECURE_CONNECTION', request);
     }
-    if (request.abortSignal?.aborted) throw Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' });
+    if (request.abortSignal?.aborted)
+      throw Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' });
     const body = bodyOf(request);
     const headers = request.headers.toJSON({ preserveCase: true });
-    if (Buffer.isBuffer(body) && !request.headers.has('content-length')) headers['Content-Length'] = String(body.length);
-    const timeoutMs = request.timeout > 0 ? Math.min(request.timeout, options.requestTimeoutMs) : options.requestTimeoutMs;
+    if (Buffer.isBuffer(body) && !request.headers.has('content-length'))
+      headers['Content-Length'] = String(body.length);
+    const timeoutMs =
+      request.timeout > 0 ? Math.min(request.timeout, options.requestTimeoutMs) : options.requestTimeoutMs;
     // A proxy agent (set by the SDK's proxy policy from HTTPS_PROXY) is kept; the CA then rides on the request.
     const proxied = request.agent !== undefined;
     const requestOptions: RequestOptions & { ca?: string[] } = {
@@ -167,7 +176,11 @@ export function createProviderHttpClient(options: ProviderHttpClientOptions): Pr
         reject(err);
       };
       const timer = setTimeout(() => {
-        fail(new TransportError(`Request to ${host} timed out after ${timeoutMs} ms`, 'ETIMEDOUT', request), { kind: 'timeout', host, ms: timeoutMs });
+        fail(new TransportError(`Request to ${host} timed out after ${timeoutMs} ms`, 'ETIMEDOUT', request), {
+          kind: 'timeout',
+          host,
+          ms: timeoutMs,
+        });
       }, timeoutMs);
       const onAbort = (): void => {
         if (settled) return;
@@ -184,7 +197,13 @@ export function createProviderHttpClient(options: ProviderHttpClientOptions): Pr
 
       const onError = (err: NodeJS.ErrnoException): void => {
         const code = err.code ?? 'REQUEST_SEND_ERROR';
-        fail(new TransportError(err.message, code, request, err), { kind: 'error', host, code, message: err.message, tls: isTlsErrorCode(code) });
+        fail(new TransportError(err.message, code, request, err), {
+          kind: 'error',
+          host,
+          code,
+          message: err.message,
+          tls: isTlsErrorCode(code),
+        });
       };
       req = (secure ? httpsRequest : httpRequest)(requestOptions, (res) => {
         const responseHeaders = new ResponseHeaders(res.headers);
@@ -195,8 +214,16 @@ export function createProviderHttpClient(options: ProviderHttpClientOptions): Pr
         else if (encoding === 'deflate') stream = res.pipe(createInflate());
         const response: SdkResponse = { request, status, headers: responseHeaders };
         const retryAfter = retryAfterMs(responseHeaders);
-        const event: TransportEvent = { kind: 'response', host, status, ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
-        if (request.streamResponseStatusCodes?.has(status) || request.streamResponseStatusCodes?.has(Number.POSITIVE_INFINITY)) {
+        const event: TransportEvent = {
+          kind: 'response',
+          host,
+          status,
+          ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
+        };
+        if (
+          request.streamResponseStatusCodes?.has(status) ||
+          request.streamResponseStatusCodes?.has(Number.POSITIVE_INFINITY)
+        ) {
           settled = true;
           cleanup();
           options.observe(event);

@@ -23,7 +23,8 @@ export type {
 export const azureKeyVaultProvider: ProviderDefinition<AzureKeyVaultConfig> = defineProvider<AzureKeyVaultConfig>({
   apiVersion: PROVIDER_API_VERSION,
   type: 'azurekv',
-  description: 'Azure Key Vault: data keys wrapped by an RSA key in a vault (RSA-OAEP-256), with the Azure credential chain',
+  description:
+    'Azure Key Vault: data keys wrapped by an RSA key in a vault (RSA-OAEP-256), with the Azure credential chain',
   configSchema,
   create: (options) => createAzureKeyVaultProvider({ id: options.id, config: options.config, logger: options.logger }),
 });

@@ -13,10 +13,23 @@ import type { AttemptFailure, ProviderFacts, ProviderOperation } from './errors.
 import { AttemptTimeoutError, classifyFailure, isIdentityError } from './errors.js';
 import type { ProviderHttpClient, TransportEvent } from './http-client.js';
 import { createProviderHttpClient } from './http-client.js';
-import type { AzureClientFactoryOptions, AzureCryptographyClient, AzureKeyVaultClients, AzureKeyVaultKey, AzureTokenCredential } from './sdk.js';
+import type {
+  AzureClientFactoryOptions,
+  AzureCryptographyClient,
+  AzureKeyVaultClients,
+  AzureKeyVaultKey,
+  AzureTokenCredential,
+} from './sdk.js';
 import { createSdkClients, createSdkCredential } from './sdk.js';
 import type { KeyIdentifier } from './wrapped-key.js';
-import { DATA_KEY_BYTES, WRAPPED_PLAINTEXT_BYTES, contextDigest, decodeWrapped, encodeWrapped, parseKeyIdentifier } from './wrapped-key.js';
+import {
+  DATA_KEY_BYTES,
+  WRAPPED_PLAINTEXT_BYTES,
+  contextDigest,
+  decodeWrapped,
+  encodeWrapped,
+  parseKeyIdentifier,
+} from './wrapped-key.js';
 
 export type AzureKeyVaultProviderOptions = {
   /** `azurekv.<name>`. */
@@ -59,7 +72,10 @@ function vaultScopedCredential(credential: AzureTokenCredential, facts: Provider
         } catch {
           resource = undefined;
         }
-        const allowed = resource !== undefined && resource.protocol === 'https:' && (vault.hostname.endsWith(`.${resource.hostname}`) || resource.origin === vault.origin);
+        const allowed =
+          resource !== undefined &&
+          resource.protocol === 'https:' &&
+          (vault.hostname.endsWith(`.${resource.hostname}`) || resource.origin === vault.origin);
         if (!allowed) {
           return Promise.reject(
             new AtrestError(
@@ -132,12 +148,15 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
         userAgentOptions: { userAgentPrefix: 'atrest-provider-azurekv' },
       },
     };
-    const clients = await (options.createClients ? options.createClients(factoryOptions) : createSdkClients(options.id, factoryOptions));
+    const clients = await (options.createClients
+      ? options.createClients(factoryOptions)
+      : createSdkClients(options.id, factoryOptions));
     return { clients, generation: made, crypto: new Map() };
   }
 
   function getClients(): Promise<ClientSet> {
-    const made = (current ??= makeClients());
+    current ??= makeClients();
+    const made = current;
     made.catch(() => {
       // A failed start (SDK not loadable, bad credential options) is tried again next time.
       if (current === made) current = undefined;
@@ -174,7 +193,10 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
   }
 
   /** Run `fn` with bounded retries of transient failures; every failure leaves as an AtrestError. */
-  async function run<T>(operation: ProviderOperation, fn: (c: ClientSet, signal: AbortSignal) => Promise<T>): Promise<T> {
+  async function run<T>(
+    operation: ProviderOperation,
+    fn: (c: ClientSet, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     for (let n = 0; ; n += 1) {
       checkOpen();
       const state: AttemptState = { events: [] };
@@ -202,13 +224,28 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
         throw new AtrestError(
           'ATREST_PROVIDER_UNAVAILABLE',
           `Provider ${options.id}: Azure Key Vault ${settings.vaultOrigin} is unavailable; ${operation} failed ${n + 1} time${n === 0 ? '' : 's'}, last: ${failure.cause}. Check network access to the vault and the token endpoint, or retry later.`,
-          { cause: failure.error, details: { provider: options.id, vault: settings.vaultOrigin, operation, attempts: n + 1, lastCause: failure.cause } },
+          {
+            cause: failure.error,
+            details: {
+              provider: options.id,
+              vault: settings.vaultOrigin,
+              operation,
+              attempts: n + 1,
+              lastCause: failure.cause,
+            },
+          },
         );
       }
       const backoff = Math.min(settings.maxRetryDelayMs, settings.retryDelayMs * 2 ** n);
       const jittered = Math.floor(backoff / 2) + randomInt(Math.floor(backoff / 2) + 1);
       const delay = Math.min(settings.maxRetryDelayMs, Math.max(jittered, failure.retryAfterMs ?? 0));
-      logger.warn('azurekv: retrying after a transient failure', { provider: options.id, operation, attempt: n + 1, delayMs: delay, cause: failure.cause });
+      logger.warn('azurekv: retrying after a transient failure', {
+        provider: options.id,
+        operation,
+        attempt: n + 1,
+        delayMs: delay,
+        cause: failure.cause,
+      });
       try {
         await sleep(delay, undefined, { signal: closing.signal });
       } catch {
@@ -221,13 +258,22 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
   function usableKey(key: AzureKeyVaultKey, operations: readonly string[]): KeyIdentifier {
     const kid = key.id === undefined ? undefined : parseKeyIdentifier(key.id);
     const where = `key ${settings.keyName} in vault ${settings.vaultOrigin}`;
-    const failed = (message: string): AtrestError => new AtrestError('ATREST_PROVIDER_FAILED', `Provider ${options.id}: ${where} ${message}`, { details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName } });
-    if (!kid || kid.name.toLowerCase() !== settings.keyName.toLowerCase()) throw failed(`came back with an unexpected identifier (${key.id ?? 'none'})`);
+    const failed = (message: string): AtrestError =>
+      new AtrestError('ATREST_PROVIDER_FAILED', `Provider ${options.id}: ${where} ${message}`, {
+        details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName },
+      });
+    if (!kid || kid.name.toLowerCase() !== settings.keyName.toLowerCase())
+      throw failed(`came back with an unexpected identifier (${key.id ?? 'none'})`);
     if (key.properties.enabled === false) throw failed(`(version ${kid.version}) is disabled; enable it in the vault`);
     const now = Date.now();
-    if (key.properties.notBefore && key.properties.notBefore.getTime() > now) throw failed(`(version ${kid.version}) is not valid before ${key.properties.notBefore.toISOString()}`);
-    if (key.properties.expiresOn && key.properties.expiresOn.getTime() <= now) throw failed(`(version ${kid.version}) expired at ${key.properties.expiresOn.toISOString()}; rotate the key or extend its expiry`);
-    if (key.keyType !== undefined && key.keyType !== 'RSA' && key.keyType !== 'RSA-HSM') throw failed(`is a ${key.keyType} key; wrapping needs an RSA key`);
+    if (key.properties.notBefore && key.properties.notBefore.getTime() > now)
+      throw failed(`(version ${kid.version}) is not valid before ${key.properties.notBefore.toISOString()}`);
+    if (key.properties.expiresOn && key.properties.expiresOn.getTime() <= now)
+      throw failed(
+        `(version ${kid.version}) expired at ${key.properties.expiresOn.toISOString()}; rotate the key or extend its expiry`,
+      );
+    if (key.keyType !== undefined && key.keyType !== 'RSA' && key.keyType !== 'RSA-HSM')
+      throw failed(`is a ${key.keyType} key; wrapping needs an RSA key`);
     const missing = operations.filter((op) => key.keyOperations !== undefined && !key.keyOperations.includes(op));
     if (missing.length > 0) throw failed(`does not allow ${missing.join(' and ')}; add the operation(s) to the key`);
     return kid;
@@ -245,32 +291,54 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
   }
 
   const wrongKey = (message: string, keyRef: string): AtrestError =>
-    new AtrestError('ATREST_WRONG_KEY', `Provider ${options.id} (key ${settings.keyName} in vault ${settings.vaultOrigin}) cannot unwrap this data key: ${message}`, {
-      details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName, keyRef },
-    });
+    new AtrestError(
+      'ATREST_WRONG_KEY',
+      `Provider ${options.id} (key ${settings.keyName} in vault ${settings.vaultOrigin}) cannot unwrap this data key: ${message}`,
+      {
+        details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName, keyRef },
+      },
+    );
   const decryptFailed = (message: string): AtrestError =>
-    new AtrestError('ATREST_DECRYPT_FAILED', `Provider ${options.id}: ${message}`, { details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName } });
+    new AtrestError('ATREST_DECRYPT_FAILED', `Provider ${options.id}: ${message}`, {
+      details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName },
+    });
 
   return {
     async wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey> {
       checkOpen();
       if (dataKey.length !== DATA_KEY_BYTES) {
-        throw new AtrestError('ATREST_PROVIDER_CONTRACT', `Provider ${options.id}: a data key must be ${DATA_KEY_BYTES} bytes, got ${dataKey.length}`, { details: { provider: options.id } });
+        throw new AtrestError(
+          'ATREST_PROVIDER_CONTRACT',
+          `Provider ${options.id}: a data key must be ${DATA_KEY_BYTES} bytes, got ${dataKey.length}`,
+          { details: { provider: options.id } },
+        );
       }
       const plaintext = Buffer.concat([dataKey, contextDigest(context)]);
       try {
         return await run('wrap', async (c, signal) => {
           // The current version is looked up on every wrap (wraps are rare: one per new data key),
           // so a version rotated in the vault takes over without a restart.
-          const key = await c.clients.getKey(settings.keyName, { abortSignal: signal, ...(settings.keyVersion ? { version: settings.keyVersion } : {}) });
+          const key = await c.clients.getKey(settings.keyName, {
+            abortSignal: signal,
+            ...(settings.keyVersion ? { version: settings.keyVersion } : {}),
+          });
           const kid = usableKey(key, ['wrapKey']);
-          const result = await cryptoClient(c, kid.version, key).wrapKey(settings.algorithm, plaintext, { abortSignal: signal });
+          const result = await cryptoClient(c, kid.version, key).wrapKey(settings.algorithm, plaintext, {
+            abortSignal: signal,
+          });
           const used = result.keyID === undefined ? undefined : parseKeyIdentifier(result.keyID);
           if (result.keyID !== undefined && used?.version.toLowerCase() !== kid.version.toLowerCase()) {
-            throw new AtrestError('ATREST_PROVIDER_FAILED', `Provider ${options.id}: the vault wrapped with ${result.keyID}, not the version looked up (${kid.version})`, { details: { provider: options.id } });
+            throw new AtrestError(
+              'ATREST_PROVIDER_FAILED',
+              `Provider ${options.id}: the vault wrapped with ${result.keyID}, not the version looked up (${kid.version})`,
+              { details: { provider: options.id } },
+            );
           }
           lastWrapVersion = kid.version;
-          return { ciphertext: encodeWrapped(settings.algorithm, result.result), keyRef: `${settings.vaultOrigin}/keys/${kid.name}/${kid.version}` };
+          return {
+            ciphertext: encodeWrapped(settings.algorithm, result.result),
+            keyRef: `${settings.vaultOrigin}/keys/${kid.name}/${kid.version}`,
+          };
         });
       } finally {
         plaintext.fill(0);
@@ -281,18 +349,37 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
       checkOpen();
       const ref = parseKeyIdentifier(wrapped.keyRef);
       // Checked before any request: a token is never sent to a host or key that keyRef names.
-      if (!ref) throw wrongKey(`its keyRef "${wrapped.keyRef}" is not a versioned Key Vault key identifier (https://<vault>/keys/<name>/<version>)`, wrapped.keyRef);
-      if (ref.origin !== settings.vaultOrigin) throw wrongKey(`it was wrapped by a key in vault ${ref.origin}; configure a provider for that vault`, wrapped.keyRef);
-      if (ref.name.toLowerCase() !== settings.keyName.toLowerCase()) throw wrongKey(`it was wrapped by key ${ref.name}; configure a provider for that key`, wrapped.keyRef);
+      if (!ref)
+        throw wrongKey(
+          `its keyRef "${wrapped.keyRef}" is not a versioned Key Vault key identifier (https://<vault>/keys/<name>/<version>)`,
+          wrapped.keyRef,
+        );
+      if (ref.origin !== settings.vaultOrigin)
+        throw wrongKey(
+          `it was wrapped by a key in vault ${ref.origin}; configure a provider for that vault`,
+          wrapped.keyRef,
+        );
+      if (ref.name.toLowerCase() !== settings.keyName.toLowerCase())
+        throw wrongKey(`it was wrapped by key ${ref.name}; configure a provider for that key`, wrapped.keyRef);
       const frame = decodeWrapped(wrapped.ciphertext);
-      if (!frame) throw decryptFailed(`the wrapped data key (${wrapped.ciphertext.length} bytes) is damaged or was not written by the azurekv provider`);
-      const result = await run('unwrap', (c, signal) => cryptoClient(c, ref.version).unwrapKey(frame.algorithm, frame.rsaCiphertext, { abortSignal: signal }));
+      if (!frame)
+        throw decryptFailed(
+          `the wrapped data key (${wrapped.ciphertext.length} bytes) is damaged or was not written by the azurekv provider`,
+        );
+      const result = await run('unwrap', (c, signal) =>
+        cryptoClient(c, ref.version).unwrapKey(frame.algorithm, frame.rsaCiphertext, { abortSignal: signal }),
+      );
       const plaintext = Buffer.from(result.result);
       result.result.fill(0);
       try {
-        if (plaintext.length !== WRAPPED_PLAINTEXT_BYTES) throw decryptFailed(`the vault returned ${plaintext.length} bytes, not a wrapped data key; the wrapped key is damaged`);
+        if (plaintext.length !== WRAPPED_PLAINTEXT_BYTES)
+          throw decryptFailed(
+            `the vault returned ${plaintext.length} bytes, not a wrapped data key; the wrapped key is damaged`,
+          );
         if (!timingSafeEqual(plaintext.subarray(DATA_KEY_BYTES), contextDigest(context))) {
-          throw decryptFailed('the context does not match the one bound when the data key was wrapped (a data key copied to another record, or a damaged record)');
+          throw decryptFailed(
+            'the context does not match the one bound when the data key was wrapped (a data key copied to another record, or a damaged record)',
+          );
         }
         return new Uint8Array(plaintext.subarray(0, DATA_KEY_BYTES));
       } finally {
@@ -303,7 +390,10 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
     async health(): Promise<void> {
       checkOpen();
       await run('health', async (c, signal) => {
-        const key = await c.clients.getKey(settings.keyName, { abortSignal: signal, ...(settings.keyVersion ? { version: settings.keyVersion } : {}) });
+        const key = await c.clients.getKey(settings.keyName, {
+          abortSignal: signal,
+          ...(settings.keyVersion ? { version: settings.keyVersion } : {}),
+        });
         usableKey(key, ['wrapKey', 'unwrapKey']);
       });
     },
@@ -314,7 +404,11 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
         key_id: settings.keyName,
         key_version: settings.keyVersion ?? lastWrapVersion ?? 'latest',
         algorithm: settings.algorithm,
-        credential: options.credential ? 'injected' : settings.clientSecret ? 'client secret' : 'default credential chain',
+        credential: options.credential
+          ? 'injected'
+          : settings.clientSecret
+            ? 'client secret'
+            : 'default credential chain',
         ...(settings.tenantId ? { tenant_id: settings.tenantId } : {}),
         ...(settings.clientId ? { client_id: settings.clientId } : {}),
         ...(settings.authorityHost ? { authority_host: settings.authorityHost } : {}),

@@ -33,8 +33,16 @@ export type AzureCallOptions = { readonly abortSignal?: AbortSignal };
 
 /** What the provider needs of a cryptography client bound to one key version. */
 export type AzureCryptographyClient = {
-  wrapKey(algorithm: WrapAlgorithm, key: Uint8Array, options?: AzureCallOptions): Promise<{ result: Uint8Array; keyID?: string }>;
-  unwrapKey(algorithm: WrapAlgorithm, encryptedKey: Uint8Array, options?: AzureCallOptions): Promise<{ result: Uint8Array; keyID?: string }>;
+  wrapKey(
+    algorithm: WrapAlgorithm,
+    key: Uint8Array,
+    options?: AzureCallOptions,
+  ): Promise<{ result: Uint8Array; keyID?: string }>;
+  unwrapKey(
+    algorithm: WrapAlgorithm,
+    encryptedKey: Uint8Array,
+    options?: AzureCallOptions,
+  ): Promise<{ result: Uint8Array; keyID?: string }>;
 };
 
 /** The Key Vault clients of one vault. */
@@ -98,7 +106,10 @@ export async function loadIdentity(providerId: string): Promise<IdentityModule> 
 }
 
 /** The real Key Vault clients, on @azure/keyvault-keys. */
-export async function createSdkClients(providerId: string, options: AzureClientFactoryOptions): Promise<AzureKeyVaultClients> {
+export async function createSdkClients(
+  providerId: string,
+  options: AzureClientFactoryOptions,
+): Promise<AzureKeyVaultClients> {
   const { KeyClient, CryptographyClient } = await loadKeyVaultKeys(providerId);
   type SdkKey = Awaited<ReturnType<InstanceType<typeof KeyClient>['getKey']>>;
   const keyClient = new KeyClient(options.vaultUrl, options.credential, { ...options.clientOptions });
@@ -115,11 +126,14 @@ export async function createSdkClients(providerId: string, options: AzureClientF
     },
     cryptographyClient(key) {
       const source = typeof key === 'string' ? key : (fetched.get(key) ?? key.id);
-      if (source === undefined) throw new Error('A Key Vault key without an identifier cannot be used for cryptography');
+      if (source === undefined)
+        throw new Error('A Key Vault key without an identifier cannot be used for cryptography');
       const client = new CryptographyClient(source, options.credential, { ...options.clientOptions });
       return {
-        wrapKey: (algorithm, data, callOptions) => client.wrapKey(algorithm, data, callOptions?.abortSignal ? { abortSignal: callOptions.abortSignal } : {}),
-        unwrapKey: (algorithm, data, callOptions) => client.unwrapKey(algorithm, data, callOptions?.abortSignal ? { abortSignal: callOptions.abortSignal } : {}),
+        wrapKey: (algorithm, data, callOptions) =>
+          client.wrapKey(algorithm, data, callOptions?.abortSignal ? { abortSignal: callOptions.abortSignal } : {}),
+        unwrapKey: (algorithm, data, callOptions) =>
+          client.unwrapKey(algorithm, data, callOptions?.abortSignal ? { abortSignal: callOptions.abortSignal } : {}),
       };
     },
   };
@@ -130,7 +144,10 @@ export async function createSdkClients(providerId: string, options: AzureClientF
  * chain (environment, workload identity, managed identity, then developer tools; narrow it with
  * AZURE_TOKEN_CREDENTIALS=prod). SDK retries are off: the provider retries whole operations.
  */
-export async function createSdkCredential(providerId: string, options: AzureCredentialFactoryOptions): Promise<AzureTokenCredential> {
+export async function createSdkCredential(
+  providerId: string,
+  options: AzureCredentialFactoryOptions,
+): Promise<AzureTokenCredential> {
   const { ClientSecretCredential, DefaultAzureCredential } = await loadIdentity(providerId);
   const authorityHost = options.authorityHost ?? (process.env['AZURE_AUTHORITY_HOST'] || undefined);
   const common = {
@@ -142,14 +159,20 @@ export async function createSdkCredential(providerId: string, options: AzureCred
   };
   if (options.clientSecret !== undefined) {
     if (options.tenantId === undefined || options.clientId === undefined) {
-      throw new AtrestError('ATREST_CONFIG_INVALID', `[security.encryption.${providerId}] tenant_id and client_id are required with client_secret`, { details: { provider: providerId } });
+      throw new AtrestError(
+        'ATREST_CONFIG_INVALID',
+        `[security.encryption.${providerId}] tenant_id and client_id are required with client_secret`,
+        { details: { provider: providerId } },
+      );
     }
     return new ClientSecretCredential(options.tenantId, options.clientId, options.clientSecret, common);
   }
   const chainOptions: DefaultAzureCredentialClientIdOptions = {
     ...common,
     ...(options.tenantId === undefined ? {} : { tenantId: options.tenantId }),
-    ...(options.clientId === undefined ? {} : { managedIdentityClientId: options.clientId, workloadIdentityClientId: options.clientId }),
+    ...(options.clientId === undefined
+      ? {}
+      : { managedIdentityClientId: options.clientId, workloadIdentityClientId: options.clientId }),
   };
   return new DefaultAzureCredential(chainOptions);
 }

@@ -73,6 +73,14 @@ export function parseKeyIdentifier(kid: string): KeyIdentifier | undefined {
     return undefined;
   }
   const match = /^\/keys\/([0-9a-zA-Z-]{1,127})\/([0-9a-zA-Z]{1,64})\/?$/.exec(url.pathname);
-  if (url.protocol !== 'https:' || !match || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') return undefined;
+  if (
+    url.protocol !== 'https:' ||
+    !match ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.username !== '' ||
+    url.password !== ''
+  )
+    return undefined;
   return { origin: url.origin, name: match[1] ?? '', version: match[2] ?? '' };
 }

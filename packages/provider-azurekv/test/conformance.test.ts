@@ -11,7 +11,11 @@ t.test('azurekv conformance', async (t) => {
     await t.test(algorithm, async (t) => {
       await runProviderConformance(t, {
         create: () => createAzureKeyVaultProvider({ id: 'azurekv.main', config: configFor(emu, { algorithm }) }),
-        createOther: () => createAzureKeyVaultProvider({ id: 'azurekv.other', config: configFor(emu, { algorithm, key_id: 'other-kek' }) }),
+        createOther: () =>
+          createAzureKeyVaultProvider({
+            id: 'azurekv.other',
+            config: configFor(emu, { algorithm, key_id: 'other-kek' }),
+          }),
       });
     });
   }

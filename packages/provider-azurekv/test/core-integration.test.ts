@@ -43,12 +43,29 @@ t.test('INI + environment → core config → provider → envelope encryption',
     ].join('\n'),
   );
   // The secret stays out of the INI file.
-  const env = { ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_CLIENT_SECRET: emu.client_secret, ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_MAX_RETRIES: '2' };
+  const env = {
+    ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_CLIENT_SECRET: emu.client_secret,
+    ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_MAX_RETRIES: '2',
+  };
 
   const config = await loadAtrestConfig({ configFile: ini, env, appRoot: repoRoot });
   const section = config.providers.get('azurekv.main');
   t.ok(section, 'core found the section');
-  t.match(section?.values, { key_id: emu.key_id, vault_uri: emu.vault_uri, client_secret: emu.client_secret, max_retries: 2, request_timeout: 5000, retry_delay: 20, max_retry_delay: 10_000, algorithm: 'RSA-OAEP-256', key_version: '' }, 'validated with this schema: env applied, durations parsed, defaults filled');
+  t.match(
+    section?.values,
+    {
+      key_id: emu.key_id,
+      vault_uri: emu.vault_uri,
+      client_secret: emu.client_secret,
+      max_retries: 2,
+      request_timeout: 5000,
+      retry_delay: 20,
+      max_retry_delay: 10_000,
+      algorithm: 'RSA-OAEP-256',
+      key_version: '',
+    },
+    'validated with this schema: env applied, durations parsed, defaults filled',
+  );
   const shown = config.entries.find((e) => e.key === 'security.encryption.azurekv.main.client_secret');
   t.equal(shown?.sensitive, true, 'client_secret is marked sensitive');
   const listing = formatConfigEntries(config.entries);
@@ -57,11 +74,21 @@ t.test('INI + environment → core config → provider → envelope encryption',
 
   const atrest = await openAtrest({ configFile: ini, env, appRoot: repoRoot });
   t.teardown(() => atrest.close());
-  const sealed = await atrest.encrypt('postgres://grafana:s3cret@db/grafana', { context: 'data_source.secure_json_data:1' });
-  t.equal((await atrest.decrypt(sealed, { context: 'data_source.secure_json_data:1' })).toString('utf8'), 'postgres://grafana:s3cret@db/grafana', 'encrypt/decrypt through a data key wrapped in the vault');
+  const sealed = await atrest.encrypt('postgres://grafana:s3cret@db/grafana', {
+    context: 'data_source.secure_json_data:1',
+  });
+  t.equal(
+    (await atrest.decrypt(sealed, { context: 'data_source.secure_json_data:1' })).toString('utf8'),
+    'postgres://grafana:s3cret@db/grafana',
+    'encrypt/decrypt through a data key wrapped in the vault',
+  );
   t.ok(emu.calls.token >= 1 && emu.calls.getKey >= 1, 'the vault and the token endpoint were used');
 
-  const bad = await loadAtrestConfig({ configFile: ini, env: { ...env, ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_ALGORITHM: 'RSA1_5' }, appRoot: repoRoot }).then(
+  const bad = await loadAtrestConfig({
+    configFile: ini,
+    env: { ...env, ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_ALGORITHM: 'RSA1_5' },
+    appRoot: repoRoot,
+  }).then(
     () => undefined,
     (e: { code?: string; message?: string }) => e,
   );

@@ -6,13 +6,27 @@ import type { Test } from 'tap';
 import type { AzureKeyVaultEmulator } from '@atrest/testkit';
 import { emulator, providerOn, rejectionOf } from './helpers/provider.js';
 
-const variables = ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_AUTHORITY_HOST', 'AZURE_TOKEN_CREDENTIALS'] as const;
+const variables = [
+  'AZURE_TENANT_ID',
+  'AZURE_CLIENT_ID',
+  'AZURE_CLIENT_SECRET',
+  'AZURE_AUTHORITY_HOST',
+  'AZURE_TOKEN_CREDENTIALS',
+] as const;
 
 /** Set the AZURE_* variables for one test, restoring them after. */
-function environment(t: Test, emu: AzureKeyVaultEmulator, values: Partial<Record<(typeof variables)[number], string>>): void {
+function environment(
+  t: Test,
+  emu: AzureKeyVaultEmulator,
+  values: Partial<Record<(typeof variables)[number], string>>,
+): void {
   const saved = Object.fromEntries(variables.map((v) => [v, process.env[v]]));
   for (const v of variables) delete process.env[v];
-  Object.assign(process.env, { AZURE_TENANT_ID: emu.tenant_id, AZURE_CLIENT_ID: emu.client_id, AZURE_CLIENT_SECRET: emu.client_secret }, values);
+  Object.assign(
+    process.env,
+    { AZURE_TENANT_ID: emu.tenant_id, AZURE_CLIENT_ID: emu.client_id, AZURE_CLIENT_SECRET: emu.client_secret },
+    values,
+  );
   t.teardown(() => {
     for (const v of variables) {
       const value = saved[v];
@@ -30,7 +44,11 @@ t.test('environment credential, authority_host from the section', async (t) => {
   environment(t, emu, {});
   const p = await providerOn(t, emu, noSecret);
   const dataKey = new Uint8Array(randomBytes(32));
-  t.same(Buffer.from(await p.unwrapKey(await p.wrapKey(dataKey, context), context)), Buffer.from(dataKey), 'round trip with a token from the chain');
+  t.same(
+    Buffer.from(await p.unwrapKey(await p.wrapKey(dataKey, context), context)),
+    Buffer.from(dataKey),
+    'round trip with a token from the chain',
+  );
   t.equal(emu.calls.token, 1, 'one token from the emulated Entra ID');
   t.equal(p.describe?.()['credential'], 'default credential chain', 'describe says which credential');
   t.notMatch(JSON.stringify(p.describe?.()), emu.client_secret, 'and not the secret');
@@ -41,7 +59,11 @@ t.test('environment credential, authority host from AZURE_AUTHORITY_HOST', async
   environment(t, emu, { AZURE_AUTHORITY_HOST: emu.authority_host });
   const p = await providerOn(t, emu, { ...noSecret, authority_host: '' });
   const dataKey = new Uint8Array(randomBytes(32));
-  t.same(Buffer.from(await p.unwrapKey(await p.wrapKey(dataKey, context), context)), Buffer.from(dataKey), 'round trip');
+  t.same(
+    Buffer.from(await p.unwrapKey(await p.wrapKey(dataKey, context), context)),
+    Buffer.from(dataKey),
+    'round trip',
+  );
   t.equal(emu.calls.token, 1, 'token from the host in AZURE_AUTHORITY_HOST');
 });
 

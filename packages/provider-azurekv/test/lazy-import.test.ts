@@ -14,17 +14,27 @@ async function runProbe(...args: string[]): Promise<ProbeResult> {
   return JSON.parse(stdout) as ProbeResult;
 }
 
-const azure = (urls: readonly string[]): string[] => urls.filter((u) => u.includes('/@azure/') || u.includes('/@azure+'));
+const azure = (urls: readonly string[]): string[] =>
+  urls.filter((u) => u.includes('/@azure/') || u.includes('/@azure+'));
 
 t.test('import and create load no Azure SDK', async (t) => {
   const result = await runProbe();
-  t.ok(result.afterImport.some((u) => u.includes('/provider-azurekv/dist/src/index.js')), 'the probe saw the package index load');
-  t.ok(result.afterImport.some((u) => u.includes('/core/')), 'and its imports (@atrest/core)');
+  t.ok(
+    result.afterImport.some((u) => u.includes('/provider-azurekv/dist/src/index.js')),
+    'the probe saw the package index load',
+  );
+  t.ok(
+    result.afterImport.some((u) => u.includes('/core/')),
+    'and its imports (@atrest/core)',
+  );
   t.same(azure(result.afterImport), [], 'no @azure module after import');
   t.same(azure(result.afterCreate), [], 'none after creating a provider either');
 });
 
 t.test('the first use loads it (the probe can see it)', async (t) => {
   const result = await runProbe('use');
-  t.ok(azure(result.afterUse).some((u) => u.includes('identity')), '@azure/identity is loaded at first use');
+  t.ok(
+    azure(result.afterUse).some((u) => u.includes('identity')),
+    '@azure/identity is loaded at first use',
+  );
 });

@@ -32,7 +32,11 @@ t.test('key rotation: old wrapped keys still unwrap, new wraps use the new versi
   t.same(Buffer.from(await p.unwrapKey(w2, context)), Buffer.from(k2), 'the new one unwraps its own');
 
   const fresh = await providerOn(t, emu);
-  t.same(Buffer.from(await fresh.unwrapKey(w1, context)), Buffer.from(k1), 'a fresh provider unwraps the old version too');
+  t.same(
+    Buffer.from(await fresh.unwrapKey(w1, context)),
+    Buffer.from(k1),
+    'a fresh provider unwraps the old version too',
+  );
   t.same(Buffer.from(await fresh.unwrapKey(w2, context)), Buffer.from(k2), 'and the new one');
   const swapped = await rejectionOf(fresh.unwrapKey({ ciphertext: w1.ciphertext, keyRef: w2.keyRef }, context));
   t.equal(swapped?.code, 'ATREST_DECRYPT_FAILED', 'a wrapped key presented with another version fails, typed');
@@ -51,12 +55,20 @@ t.test('both algorithms; each wrapped key records its own', async (t) => {
   t.equal(a.ciphertext.length, 258, 'RSA-OAEP: format byte, algorithm byte, 256-byte RSA ciphertext');
   t.equal(b.ciphertext.length, 258, 'RSA-OAEP-256: same frame');
   t.not(a.ciphertext[1], b.ciphertext[1], 'the algorithm is recorded');
-  t.same(Buffer.from(await oaep256.unwrapKey(a, context)), Buffer.from(k), 'an RSA-OAEP-256 provider unwraps an RSA-OAEP key (config changed later)');
+  t.same(
+    Buffer.from(await oaep256.unwrapKey(a, context)),
+    Buffer.from(k),
+    'an RSA-OAEP-256 provider unwraps an RSA-OAEP key (config changed later)',
+  );
   t.same(Buffer.from(await oaep.unwrapKey(b, context)), Buffer.from(k), 'and the other way round');
   t.equal(oaep.describe?.()['algorithm'], 'RSA-OAEP', 'describe names the algorithm');
   const forged = new Uint8Array(a.ciphertext);
   forged[1] = b.ciphertext[1] ?? 0;
-  t.equal((await rejectionOf(oaep.unwrapKey({ ciphertext: forged, keyRef: a.keyRef }, context)))?.code, 'ATREST_DECRYPT_FAILED', 'a swapped algorithm byte fails, typed');
+  t.equal(
+    (await rejectionOf(oaep.unwrapKey({ ciphertext: forged, keyRef: a.keyRef }, context)))?.code,
+    'ATREST_DECRYPT_FAILED',
+    'a swapped algorithm byte fails, typed',
+  );
 });
 
 t.test('keyRef names another vault, key or nothing: refused before any request', async (t) => {
@@ -77,7 +89,11 @@ t.test('keyRef names another vault, key or nothing: refused before any request',
     const err = await rejectionOf(p.unwrapKey({ ciphertext: wrapped.ciphertext, keyRef }, context));
     t.equal(err?.code, 'ATREST_WRONG_KEY', `refused: ${keyRef}`);
   }
-  t.same(Object.values(emu.calls).reduce((a, b) => a + b, 0), 0, 'no request reached the emulator (no token sent anywhere)');
+  t.same(
+    Object.values(emu.calls).reduce((a, b) => a + b, 0),
+    0,
+    'no request reached the emulator (no token sent anywhere)',
+  );
 });
 
 t.test('a vault whose challenge names a resource it does not belong to gets no token', async (t) => {
@@ -94,7 +110,10 @@ t.test('wrong client secret → ATREST_PROVIDER_AUTH naming provider, tenant and
   const emu = await emulator(t);
   const secret = 'Xq8~wrong-secret-value-0123456789';
   const p = await providerOn(t, emu, { client_secret: secret });
-  for (const [what, op] of [['wrap', () => p.wrapKey(dataKey(), context)], ['health', () => healthOf(p)]] as const) {
+  for (const [what, op] of [
+    ['wrap', () => p.wrapKey(dataKey(), context)],
+    ['health', () => healthOf(p)],
+  ] as const) {
     const err = await rejectionOf(op());
     t.equal(err?.code, 'ATREST_PROVIDER_AUTH', `${what}: ATREST_PROVIDER_AUTH`);
     t.match(err?.message, 'azurekv.main', `${what}: names the provider`);
@@ -127,7 +146,10 @@ t.test('TLS: no ca_file, a wrong CA, a wrong host name → ATREST_TLS; verificat
   t.match(err?.message, /ERR_TLS_CERT_ALTNAME_INVALID/, 'a host name mismatch');
   t.match(err?.message, misnamed.ca_file, 'naming the CA file');
   t.equal(misnamed.calls.token + misnamed.calls.getKey, 0, 'nothing was served over it');
-  t.notOk(Object.keys(configSchema).some((k) => /verify|insecure|reject/i.test(k)), 'no config key turns verification off');
+  t.notOk(
+    Object.keys(configSchema).some((k) => /verify|insecure|reject/i.test(k)),
+    'no config key turns verification off',
+  );
 });
 
 t.test('the token endpoint behind another CA: ATREST_TLS names it', async (t) => {
@@ -145,7 +167,19 @@ t.test('health and describe', async (t) => {
   const p = await providerOn(t, emu);
   await t.resolves(healthOf(p), 'health resolves on a usable key');
   const facts = p.describe?.() ?? {};
-  t.match(facts, { vault_uri: emu.vault_uri, key_id: emu.key_id, algorithm: 'RSA-OAEP-256', credential: 'client secret', tenant_id: emu.tenant_id, client_id: emu.client_id, ca_file: emu.ca_file }, 'non-secret facts');
+  t.match(
+    facts,
+    {
+      vault_uri: emu.vault_uri,
+      key_id: emu.key_id,
+      algorithm: 'RSA-OAEP-256',
+      credential: 'client secret',
+      tenant_id: emu.tenant_id,
+      client_id: emu.client_id,
+      ca_file: emu.ca_file,
+    },
+    'non-secret facts',
+  );
   t.notMatch(JSON.stringify(facts), emu.client_secret, 'never the secret');
 
   emu.setKeyOperations(emu.key_id, ['encrypt', 'decrypt', 'wrapKey']);
@@ -161,7 +195,9 @@ t.test('health and describe', async (t) => {
   const missing = await rejectionOf(healthOf(await providerOn(t, emu, { key_id: 'no-such-key' })));
   t.equal(missing?.code, 'ATREST_KEY_MISSING', 'an unknown key: ATREST_KEY_MISSING');
   t.match(missing?.message, 'no-such-key', 'naming it');
-  const gone = await rejectionOf((await providerOn(t, emu, { key_version: '0123456789abcdef0123456789abcdef' })).wrapKey(dataKey(), context));
+  const gone = await rejectionOf(
+    (await providerOn(t, emu, { key_version: '0123456789abcdef0123456789abcdef' })).wrapKey(dataKey(), context),
+  );
   t.equal(gone?.code, 'ATREST_KEY_MISSING', 'an unknown pinned version: ATREST_KEY_MISSING');
 });
 
@@ -171,22 +207,38 @@ t.test('an injected credential is used instead of the configured one', async (t)
   const credential: AzureTokenCredential = {
     async getToken(scopes) {
       asked = Array.isArray(scopes) ? scopes : [scopes];
-      const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: emu.client_id, client_secret: emu.client_secret, scope: asked.join(' ') }).toString();
+      const body = new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: emu.client_id,
+        client_secret: emu.client_secret,
+        scope: asked.join(' '),
+      }).toString();
       const reply = await new Promise<string>((resolve, reject) => {
-        const req = request(`${emu.authority_host}/${emu.tenant_id}/oauth2/v2.0/token`, { method: 'POST', ca: emu.caPem, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-          res.on('end', () => resolve(text));
-        });
+        const req = request(
+          `${emu.authority_host}/${emu.tenant_id}/oauth2/v2.0/token`,
+          { method: 'POST', ca: emu.caPem, headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+            res.on('end', () => resolve(text));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
-      return { token: String((JSON.parse(reply) as { access_token: string }).access_token), expiresOnTimestamp: Date.now() + 3_600_000 };
+      return {
+        token: String((JSON.parse(reply) as { access_token: string }).access_token),
+        expiresOnTimestamp: Date.now() + 3_600_000,
+      };
     },
   };
   const p = await providerOn(t, emu, { client_secret: '', tenant_id: '', client_id: '' }, { credential });
   const k = dataKey();
-  t.same(Buffer.from(await p.unwrapKey(await p.wrapKey(k, context), context)), Buffer.from(k), 'round trip with the injected credential');
+  t.same(
+    Buffer.from(await p.unwrapKey(await p.wrapKey(k, context), context)),
+    Buffer.from(k),
+    'round trip with the injected credential',
+  );
   t.same(asked, [`${emu.vault_uri}/.default`], 'asked for the vault resource named by the challenge');
   t.equal(p.describe?.()['credential'], 'injected', 'describe says so');
   t.equal(emu.calls.openidConfiguration, 0, 'the SDK credential was not used');
@@ -207,7 +259,21 @@ t.test('the definition', async (t) => {
   const def = providers[0];
   t.equal(def?.type, 'azurekv', 'type azurekv');
   t.equal(def?.apiVersion, PROVIDER_API_VERSION, 'apiVersion');
-  const keys = ['tenant_id', 'client_id', 'client_secret', 'key_id', 'vault_uri', 'key_version', 'algorithm', 'authority_host', 'ca_file', 'max_retries', 'retry_delay', 'max_retry_delay', 'request_timeout'];
+  const keys = [
+    'tenant_id',
+    'client_id',
+    'client_secret',
+    'key_id',
+    'vault_uri',
+    'key_version',
+    'algorithm',
+    'authority_host',
+    'ca_file',
+    'max_retries',
+    'retry_delay',
+    'max_retry_delay',
+    'request_timeout',
+  ];
   t.same(Object.keys(def?.configSchema ?? {}).sort(), [...keys].sort(), 'every config key in the schema');
   for (const [key, spec] of Object.entries(def?.configSchema ?? {})) {
     t.ok(spec.doc.length > 10 && spec.format !== undefined && 'default' in spec, `${key}: doc, format, default`);
@@ -217,10 +283,23 @@ t.test('the definition', async (t) => {
   t.equal(def?.configSchema['algorithm']?.default, 'RSA-OAEP-256', 'RSA-OAEP-256 by default');
 
   const emu = await emulator(t);
-  const p = await def?.create({ id: 'azurekv.grafana', type: 'azurekv', name: 'grafana', config: configFor(emu), app: 'atrest', appRoot: process.cwd(), firstUse: true, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  const p = await def?.create({
+    id: 'azurekv.grafana',
+    type: 'azurekv',
+    name: 'grafana',
+    config: configFor(emu),
+    app: 'atrest',
+    appRoot: process.cwd(),
+    firstUse: true,
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
   t.teardown(() => p?.close?.());
   const k = dataKey();
-  t.same(Buffer.from((await p?.unwrapKey(await p.wrapKey(k, context), context)) ?? []), Buffer.from(k), 'create() makes a working provider');
+  t.same(
+    Buffer.from((await p?.unwrapKey(await p.wrapKey(k, context), context)) ?? []),
+    Buffer.from(k),
+    'create() makes a working provider',
+  );
 });
 
 t.test('config checks name the key and what is allowed', async (t) => {
@@ -235,12 +314,19 @@ t.test('config checks name the key and what is allowed', async (t) => {
     ['secret without client', { client_id: '' }, 'ATREST_CONFIG_INVALID', /client_id: is required with client_secret/],
     ['unknown algorithm', { algorithm: 'RSA1_5' }, 'ATREST_CONFIG_INVALID', /algorithm/],
     ['http authority', { authority_host: 'http://login.example' }, 'ATREST_CONFIG_INVALID', /authority_host.*https/],
-    ['missing ca_file', { ca_file: '/nonexistent/ca.pem' }, 'ATREST_TLS', /ca_file: cannot read \/nonexistent\/ca\.pem/],
+    [
+      'missing ca_file',
+      { ca_file: '/nonexistent/ca.pem' },
+      'ATREST_TLS',
+      /ca_file: cannot read \/nonexistent\/ca\.pem/,
+    ],
     ['bad duration', { request_timeout: 'soon' }, 'ATREST_CONFIG_INVALID', /request_timeout/],
     ['too many retries', { max_retries: 99 }, 'ATREST_CONFIG_INVALID', /max_retries/],
   ];
   for (const [what, overrides, code, message] of bad) {
-    const err = await rejectionOf(createAzureKeyVaultProvider({ id: 'azurekv.main', config: { ...configFor(emu), ...overrides } }));
+    const err = await rejectionOf(
+      createAzureKeyVaultProvider({ id: 'azurekv.main', config: { ...configFor(emu), ...overrides } }),
+    );
     t.ok(isAtrestError(err), `${what}: an AtrestError`);
     t.equal(err?.code, code, `${what}: ${code}`);
     t.match(err?.message, message, `${what}: says what`);
@@ -248,7 +334,15 @@ t.test('config checks name the key and what is allowed', async (t) => {
   }
   const noCerts = `${emu.ca_file}.empty`;
   writeFileSync(noCerts, 'not a certificate\n');
-  t.equal((await rejectionOf(createAzureKeyVaultProvider({ id: 'azurekv.main', config: configFor(emu, { ca_file: noCerts }) })))?.code, 'ATREST_TLS', 'a ca_file without certificates: ATREST_TLS');
+  t.equal(
+    (
+      await rejectionOf(
+        createAzureKeyVaultProvider({ id: 'azurekv.main', config: configFor(emu, { ca_file: noCerts }) }),
+      )
+    )?.code,
+    'ATREST_TLS',
+    'a ca_file without certificates: ATREST_TLS',
+  );
   t.equal(parseDuration('250ms'), 250, 'durations: ms');
   t.equal(parseDuration('10s'), 10_000, 'seconds');
   t.equal(parseDuration('2 minutes'), 120_000, 'words');

@@ -32,7 +32,11 @@ t.test('transient faults are retried, then the operation succeeds', async (t) =>
       emu.clearFaults();
       const retries = logger.records.filter((r) => r.level === 'warn' && r.message.includes('retrying'));
       t.equal(retries.length, (fault.times ?? 0) * 2, 'each fault cost one retry, logged');
-      t.match(retries[0]?.fields, { provider: 'azurekv.main', operation: 'wrap', attempt: 1 }, 'the log names provider, operation and attempt');
+      t.match(
+        retries[0]?.fields,
+        { provider: 'azurekv.main', operation: 'wrap', attempt: 1 },
+        'the log names provider, operation and attempt',
+      );
       t.ok(emu.calls.getKey + emu.calls.wrapKey >= (fault.times ?? 0) + 1, 'the vault saw the retried requests');
     });
   }

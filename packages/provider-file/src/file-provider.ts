@@ -31,7 +31,8 @@ export class FileKeyProvider implements KeyProvider {
 
   private get primary(): FileKey {
     const k = this.ring.keys.find((x) => x.version === this.ring.primary);
-    if (k === undefined) throw new AtrestError('ATREST_KEY_FILE_INVALID', `The key file ${this.path} has no primary key.`);
+    if (k === undefined)
+      throw new AtrestError('ATREST_KEY_FILE_INVALID', `The key file ${this.path} has no primary key.`);
     return k;
   }
 
@@ -42,13 +43,19 @@ export class FileKeyProvider implements KeyProvider {
     const cipher = createCipheriv('aes-256-gcm', k.key, nonce);
     cipher.setAAD(aad(fp, context));
     const body = Buffer.concat([cipher.update(dataKey), cipher.final()]);
-    return { ciphertext: Buffer.concat([Buffer.of(RECORD_VERSION), fp, nonce, body, cipher.getAuthTag()]), keyRef: k.fingerprint };
+    return {
+      ciphertext: Buffer.concat([Buffer.of(RECORD_VERSION), fp, nonce, body, cipher.getAuthTag()]),
+      keyRef: k.fingerprint,
+    };
   }
 
   async unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array> {
     const rec = Buffer.from(wrapped.ciphertext);
     if (rec.length !== RECORD_LENGTH || rec[0] !== RECORD_VERSION) {
-      throw new AtrestError('ATREST_DECRYPT_FAILED', `A data key record for the key file ${this.path} is malformed (${rec.length} bytes, version ${rec[0]}).`);
+      throw new AtrestError(
+        'ATREST_DECRYPT_FAILED',
+        `A data key record for the key file ${this.path} is malformed (${rec.length} bytes, version ${rec[0]}).`,
+      );
     }
     const fp = rec.subarray(1, 1 + FP);
     const k = this.ring.keys.find((x) => x.fingerprint === fp.toString('hex'));
@@ -56,7 +63,13 @@ export class FileKeyProvider implements KeyProvider {
       throw new AtrestError(
         'ATREST_KEY_MISMATCH',
         `The data was encrypted with key ${fp.toString('hex')}, which is not in the key file ${this.path} (it holds ${this.ring.keys.map((x) => x.fingerprint).join(', ')}). This is a different key file: restore the right one from your backup.`,
-        { details: { path: this.path, fingerprint: fp.toString('hex'), present: this.ring.keys.map((x) => x.fingerprint) } },
+        {
+          details: {
+            path: this.path,
+            fingerprint: fp.toString('hex'),
+            present: this.ring.keys.map((x) => x.fingerprint),
+          },
+        },
       );
     }
     const decipher = createDecipheriv('aes-256-gcm', k.key, rec.subarray(1 + FP, 1 + FP + NONCE));
@@ -67,7 +80,11 @@ export class FileKeyProvider implements KeyProvider {
       decipher.final();
     } catch (cause) {
       key.fill(0);
-      throw new AtrestError('ATREST_DECRYPT_FAILED', `A data key record does not authenticate under key ${k.fingerprint} of ${this.path}: it was changed, or belongs to another data key.`, { cause });
+      throw new AtrestError(
+        'ATREST_DECRYPT_FAILED',
+        `A data key record does not authenticate under key ${k.fingerprint} of ${this.path}: it was changed, or belongs to another data key.`,
+        { cause },
+      );
     }
     return key;
   }
@@ -79,12 +96,23 @@ export class FileKeyProvider implements KeyProvider {
     } catch {
       // reported as missing
     }
-    return { key_path: this.path, fingerprint: this.primary.fingerprint, mode, primary_version: this.ring.primary, versions: this.ring.keys.length };
+    return {
+      key_path: this.path,
+      fingerprint: this.primary.fingerprint,
+      mode,
+      primary_version: this.ring.primary,
+      versions: this.ring.keys.length,
+    };
   }
 
   /** Every key version in the file (for status and pruning). */
   keys(): readonly { version: number; fingerprint: string; createdAt: string; primary: boolean }[] {
-    return this.ring.keys.map((k) => ({ version: k.version, fingerprint: k.fingerprint, createdAt: k.createdAt, primary: k.version === this.ring.primary }));
+    return this.ring.keys.map((k) => ({
+      version: k.version,
+      fingerprint: k.fingerprint,
+      createdAt: k.createdAt,
+      primary: k.version === this.ring.primary,
+    }));
   }
 
   async rotateKey(): Promise<KeyProvider> {
@@ -95,7 +123,8 @@ export class FileKeyProvider implements KeyProvider {
   async pruneKeys(keep: readonly string[]): Promise<readonly string[]> {
     const ring = readKeyFile(this.path);
     const removed = ring.keys.filter((k) => k.version !== ring.primary && !keep.includes(k.fingerprint));
-    if (removed.length > 0) replaceKeyFile(this.path, { primary: ring.primary, keys: ring.keys.filter((k) => !removed.includes(k)) });
+    if (removed.length > 0)
+      replaceKeyFile(this.path, { primary: ring.primary, keys: ring.keys.filter((k) => !removed.includes(k)) });
     return removed.map((k) => k.fingerprint);
   }
 
@@ -111,7 +140,11 @@ export function openKeyFile(path: string, firstUse: boolean): FileKeyProvider {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
       if ((err as NodeJS.ErrnoException).code === 'EACCES') {
-        throw new AtrestError('ATREST_KEY_FILE_PERMISSIONS', `The key file ${path} cannot be read by this user (permission denied). Run atrest as the key file's owner.`, { details: { path } });
+        throw new AtrestError(
+          'ATREST_KEY_FILE_PERMISSIONS',
+          `The key file ${path} cannot be read by this user (permission denied). Run atrest as the key file's owner.`,
+          { details: { path } },
+        );
       }
       throw err;
     }
@@ -131,12 +164,18 @@ export const fileProvider = defineProvider<FileProviderConfig>({
   type: 'file',
   description: 'AES-256-GCM key wrapping under a local key file, generated on first boot',
   configSchema: {
-    key_path: { doc: 'Path of the key file (created 0600 on first boot, never overwritten)', format: String, default: '' },
+    key_path: {
+      doc: 'Path of the key file (created 0600 on first boot, never overwritten)',
+      format: String,
+      default: '',
+    },
   },
   async create(options: ProviderCreateOptions<FileProviderConfig>): Promise<KeyProvider> {
     const path = options.config.key_path;
     if (typeof path !== 'string' || path === '') {
-      throw new AtrestError('ATREST_CONFIG_INVALID', `[security.encryption.${options.id}] key_path is not set.`, { details: { provider: options.id, key: 'key_path' } });
+      throw new AtrestError('ATREST_CONFIG_INVALID', `[security.encryption.${options.id}] key_path is not set.`, {
+        details: { provider: options.id, key: 'key_path' },
+      });
     }
     return openKeyFile(path, options.firstUse);
   },

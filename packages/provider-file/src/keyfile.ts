@@ -2,14 +2,31 @@
 // temporary file, 0600, fsync, link into place, directory fsync) and never overwritten by creation;
 // a rotation writes a superset of the keys and renames it over the old file.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  constants,
+} from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { AtrestError } from '@atrest/core';
 
 export const KEY_FILE_FORMAT = 1;
 
 /** One key of the key file. */
-export type FileKey = { readonly version: number; readonly key: Buffer; readonly fingerprint: string; readonly createdAt: string };
+export type FileKey = {
+  readonly version: number;
+  readonly key: Buffer;
+  readonly fingerprint: string;
+  readonly createdAt: string;
+};
 
 /** The parsed key file. */
 export type KeyRing = { readonly primary: number; readonly keys: readonly FileKey[] };
@@ -19,12 +36,20 @@ export function fingerprint(key: Uint8Array): string {
   return createHash('sha256').update('atrest-key-fingerprint:v1').update(key).digest().subarray(0, 8).toString('hex');
 }
 
-type KeyFileJson = { atrest_key_file: number; primary: number; keys: { version: number; created_at: string; key: string }[] };
+type KeyFileJson = {
+  atrest_key_file: number;
+  primary: number;
+  keys: { version: number; created_at: string; key: string }[];
+};
 
 function invalid(path: string, why: string): AtrestError {
-  return new AtrestError('ATREST_KEY_FILE_INVALID', `The key file ${path} is not a valid atrest key file (${why}). Restore it from your backup; never edit it by hand.`, {
-    details: { path },
-  });
+  return new AtrestError(
+    'ATREST_KEY_FILE_INVALID',
+    `The key file ${path} is not a valid atrest key file (${why}). Restore it from your backup; never edit it by hand.`,
+    {
+      details: { path },
+    },
+  );
 }
 
 /** Read and check the key file. Refuses a file readable or writable by group or others. */
@@ -44,15 +69,18 @@ export function readKeyFile(path: string): KeyRing {
   } catch {
     throw invalid(path, 'not JSON');
   }
-  if (json === null || typeof json !== 'object' || json.atrest_key_file !== KEY_FILE_FORMAT) throw invalid(path, `format is not ${KEY_FILE_FORMAT}`);
+  if (json === null || typeof json !== 'object' || json.atrest_key_file !== KEY_FILE_FORMAT)
+    throw invalid(path, `format is not ${KEY_FILE_FORMAT}`);
   if (!Array.isArray(json.keys) || json.keys.length === 0) throw invalid(path, 'no keys');
   const keys = json.keys.map((k, i) => {
     const key = Buffer.from(String(k?.key), 'base64');
-    if (!Number.isInteger(k?.version) || k.version < 1 || key.length !== 32) throw invalid(path, `key #${i + 1} is malformed`);
+    if (!Number.isInteger(k?.version) || k.version < 1 || key.length !== 32)
+      throw invalid(path, `key #${i + 1} is malformed`);
     return { version: k.version, key, fingerprint: fingerprint(key), createdAt: String(k.created_at) };
   });
   if (new Set(keys.map((k) => k.version)).size !== keys.length) throw invalid(path, 'duplicate key versions');
-  if (!keys.some((k) => k.version === json.primary)) throw invalid(path, `primary version ${json.primary} is not in the file`);
+  if (!keys.some((k) => k.version === json.primary))
+    throw invalid(path, `primary version ${json.primary} is not in the file`);
   return { primary: json.primary, keys };
 }
 
@@ -62,7 +90,7 @@ function serialize(ring: KeyRing): string {
     primary: ring.primary,
     keys: ring.keys.map((k) => ({ version: k.version, created_at: k.createdAt, key: k.key.toString('base64') })),
   };
-  return JSON.stringify(json, null, 2) + '\n';
+  return `${JSON.stringify(json, null, 2)}\n`;
 }
 
 function fsyncDir(dir: string): void {
@@ -102,7 +130,10 @@ function makeParents(dir: string): void {
 export function createKeyFile(path: string): KeyRing {
   makeParents(dirname(path));
   const key = randomBytes(32);
-  const ring: KeyRing = { primary: 1, keys: [{ version: 1, key, fingerprint: fingerprint(key), createdAt: new Date().toISOString() }] };
+  const ring: KeyRing = {
+    primary: 1,
+    keys: [{ version: 1, key, fingerprint: fingerprint(key), createdAt: new Date().toISOString() }],
+  };
   const tmp = writeTemp(path, ring);
   try {
     linkSync(tmp, path); // fails with EEXIST rather than replace an existing key file
@@ -121,7 +152,10 @@ export function addKeyVersion(path: string): KeyRing {
   const ring = readKeyFile(path);
   const key = randomBytes(32);
   const version = Math.max(...ring.keys.map((k) => k.version)) + 1;
-  const next: KeyRing = { primary: version, keys: [...ring.keys, { version, key, fingerprint: fingerprint(key), createdAt: new Date().toISOString() }] };
+  const next: KeyRing = {
+    primary: version,
+    keys: [...ring.keys, { version, key, fingerprint: fingerprint(key), createdAt: new Date().toISOString() }],
+  };
   replaceKeyFile(path, next);
   return next;
 }

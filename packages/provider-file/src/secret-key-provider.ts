@@ -24,7 +24,13 @@ type Kdf = { log2N: number; r: number; p: number };
 
 function derive(passphrase: string, salt: Buffer, kdf: Kdf): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(passphrase.normalize('NFC'), salt, 32, { N: 2 ** kdf.log2N, r: kdf.r, p: kdf.p, maxmem: 256 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
+    scrypt(
+      passphrase.normalize('NFC'),
+      salt,
+      32,
+      { N: 2 ** kdf.log2N, r: kdf.r, p: kdf.p, maxmem: 256 * 1024 * 1024 },
+      (err, key) => (err ? reject(err) : resolve(key)),
+    );
   });
 }
 
@@ -39,13 +45,19 @@ export class SecretKeyProvider implements KeyProvider {
     private readonly kdf: Kdf = DEFAULT_KDF,
   ) {
     if (passphrase.length < MIN_PASSPHRASE_LENGTH) {
-      throw new AtrestError('ATREST_CONFIG_INVALID', `The secret_key passphrase has fewer than ${MIN_PASSPHRASE_LENGTH} characters; use a longer one (openssl rand -base64 32).`);
+      throw new AtrestError(
+        'ATREST_CONFIG_INVALID',
+        `The secret_key passphrase has fewer than ${MIN_PASSPHRASE_LENGTH} characters; use a longer one (openssl rand -base64 32).`,
+      );
     }
   }
 
   async wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey> {
     this.wrappingKey ??= derive(this.passphrase, this.salt, this.kdf);
-    const params = Buffer.concat([Buffer.of(RECORD_VERSION, KDF_SCRYPT, this.kdf.log2N, this.kdf.r, this.kdf.p), this.salt]);
+    const params = Buffer.concat([
+      Buffer.of(RECORD_VERSION, KDF_SCRYPT, this.kdf.log2N, this.kdf.r, this.kdf.p),
+      this.salt,
+    ]);
     const nonce = randomBytes(NONCE);
     const cipher = createCipheriv('aes-256-gcm', await this.wrappingKey, nonce);
     cipher.setAAD(Buffer.concat([AAD_PREFIX, params, encodeContext(context)]));
@@ -56,12 +68,18 @@ export class SecretKeyProvider implements KeyProvider {
   async unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array> {
     const rec = Buffer.from(wrapped.ciphertext);
     if (rec.length !== RECORD_LENGTH || rec[0] !== RECORD_VERSION || rec[1] !== KDF_SCRYPT) {
-      throw new AtrestError('ATREST_DECRYPT_FAILED', `A passphrase-wrapped data key record is malformed (${rec.length} bytes).`);
+      throw new AtrestError(
+        'ATREST_DECRYPT_FAILED',
+        `A passphrase-wrapped data key record is malformed (${rec.length} bytes).`,
+      );
     }
     const kdf = { log2N: rec[2] ?? 0, r: rec[3] ?? 0, p: rec[4] ?? 0 };
     // Bounds keep a forged record from asking for gigabytes of scrypt memory.
     if (kdf.log2N < 10 || kdf.log2N > 20 || kdf.r < 1 || kdf.r > 32 || kdf.p < 1 || kdf.p > 16) {
-      throw new AtrestError('ATREST_DECRYPT_FAILED', `A passphrase-wrapped data key record has out-of-range KDF parameters (N=2^${kdf.log2N}, r=${kdf.r}, p=${kdf.p}).`);
+      throw new AtrestError(
+        'ATREST_DECRYPT_FAILED',
+        `A passphrase-wrapped data key record has out-of-range KDF parameters (N=2^${kdf.log2N}, r=${kdf.r}, p=${kdf.p}).`,
+      );
     }
     const params = rec.subarray(0, PARAMS);
     const cacheKey = params.toString('hex');
@@ -92,7 +110,8 @@ export class SecretKeyProvider implements KeyProvider {
   }
 
   async rotateKey(options: RotateKeyOptions): Promise<KeyProvider> {
-    if (options.newSecret === undefined) throw new AtrestError('ATREST_USAGE', 'A new passphrase is needed to rotate the secret_key provider.');
+    if (options.newSecret === undefined)
+      throw new AtrestError('ATREST_USAGE', 'A new passphrase is needed to rotate the secret_key provider.');
     return new SecretKeyProvider(options.newSecret, this.kdf);
   }
 
@@ -109,14 +128,23 @@ export const secretKeyProvider = defineProvider<SecretKeyProviderConfig>({
   type: 'secret_key',
   description: 'AES-256-GCM key wrapping under a scrypt key derived from a passphrase',
   configSchema: {
-    secret_key: { doc: `Passphrase (${MIN_PASSPHRASE_LENGTH}+ characters)`, format: String, default: '', sensitive: true },
+    secret_key: {
+      doc: `Passphrase (${MIN_PASSPHRASE_LENGTH}+ characters)`,
+      format: String,
+      default: '',
+      sensitive: true,
+    },
   },
   async create(options: ProviderCreateOptions<SecretKeyProviderConfig>): Promise<KeyProvider> {
     const secret = options.config.secret_key;
     if (typeof secret !== 'string' || secret === '') {
-      throw new AtrestError('ATREST_CONFIG_INVALID', `The ${options.id} provider has no passphrase: set [security] secret_key or ${options.app.toUpperCase()}_ENCRYPTION_SECRET_KEY.`, {
-        details: { provider: options.id },
-      });
+      throw new AtrestError(
+        'ATREST_CONFIG_INVALID',
+        `The ${options.id} provider has no passphrase: set [security] secret_key or ${options.app.toUpperCase()}_ENCRYPTION_SECRET_KEY.`,
+        {
+          details: { provider: options.id },
+        },
+      );
     }
     return new SecretKeyProvider(secret);
   },

@@ -33,7 +33,10 @@ t.test('the KDF runs once per salt, not per wrap', async (t) => {
   const s2 = process.hrtime.bigint();
   for (let i = 0; i < 20; i++) await p.wrapKey(k, ctx);
   const twenty = Number(process.hrtime.bigint() - s2);
-  t.ok(twenty < first, `20 more wraps (${twenty / 1e6} ms) cost less than the first one with its KDF (${first / 1e6} ms)`);
+  t.ok(
+    twenty < first,
+    `20 more wraps (${twenty / 1e6} ms) cost less than the first one with its KDF (${first / 1e6} ms)`,
+  );
   t.equal(w.ciphertext[2], 15, 'default scrypt N = 2^15 is recorded');
   t.same(Buffer.from(await p.unwrapKey(w, ctx)), Buffer.from(k));
 });

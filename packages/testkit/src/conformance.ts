@@ -28,13 +28,20 @@ export async function runProviderConformance(t: Test, options: ConformanceOption
     t.type(wrapped.ciphertext, Uint8Array, 'ciphertext is bytes');
     t.type(wrapped.keyRef, 'string', 'keyRef is a string');
     t.ok(wrapped.keyRef.length > 0, 'keyRef is not empty');
-    t.notOk(Buffer.from(wrapped.ciphertext).includes(Buffer.from(dataKey)), 'wrapped key does not contain the data key');
+    t.notOk(
+      Buffer.from(wrapped.ciphertext).includes(Buffer.from(dataKey)),
+      'wrapped key does not contain the data key',
+    );
     const back = await p.unwrapKey(wrapped, context);
     t.same(Buffer.from(back), Buffer.from(dataKey), 'unwraps to the same data key');
     const again = await p.wrapKey(dataKey, context);
     t.notSame(Buffer.from(again.ciphertext), Buffer.from(wrapped.ciphertext), 'wrapping twice gives different bytes');
     const fresh = await options.create();
-    t.same(Buffer.from(await fresh.unwrapKey(wrapped, context)), Buffer.from(dataKey), 'a new instance with the same key unwraps it');
+    t.same(
+      Buffer.from(await fresh.unwrapKey(wrapped, context)),
+      Buffer.from(dataKey),
+      'a new instance with the same key unwraps it',
+    );
     await p.close?.();
     await fresh.close?.();
   });
@@ -43,7 +50,10 @@ export async function runProviderConformance(t: Test, options: ConformanceOption
     const p = await options.create();
     const other = await options.createOther();
     const wrapped = await p.wrapKey(dataKey, context);
-    const err = await other.unwrapKey(wrapped, context).then(() => undefined, (e: unknown) => e);
+    const err = await other.unwrapKey(wrapped, context).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(err, 'another key does not unwrap it');
     expectAtrestError(t, err, 'wrong key');
     await p.close?.();
@@ -56,13 +66,22 @@ export async function runProviderConformance(t: Test, options: ConformanceOption
     for (const at of [0, Math.floor(wrapped.ciphertext.length / 2), wrapped.ciphertext.length - 1]) {
       const bad = new Uint8Array(wrapped.ciphertext);
       bad[at] = (bad[at] ?? 0) ^ 0x01;
-      const err = await p.unwrapKey({ ciphertext: bad, keyRef: wrapped.keyRef }, context).then(() => undefined, (e: unknown) => e);
+      const err = await p.unwrapKey({ ciphertext: bad, keyRef: wrapped.keyRef }, context).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       t.ok(err, `a flipped bit at byte ${at} is refused`);
       expectAtrestError(t, err, `flipped byte ${at}`);
     }
     const cut = await p
-      .unwrapKey({ ciphertext: wrapped.ciphertext.subarray(0, wrapped.ciphertext.length - 1), keyRef: wrapped.keyRef }, context)
-      .then(() => undefined, (e: unknown) => e);
+      .unwrapKey(
+        { ciphertext: wrapped.ciphertext.subarray(0, wrapped.ciphertext.length - 1), keyRef: wrapped.keyRef },
+        context,
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expectAtrestError(t, cut, 'truncated');
     await p.close?.();
   });
@@ -70,8 +89,15 @@ export async function runProviderConformance(t: Test, options: ConformanceOption
   await t.test('context mismatch', async (t) => {
     const p = await options.create();
     const wrapped = await p.wrapKey(dataKey, context);
-    for (const other of [{ ...context, label: 'conformance/2026-01-02' }, { data_key_id: context['data_key_id'] ?? '' }, { ...context, extra: 'x' }]) {
-      const err = await p.unwrapKey(wrapped, other).then(() => undefined, (e: unknown) => e);
+    for (const other of [
+      { ...context, label: 'conformance/2026-01-02' },
+      { data_key_id: context['data_key_id'] ?? '' },
+      { ...context, extra: 'x' },
+    ]) {
+      const err = await p.unwrapKey(wrapped, other).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       t.ok(err, `context ${JSON.stringify(other)} is refused`);
       expectAtrestError(t, err, 'context mismatch');
     }
@@ -87,8 +113,6 @@ export async function runProviderConformance(t: Test, options: ConformanceOption
     if (p2.health) {
       await t.resolves(p2.health(), 'health resolves on a working provider');
     }
-    {
-      await p2.close?.();
-    }
+    await p2.close?.();
   });
 }

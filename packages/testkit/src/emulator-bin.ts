@@ -51,7 +51,13 @@ function usage(): string {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<
+    typeof parseArgs<{
+      args: string[];
+      allowPositionals: true;
+      options: { port: { type: 'string' }; help: { type: 'boolean'; short: 'h' } };
+    }>
+  >;
   try {
     parsed = parseArgs({
       args: [...argv],
@@ -69,7 +75,12 @@ async function main(argv: readonly string[]): Promise<number> {
   const [name, ...extra] = parsed.positionals;
   const command = emulatorCommands.find((c) => c.name === name);
   if (!command || extra.length > 0) {
-    const why = name === undefined ? 'which emulator?' : !command ? `unknown emulator "${name}"` : `unexpected argument "${extra[0] ?? ''}"`;
+    const why =
+      name === undefined
+        ? 'which emulator?'
+        : !command
+          ? `unknown emulator "${name}"`
+          : `unexpected argument "${extra[0] ?? ''}"`;
     process.stderr.write(`atrest-emulator: ${why}\n\n${usage()}`);
     return 2;
   }

@@ -24,12 +24,16 @@ const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n');
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n');
   return `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`;
 }
 
 /** Make a CA named `name` and a server certificate for `hosts` (default: 127.0.0.1, ::1 and localhost). */
-export async function createTestTls(options: { name?: string; hosts?: readonly string[]; dir?: string } = {}): Promise<TestTls> {
+export async function createTestTls(
+  options: { name?: string; hosts?: readonly string[]; dir?: string } = {},
+): Promise<TestTls> {
   const name = options.name ?? 'atrest test CA';
   const hosts = options.hosts ?? ['127.0.0.1', '::1', 'localhost'];
   const now = Date.now();
@@ -64,16 +68,18 @@ export async function createTestTls(options: { name?: string; hosts?: readonly s
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(
-        hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h })),
+        hosts.map((h) =>
+          /^[\d.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h },
+        ),
       ),
       await x509.AuthorityKeyIdentifierExtension.create(ca),
     ],
   });
-  const caPem = ca.toString('pem') + '\n';
+  const caPem = `${ca.toString('pem')}\n`;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'atrest-tls-'));
   const caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, caPem);
-  return { caPem, caFile, certPem: server.toString('pem') + '\n', keyPem: await pkcs8Pem(serverKeys.privateKey) };
+  return { caPem, caFile, certPem: `${server.toString('pem')}\n`, keyPem: await pkcs8Pem(serverKeys.privateKey) };
 }
 
 function randomSerial(): string {

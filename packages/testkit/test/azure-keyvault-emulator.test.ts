@@ -14,14 +14,23 @@ import type { AzureKeyVaultEmulator } from '../src/index.js';
 
 type Reply = { status: number; headers: IncomingHttpHeaders; json: Record<string, unknown> };
 
-function call(emu: { caPem: string }, method: string, url: string, options: { body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+function call(
+  emu: { caPem: string },
+  method: string,
+  url: string,
+  options: { body?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, ca: emu.caPem, headers: options.headers ?? {}, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+        });
       });
       res.on('error', reject);
     });
@@ -31,17 +40,25 @@ function call(emu: { caPem: string }, method: string, url: string, options: { bo
 }
 
 function form(values: Record<string, string>): { body: string; headers: Record<string, string> } {
-  return { body: new URLSearchParams(values).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+  return {
+    body: new URLSearchParams(values).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  };
 }
 
 async function token(emu: AzureKeyVaultEmulator, overrides: Record<string, string> = {}): Promise<Reply> {
-  return call(emu, 'POST', `${emu.authority_host}/${emu.tenant_id}/oauth2/v2.0/token`, form({
-    grant_type: 'client_credentials',
-    client_id: emu.client_id,
-    client_secret: emu.client_secret,
-    scope: `${emu.vault_uri}/.default`,
-    ...overrides,
-  }));
+  return call(
+    emu,
+    'POST',
+    `${emu.authority_host}/${emu.tenant_id}/oauth2/v2.0/token`,
+    form({
+      grant_type: 'client_credentials',
+      client_id: emu.client_id,
+      client_secret: emu.client_secret,
+      scope: `${emu.vault_uri}/.default`,
+      ...overrides,
+    }),
+  );
 }
 
 async function bearer(emu: AzureKeyVaultEmulator): Promise<Record<string, string>> {
@@ -58,19 +75,36 @@ const API = 'api-version=2025-07-01';
 t.test('identity: discovery and the client-credentials grant', async (t) => {
   const emu = await startAzureKeyVaultEmulator();
   t.teardown(() => emu.close());
-  t.same(Object.keys(emu.providerKeys).sort(), ['authority_host', 'ca_file', 'client_id', 'client_secret', 'key_id', 'tenant_id', 'vault_uri'], "facts are the provider's INI keys");
+  t.same(
+    Object.keys(emu.providerKeys).sort(),
+    ['authority_host', 'ca_file', 'client_id', 'client_secret', 'key_id', 'tenant_id', 'vault_uri'],
+    "facts are the provider's INI keys",
+  );
   t.ok(existsSync(emu.ca_file), 'the CA is written to ca_file');
   t.match(emu.vault_uri, /^https:\/\/127\.0\.0\.1:\d+$/, 'vault on 127.0.0.1');
 
   const oidc = await call(emu, 'GET', `${emu.authority_host}/${emu.tenant_id}/v2.0/.well-known/openid-configuration`);
   t.equal(oidc.status, 200, 'OpenID configuration served');
   t.equal(oidc.json['token_endpoint'], `${emu.authority_host}/${emu.tenant_id}/oauth2/v2.0/token`, 'token endpoint');
-  t.equal(oidc.json['issuer'], `${emu.authority_host}/${emu.tenant_id}/v2.0`, 'issuer on the authority host (MSAL checks it)');
-  for (const k of ['authorization_endpoint', 'jwks_uri']) t.type(oidc.json[k], 'string', `${k} present (MSAL requires it)`);
-  const unknownTenant = await call(emu, 'GET', `${emu.authority_host}/not-a-tenant/v2.0/.well-known/openid-configuration`);
+  t.equal(
+    oidc.json['issuer'],
+    `${emu.authority_host}/${emu.tenant_id}/v2.0`,
+    'issuer on the authority host (MSAL checks it)',
+  );
+  for (const k of ['authorization_endpoint', 'jwks_uri'])
+    t.type(oidc.json[k], 'string', `${k} present (MSAL requires it)`);
+  const unknownTenant = await call(
+    emu,
+    'GET',
+    `${emu.authority_host}/not-a-tenant/v2.0/.well-known/openid-configuration`,
+  );
   t.equal(unknownTenant.status, 400, 'unknown tenant refused');
   t.match(String(unknownTenant.json['error_description']), /AADSTS90002/, 'with AADSTS90002');
-  const discovery = await call(emu, 'GET', `${emu.authority_host}/common/discovery/instance?api-version=1.1&authorization_endpoint=x`);
+  const discovery = await call(
+    emu,
+    'GET',
+    `${emu.authority_host}/common/discovery/instance?api-version=1.1&authorization_endpoint=x`,
+  );
   t.equal(discovery.status, 200, 'instance discovery served');
   t.type(discovery.json['tenant_discovery_endpoint'], 'string', 'with a tenant discovery endpoint');
 
@@ -130,28 +164,57 @@ t.test('vault: challenge, keys, versions, wrap and unwrap', async (t) => {
   t.equal(errorOf(missing).code, 'KeyNotFound', 'KeyNotFound');
 
   const dataKey = randomBytes(64);
-  for (const [alg, hash] of [['RSA-OAEP', 'sha1'], ['RSA-OAEP-256', 'sha256']] as const) {
-    const wrapped = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/wrapkey?${API}`, { headers, body: JSON.stringify({ alg, value: dataKey.toString('base64url') }) });
+  for (const [alg, hash] of [
+    ['RSA-OAEP', 'sha1'],
+    ['RSA-OAEP-256', 'sha256'],
+  ] as const) {
+    const wrapped = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/wrapkey?${API}`, {
+      headers,
+      body: JSON.stringify({ alg, value: dataKey.toString('base64url') }),
+    });
     t.equal(wrapped.status, 200, `${alg}: wrapkey`);
     t.equal(wrapped.json['kid'], v1?.kid, `${alg}: answers with the versioned kid`);
     const ciphertext = String(wrapped.json['value']);
     t.equal(Buffer.from(ciphertext, 'base64url').length, 256, `${alg}: a 2048-bit RSA ciphertext`);
-    const unwrapped = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/unwrapkey?${API}`, { headers, body: JSON.stringify({ alg, value: ciphertext }) });
-    t.equal(Buffer.from(String(unwrapped.json['value']), 'base64url').toString('hex'), dataKey.toString('hex'), `${alg}: unwrapkey gives the key back`);
+    const unwrapped = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/unwrapkey?${API}`, {
+      headers,
+      body: JSON.stringify({ alg, value: ciphertext }),
+    });
+    t.equal(
+      Buffer.from(String(unwrapped.json['value']), 'base64url').toString('hex'),
+      dataKey.toString('hex'),
+      `${alg}: unwrapkey gives the key back`,
+    );
     // Encrypted here with the published public key: proves real RSA-OAEP with the right hash.
     const local = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, dataKey);
-    const viaVault = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/decrypt?${API}`, { headers, body: JSON.stringify({ alg, value: local.toString('base64url') }) });
-    t.equal(Buffer.from(String(viaVault.json['value']), 'base64url').toString('hex'), dataKey.toString('hex'), `${alg}: decrypts what node:crypto encrypted`);
+    const viaVault = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/decrypt?${API}`, {
+      headers,
+      body: JSON.stringify({ alg, value: local.toString('base64url') }),
+    });
+    t.equal(
+      Buffer.from(String(viaVault.json['value']), 'base64url').toString('hex'),
+      dataKey.toString('hex'),
+      `${alg}: decrypts what node:crypto encrypted`,
+    );
     const other = alg === 'RSA-OAEP' ? 'RSA-OAEP-256' : 'RSA-OAEP';
-    const mismatch = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/unwrapkey?${API}`, { headers, body: JSON.stringify({ alg: other, value: ciphertext }) });
+    const mismatch = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/unwrapkey?${API}`, {
+      headers,
+      body: JSON.stringify({ alg: other, value: ciphertext }),
+    });
     t.equal(mismatch.status, 400, `${alg}: unwrapping with ${other} fails`);
     t.equal(errorOf(mismatch).code, 'BadParameter', `${alg}: as BadParameter`);
   }
-  const badAlg = await call(emu, 'POST', `${keyUrl}//wrapkey?${API}`, { headers, body: JSON.stringify({ alg: 'RSA1_5', value: 'AAAA' }) });
+  const badAlg = await call(emu, 'POST', `${keyUrl}//wrapkey?${API}`, {
+    headers,
+    body: JSON.stringify({ alg: 'RSA1_5', value: 'AAAA' }),
+  });
   t.equal(badAlg.status, 400, 'other algorithms refused');
 
   // Versions: rotate, the latest moves, the old version still unwraps what it wrapped.
-  const old = await call(emu, 'POST', `${keyUrl}//wrapkey?${API}`, { headers, body: JSON.stringify({ alg: 'RSA-OAEP-256', value: dataKey.toString('base64url') }) });
+  const old = await call(emu, 'POST', `${keyUrl}//wrapkey?${API}`, {
+    headers,
+    body: JSON.stringify({ alg: 'RSA-OAEP-256', value: dataKey.toString('base64url') }),
+  });
   t.equal(old.json['kid'], v1?.kid, 'empty version: the latest');
   const v2 = emu.rotateKey('kek');
   t.not(v2.version, v1?.version, 'rotation makes a new version');
@@ -160,11 +223,20 @@ t.test('vault: challenge, keys, versions, wrap and unwrap', async (t) => {
   t.equal((afterRotation.json['key'] as { kid: string }).kid, v2.kid, 'latest is the new version');
   const byVersion = await call(emu, 'GET', `${keyUrl}/${v1?.version ?? ''}?${API}`, { headers });
   t.equal((byVersion.json['key'] as { kid: string }).kid, v1?.kid, 'an old version by its id');
-  const oldBack = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/unwrapkey?${API}`, { headers, body: JSON.stringify({ alg: 'RSA-OAEP-256', value: old.json['value'] }) });
+  const oldBack = await call(emu, 'POST', `${keyUrl}/${v1?.version ?? ''}/unwrapkey?${API}`, {
+    headers,
+    body: JSON.stringify({ alg: 'RSA-OAEP-256', value: old.json['value'] }),
+  });
   t.equal(oldBack.status, 200, 'the old version unwraps what it wrapped');
-  const wrongVersion = await call(emu, 'POST', `${keyUrl}/${v2.version}/unwrapkey?${API}`, { headers, body: JSON.stringify({ alg: 'RSA-OAEP-256', value: old.json['value'] }) });
+  const wrongVersion = await call(emu, 'POST', `${keyUrl}/${v2.version}/unwrapkey?${API}`, {
+    headers,
+    body: JSON.stringify({ alg: 'RSA-OAEP-256', value: old.json['value'] }),
+  });
   t.equal(wrongVersion.status, 400, 'the new version does not');
-  const newWrap = await call(emu, 'POST', `${keyUrl}//wrapkey?${API}`, { headers, body: JSON.stringify({ alg: 'RSA-OAEP-256', value: dataKey.toString('base64url') }) });
+  const newWrap = await call(emu, 'POST', `${keyUrl}//wrapkey?${API}`, {
+    headers,
+    body: JSON.stringify({ alg: 'RSA-OAEP-256', value: dataKey.toString('base64url') }),
+  });
   t.equal(newWrap.json['kid'], v2.kid, 'new wraps use the new version');
 
   emu.setKeyEnabled('kek', false, v1?.version);
@@ -172,7 +244,10 @@ t.test('vault: challenge, keys, versions, wrap and unwrap', async (t) => {
   t.equal(disabled.status, 403, 'a disabled version is refused');
   emu.setKeyEnabled('kek', true);
   emu.setKeyOperations('kek', ['encrypt', 'decrypt']);
-  const notAllowed = await call(emu, 'POST', `${keyUrl}//wrapkey?${API}`, { headers, body: JSON.stringify({ alg: 'RSA-OAEP-256', value: 'AAAA' }) });
+  const notAllowed = await call(emu, 'POST', `${keyUrl}//wrapkey?${API}`, {
+    headers,
+    body: JSON.stringify({ alg: 'RSA-OAEP-256', value: 'AAAA' }),
+  });
   t.equal(notAllowed.status, 403, 'an operation the key does not allow is refused');
 
   const second = emu.createKey('other');
@@ -211,7 +286,10 @@ t.test('faults, latency, outage', async (t) => {
   t.equal((await call(emu, 'GET', keyUrl, { headers })).status, 503, 'service unavailable: 503');
 
   emu.injectFault({ kind: 'drop', times: 1 });
-  const dropped = await call(emu, 'GET', keyUrl, { headers }).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+  const dropped = await call(emu, 'GET', keyUrl, { headers }).then(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
   t.ok(dropped, 'a dropped connection fails the request');
   t.match(dropped?.code, /ECONNRESET|EPIPE/, 'as a reset');
 
@@ -235,10 +313,17 @@ t.test('faults, latency, outage', async (t) => {
   t.equal(throttledToken.json['error'], 'temporarily_unavailable', "in Entra ID's shape");
 
   await emu.stop();
-  const down = await call(emu, 'GET', keyUrl, { headers }).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+  const down = await call(emu, 'GET', keyUrl, { headers }).then(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
   t.equal(down?.code, 'ECONNREFUSED', 'stopped: connection refused');
   await emu.start();
-  t.equal((await call(emu, 'GET', keyUrl, { headers })).status, 200, 'started again on the same port, keys and tokens kept');
+  t.equal(
+    (await call(emu, 'GET', keyUrl, { headers })).status,
+    200,
+    'started again on the same port, keys and tokens kept',
+  );
 });
 
 t.test('atrest-emulator azure-keyvault prints the INI keys and serves', async (t) => {
@@ -257,13 +342,22 @@ t.test('atrest-emulator azure-keyvault prints the INI keys and serves', async (t
     child.on('exit', (code) => reject(new Error(`exited with ${String(code)} before printing`)));
   });
   const keys = JSON.parse(line) as AzureKeyVaultEmulator['providerKeys'];
-  t.same(Object.keys(keys).sort(), ['authority_host', 'ca_file', 'client_id', 'client_secret', 'key_id', 'tenant_id', 'vault_uri'], 'one JSON line of INI keys');
-  const reply = await call({ caPem: readFileSync(keys.ca_file, 'utf8') }, 'POST', `${keys.authority_host}/${keys.tenant_id}/oauth2/v2.0/token`, form({
-    grant_type: 'client_credentials',
-    client_id: keys.client_id,
-    client_secret: keys.client_secret,
-    scope: `${keys.vault_uri}/.default`,
-  }));
+  t.same(
+    Object.keys(keys).sort(),
+    ['authority_host', 'ca_file', 'client_id', 'client_secret', 'key_id', 'tenant_id', 'vault_uri'],
+    'one JSON line of INI keys',
+  );
+  const reply = await call(
+    { caPem: readFileSync(keys.ca_file, 'utf8') },
+    'POST',
+    `${keys.authority_host}/${keys.tenant_id}/oauth2/v2.0/token`,
+    form({
+      grant_type: 'client_credentials',
+      client_id: keys.client_id,
+      client_secret: keys.client_secret,
+      scope: `${keys.vault_uri}/.default`,
+    }),
+  );
   t.equal(reply.status, 200, 'it serves tokens with the printed credentials');
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   child.kill('SIGTERM');

@@ -28,7 +28,13 @@ export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
   let rest = ms;
   let text = '';
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+    ['ms', 1],
+  ] as const) {
     const count = Math.floor(rest / size);
     if (count > 0) {
       text += `${count}${unit}`;
@@ -77,7 +83,13 @@ export function parseTargets(text: string): TargetSpec[] {
     const match = /^([^.:]+)\.([^.:]+)(?::(json))?$/.exec(spec);
     const table = match?.[1];
     const column = match?.[2];
-    if (match === null || table === undefined || column === undefined || !IDENTIFIER_PATTERN.test(table) || !IDENTIFIER_PATTERN.test(column)) {
+    if (
+      match === null ||
+      table === undefined ||
+      column === undefined ||
+      !IDENTIFIER_PATTERN.test(table) ||
+      !IDENTIFIER_PATTERN.test(column)
+    ) {
       throw new Error(`"${spec}" is not table.column or table.column:json`);
     }
     const place = `${table}.${column}`;
@@ -137,12 +149,20 @@ export function keyFormat(format: unknown, defaultValue: unknown): KeyFormat {
     if (typeof defaultValue === 'boolean') return keyFormat(Boolean, defaultValue);
     return keyFormat(String, defaultValue);
   }
-  if (format === String || format === 'String') return { convict: String, coerce: identity, allowed: 'text', trusted: true };
-  if (format === Number || format === 'Number') return { convict: Number, coerce: coerceNumber, allowed: 'a number', trusted: true };
+  if (format === String || format === 'String')
+    return { convict: String, coerce: identity, allowed: 'text', trusted: true };
+  if (format === Number || format === 'Number')
+    return { convict: Number, coerce: coerceNumber, allowed: 'a number', trusted: true };
   if (format === Boolean || format === 'Boolean') {
-    return { convict: Boolean, coerce: coerceBoolean, allowed: 'true or false (yes/no, on/off, 1/0 also work)', trusted: true };
+    return {
+      convict: Boolean,
+      coerce: coerceBoolean,
+      allowed: 'true or false (yes/no, on/off, 1/0 also work)',
+      trusted: true,
+    };
   }
-  if (format === Array || format === 'Array') return { convict: Array, coerce: splitList, allowed: 'a list separated by spaces or commas', trusted: true };
+  if (format === Array || format === 'Array')
+    return { convict: Array, coerce: splitList, allowed: 'a list separated by spaces or commas', trusted: true };
   if (Array.isArray(format)) {
     const values: unknown[] = format;
     const coerce = (text: string): unknown => {
@@ -152,7 +172,8 @@ export function keyFormat(format: unknown, defaultValue: unknown): KeyFormat {
     };
     return { convict: values, coerce, allowed: `one of: ${values.map((v) => String(v)).join(', ')}`, trusted: true };
   }
-  if (typeof format === 'function') return { convict: format, coerce: identity, allowed: 'a value this key accepts', trusted: false };
+  if (typeof format === 'function')
+    return { convict: format, coerce: identity, allowed: 'a value this key accepts', trusted: false };
   switch (format) {
     case 'int':
     case 'integer':
@@ -169,7 +190,12 @@ export function keyFormat(format: unknown, defaultValue: unknown): KeyFormat {
         trusted: true,
       };
     case 'url':
-      return { convict: urlValidator, coerce: identity, allowed: 'an absolute URL such as https://host:port/path', trusted: true };
+      return {
+        convict: urlValidator,
+        coerce: identity,
+        allowed: 'an absolute URL such as https://host:port/path',
+        trusted: true,
+      };
     case '*':
       return { convict: format, coerce: identity, allowed: 'any value', trusted: true };
     default:

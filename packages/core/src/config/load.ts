@@ -155,11 +155,16 @@ const OWNED_KEYS: readonly OwnedKey[] = [
     defaultValue: '',
     sensitive: true,
   },
-  durationKey('security.encryption.data_keys_cache_ttl', 'SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL', 'How long unwrapped data keys stay in memory', DEFAULT_TTL_MS),
+  durationKey(
+    'security.encryption.data_keys_cache_ttl',
+    'SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL',
+    'How long unwrapped data keys stay in memory',
+    DEFAULT_TTL_MS,
+  ),
   durationKey(
     'security.encryption.data_keys_cache_cleanup_interval',
     'SECURITY_ENCRYPTION_DATA_KEYS_CACHE_CLEANUP_INTERVAL',
-    'How often expired data keys are dropped from memory (Grafana\'s key of the same name)',
+    "How often expired data keys are dropped from memory (Grafana's key of the same name)",
     DEFAULT_CLEANUP_MS,
   ),
   {
@@ -176,7 +181,8 @@ const OWNED_KEYS: readonly OwnedKey[] = [
     doc: 'URL of the application database',
     format: {
       convict: (value: unknown) => {
-        if (typeof value !== 'string' || (value !== '' && !URL.canParse(value))) throw new Error('must be an absolute URL');
+        if (typeof value !== 'string' || (value !== '' && !URL.canParse(value)))
+          throw new Error('must be an absolute URL');
       },
       coerce: (text) => text,
       allowed: 'an absolute URL such as postgres://user@host:5432/db?sslmode=verify-full',
@@ -223,22 +229,33 @@ type SchemaKeys = ReadonlyMap<string, ProviderConfigKey>;
 /** Checks a provider package's schema and adds the keys core itself feeds (key_path, secret_key). */
 function normalizeSchema(type: string, schema: ProviderConfigSchema): SchemaKeys {
   const invalid = (why: string): AtrestError =>
-    new AtrestError('ATREST_PROVIDER_INVALID', `The config schema of provider type "${type}" ${why}: the provider package is faulty; update or replace it.`, {
-      details: { type },
-    });
+    new AtrestError(
+      'ATREST_PROVIDER_INVALID',
+      `The config schema of provider type "${type}" ${why}: the provider package is faulty; update or replace it.`,
+      {
+        details: { type },
+      },
+    );
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw invalid('is not an object of keys');
   const keys = new Map<string, ProviderConfigKey>();
   for (const [key, definition] of Object.entries(schema)) {
-    if (!SCHEMA_KEY_PATTERN.test(key)) throw invalid(`has key "${key}"; keys are lower-case letters, digits and "_", starting with a letter`);
+    if (!SCHEMA_KEY_PATTERN.test(key))
+      throw invalid(`has key "${key}"; keys are lower-case letters, digits and "_", starting with a letter`);
     if (key === MODULE_KEY) throw invalid(`declares "${MODULE_KEY}", which core reserves for the package name`);
     const shape: unknown = definition;
-    if (typeof shape !== 'object' || shape === null || !('default' in shape) || typeof (shape as { doc?: unknown }).doc !== 'string') {
+    if (
+      typeof shape !== 'object' ||
+      shape === null ||
+      !('default' in shape) ||
+      typeof (shape as { doc?: unknown }).doc !== 'string'
+    ) {
       throw invalid(`has key "${key}" without a doc string and a default`);
     }
     keys.set(key, definition);
   }
   // Core gives these built-in keys their values from shared keys, so they must exist whatever the package says.
-  if (type === 'file' && !keys.has('key_path')) keys.set('key_path', { doc: 'Path of the key file', format: String, default: '' });
+  if (type === 'file' && !keys.has('key_path'))
+    keys.set('key_path', { doc: 'Path of the key file', format: String, default: '' });
   if (type === 'secret_key') {
     const declared = keys.get('secret_key');
     keys.set('secret_key', { doc: declared?.doc ?? 'Passphrase', format: String, default: '', sensitive: true });
@@ -264,9 +281,16 @@ function invalidError(problems: readonly Problem[]): AtrestError {
   const first = problems[0];
   if (first === undefined) return new AtrestError('ATREST_CONFIG_INVALID', 'The configuration is invalid.');
   const message =
-    problems.length === 1 ? first.text : `${problems.length} configuration values are invalid:\n${problems.map((p) => `- ${p.text}`).join('\n')}`;
+    problems.length === 1
+      ? first.text
+      : `${problems.length} configuration values are invalid:\n${problems.map((p) => `- ${p.text}`).join('\n')}`;
   return new AtrestError('ATREST_CONFIG_INVALID', message, {
-    details: { key: first.key, ...originDetails(first.origin), allowed: first.allowed, problems: problems.map((p) => p.text) },
+    details: {
+      key: first.key,
+      ...originDetails(first.origin),
+      allowed: first.allowed,
+      problems: problems.map((p) => p.text),
+    },
   });
 }
 
@@ -278,8 +302,18 @@ async function readConfigFile(path: string, what: string, flag: string): Promise
     return await readFile(path, 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'is not readable by this user' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? 'error'})`;
-    throw new AtrestError('ATREST_CONFIG_FILE', `The ${what} ${path} ${why}: fix ${flag} or create the file.`, { cause, details: { path } });
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'is not readable by this user'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : `cannot be read (${code ?? 'error'})`;
+    throw new AtrestError('ATREST_CONFIG_FILE', `The ${what} ${path} ${why}: fix ${flag} or create the file.`, {
+      cause,
+      details: { path },
+    });
   }
 }
 
@@ -316,7 +350,14 @@ class SettingTable {
 /** A provider section's key, as written in the INI file or options, checked once the schema is known. */
 type SectionKeyCheck = { type: string; name: string; key: string; origin: ConfigOrigin };
 /** A variable under <APP>_SECURITY_ENCRYPTION_, parsed once provider types and schemas are known. */
-type PendingVariable = { layer: Layer; base: string; rest: string; raw: RawValue; origin: ConfigOrigin; viaFile: boolean };
+type PendingVariable = {
+  layer: Layer;
+  base: string;
+  rest: string;
+  raw: RawValue;
+  origin: ConfigOrigin;
+  viaFile: boolean;
+};
 /** How a provider section is spelt: the INI section wins, then options, then encryption_provider values, then env. */
 type SectionName = { type: string; name: string; rank: number };
 
@@ -391,9 +432,13 @@ class ConfigLoader {
   constructor(private readonly options: LoadConfigOptions) {
     const app = options.app ?? DEFAULT_APP;
     if (!APP_PATTERN.test(app)) {
-      throw new AtrestError('ATREST_CONFIG_INVALID', `Application name "${app}" is invalid: use lower-case letters, digits, "_" and "-", starting with a letter or digit.`, {
-        details: { key: 'app', source: 'option' },
-      });
+      throw new AtrestError(
+        'ATREST_CONFIG_INVALID',
+        `Application name "${app}" is invalid: use lower-case letters, digits, "_" and "-", starting with a letter or digit.`,
+        {
+          details: { key: 'app', source: 'option' },
+        },
+      );
     }
     this.app = app;
     this.envPrefix = `${envSegment(app)}_`;
@@ -441,7 +486,13 @@ class ConfigLoader {
         origins[key] = originOf(leafByKey.get(path));
       }
       const moduleValue = values.get(`${PROVIDER_SECTION_PREFIX}${section.id}.${MODULE_KEY}`);
-      const config: ProviderSectionConfig = { id: section.id, type: section.type, name: section.name, values: sectionValues, origins };
+      const config: ProviderSectionConfig = {
+        id: section.id,
+        type: section.type,
+        name: section.name,
+        values: sectionValues,
+        origins,
+      };
       if (typeof moduleValue === 'string' && moduleValue !== '') config.module = moduleValue;
       providers.set(section.id, config);
       this.checkSectionComplete(config, current, available);
@@ -459,7 +510,10 @@ class ConfigLoader {
     for (const leaf of leaves) {
       const value = shown.has(leaf.key) ? shown.get(leaf.key) : values.get(leaf.key);
       if (leaf.listedOnlyWhenSet && value === '') continue;
-      const origin = leaf.key === 'security.encryption_provider' && currentSource === undefined ? { source: 'default' as const } : originOf(leaf);
+      const origin =
+        leaf.key === 'security.encryption_provider' && currentSource === undefined
+          ? { source: 'default' as const }
+          : originOf(leaf);
       const entry: ConfigEntry = { key: leaf.key, value: entryValue(value), origin, sensitive: leaf.sensitive };
       if (leaf.env !== undefined) entry.env = leaf.env;
       entries.push(entry);
@@ -472,7 +526,10 @@ class ConfigLoader {
       availableProviders: available,
       dataKeysCacheTtlMs: typeof dataKeysCacheTtlMs === 'number' ? dataKeysCacheTtlMs : DEFAULT_TTL_MS,
       dataKeysCacheCleanupIntervalMs: typeof cleanupMs === 'number' ? cleanupMs : DEFAULT_CLEANUP_MS,
-      database: { path: databasePath === '' ? undefined : databasePath, url: databaseUrl === '' ? undefined : databaseUrl },
+      database: {
+        path: databasePath === '' ? undefined : databasePath,
+        url: databaseUrl === '' ? undefined : databaseUrl,
+      },
       targets,
       providers,
       entries,
@@ -510,7 +567,12 @@ class ConfigLoader {
     for (const id of new Set(ids)) {
       const parsed = parseProviderId(id);
       if (parsed === undefined) continue; // every id was checked before; kept for the type checker
-      sections.push({ id, ...parsed, norm: normalizeProviderName(parsed.name), schema: await this.schemaFor(parsed.type, id) });
+      sections.push({
+        id,
+        ...parsed,
+        norm: normalizeProviderName(parsed.name),
+        schema: await this.schemaFor(parsed.type, id),
+      });
     }
     return { current, currentSource, available, sections };
   }
@@ -527,7 +589,9 @@ class ConfigLoader {
           if (owned !== undefined && section !== '') {
             this.addSetting(owned.key, owned.key, 'ini', { raw: { text: value }, origin: origin(key) });
           } else if (OWNED_SECTIONS.has(section)) {
-            const known = OWNED_KEYS.filter((k) => splitKey(k.key).section === section).map((k) => splitKey(k.key).name);
+            const known = OWNED_KEYS.filter((k) => splitKey(k.key).section === section).map(
+              (k) => splitKey(k.key).name,
+            );
             const suggestion = didYouMean(key, known);
             throw unknownKeyError(
               `Unknown key "${key}" in [${section}] of ${file}${suggestion === undefined ? '' : `: did you mean "${suggestion}"?`} [${section}] belongs to atrest and takes only: ${known.join(', ')}.`,
@@ -548,7 +612,12 @@ class ConfigLoader {
           { details: { section, file, source: 'ini' } },
         );
       }
-      if (parts.length !== 2 || name === undefined || !PROVIDER_TYPE_PATTERN.test(type) || !PROVIDER_NAME_PATTERN.test(name)) {
+      if (
+        parts.length !== 2 ||
+        name === undefined ||
+        !PROVIDER_TYPE_PATTERN.test(type) ||
+        !PROVIDER_NAME_PATTERN.test(name)
+      ) {
         throw new AtrestError(
           'ATREST_CONFIG_INVALID',
           `Section [${section}] in ${file} is not a provider section: write [security.encryption.<type>.<name>], with ${PROVIDER_ID_ALLOWED}.`,
@@ -584,9 +653,13 @@ class ConfigLoader {
       if (viaFile) {
         const plain = vars[base];
         if (plain !== undefined && plain !== '') {
-          throw new AtrestError('ATREST_CONFIG_INVALID', `Both ${base} and ${variable} are set${layer === 'dotenv' ? ` in ${this.options.envFile ?? '.env'}` : ''}: keep one of them.`, {
-            details: { ...originDetails(origin), key: base },
-          });
+          throw new AtrestError(
+            'ATREST_CONFIG_INVALID',
+            `Both ${base} and ${variable} are set${layer === 'dotenv' ? ` in ${this.options.envFile ?? '.env'}` : ''}: keep one of them.`,
+            {
+              details: { ...originDetails(origin), key: base },
+            },
+          );
         }
       }
       const raw: RawValue = viaFile ? { file: value } : { text: value };
@@ -603,7 +676,11 @@ class ConfigLoader {
         const suggestion = didYouMean(base, candidates);
         throw unknownKeyError(
           `${describeSetting(base, origin)} is not an atrest setting${suggestion === undefined ? '' : `: did you mean ${suggestion}${viaFile ? '__FILE' : ''}?`}`,
-          { ...originDetails(origin), key: variable, suggestion: suggestion === undefined ? undefined : suggestion + (viaFile ? '__FILE' : '') },
+          {
+            ...originDetails(origin),
+            key: variable,
+            suggestion: suggestion === undefined ? undefined : suggestion + (viaFile ? '__FILE' : ''),
+          },
         );
       }
     }
@@ -621,9 +698,13 @@ class ConfigLoader {
       const [type = '', name = '', sectionKey = ''] = parts;
       if (parts.length === 3 && type !== '' && name !== '' && sectionKey !== '') {
         if (!PROVIDER_TYPE_PATTERN.test(type) || !PROVIDER_NAME_PATTERN.test(name)) {
-          throw new AtrestError('ATREST_CONFIG_INVALID', `Option ${key} does not name a provider section: write security.encryption.<type>.<name>.<key>, with ${PROVIDER_ID_ALLOWED}.`, {
-            details: { key, source: 'option' },
-          });
+          throw new AtrestError(
+            'ATREST_CONFIG_INVALID',
+            `Option ${key} does not name a provider section: write security.encryption.<type>.<name>.<key>, with ${PROVIDER_ID_ALLOWED}.`,
+            {
+              details: { key, source: 'option' },
+            },
+          );
         }
         this.registerName(type, name, RANK_OPTION);
         this.withSection.add(`${type}.${normalizeProviderName(name)}`);
@@ -631,7 +712,10 @@ class ConfigLoader {
         this.addProviderSetting(type, name, sectionKey, 'option', { text: value }, origin);
         continue;
       }
-      const suggestion = didYouMean(key, OWNED_KEYS.map((k) => k.key));
+      const suggestion = didYouMean(
+        key,
+        OWNED_KEYS.map((k) => k.key),
+      );
       throw unknownKeyError(
         `Option ${key} is not an atrest setting${suggestion === undefined ? '' : `: did you mean ${suggestion}?`} Options are keyed by dotted INI path, e.g. security.encryption_provider or security.encryption.file.default.key_path.`,
         { key, source: 'option', suggestion },
@@ -645,7 +729,14 @@ class ConfigLoader {
     this.table.add(key, displayKey, layer, setting);
   }
 
-  private addProviderSetting(type: string, name: string, key: string, layer: Layer, raw: RawValue, origin: ConfigOrigin): void {
+  private addProviderSetting(
+    type: string,
+    name: string,
+    key: string,
+    layer: Layer,
+    raw: RawValue,
+    origin: ConfigOrigin,
+  ): void {
     const norm = normalizeProviderName(name);
     const tableKey = this.sectionTableKey(type, norm, key);
     if (tableKey !== SECRET_KEY) this.providerKeys.set(tableKey, { type, norm, key });
@@ -671,7 +762,12 @@ class ConfigLoader {
       throw new AtrestError(
         'ATREST_CONFIG_INVALID',
         `Sections [security.encryption.${type}.${existing.name}] and [security.encryption.${type}.${name}]${origin?.file === undefined ? '' : ` in ${origin.file}`} are the same provider (names compare case-insensitively, "-" and "_" alike): merge them.`,
-        { details: { section: `security.encryption.${type}.${name}`, ...(origin === undefined ? {} : originDetails(origin)) } },
+        {
+          details: {
+            section: `security.encryption.${type}.${name}`,
+            ...(origin === undefined ? {} : originDetails(origin)),
+          },
+        },
       );
     }
     if (existing === undefined || rank < existing.rank) this.names.set(normId, { type, name, rank });
@@ -710,7 +806,10 @@ class ConfigLoader {
       let found: Effective;
       if ('file' in setting.raw) {
         // The file is the value, taken as is.
-        const value = await readValueFile(setting.raw.file, `named by ${origin.variable ?? displayKey}`, { key: displayKey, ...originDetails(origin) });
+        const value = await readValueFile(setting.raw.file, `named by ${origin.variable ?? displayKey}`, {
+          key: displayKey,
+          ...originDetails(origin),
+        });
         found = { value, origin };
       } else {
         const { value, references } = await expandReferences(setting.raw.text, displayKey, origin, this.lookupEnv);
@@ -739,7 +838,17 @@ class ConfigLoader {
           assertProviderId(id);
         } catch (cause) {
           throw invalidError([
-            { key, origin: effective.origin, text: problemText(key, effective.origin, (cause as Error).message, owned?.format.allowed ?? PROVIDER_ID_ALLOWED), allowed: owned?.format.allowed ?? PROVIDER_ID_ALLOWED },
+            {
+              key,
+              origin: effective.origin,
+              text: problemText(
+                key,
+                effective.origin,
+                (cause as Error).message,
+                owned?.format.allowed ?? PROVIDER_ID_ALLOWED,
+              ),
+              allowed: owned?.format.allowed ?? PROVIDER_ID_ALLOWED,
+            },
           ]);
         }
         const parsed = parseProviderId(id);
@@ -777,7 +886,13 @@ class ConfigLoader {
       throw new AtrestError(
         'ATREST_CONFIG_INVALID',
         `Sections of provider type "${type}" name different packages in ${MODULE_KEY} (${[...modules.keys()].join(', ')}): one type is one package.`,
-        { details: { type, first: first === undefined ? undefined : formatConfigOrigin(first.origin), second: second === undefined ? undefined : formatConfigOrigin(second.origin) } },
+        {
+          details: {
+            type,
+            first: first === undefined ? undefined : formatConfigOrigin(first.origin),
+            second: second === undefined ? undefined : formatConfigOrigin(second.origin),
+          },
+        },
       );
     }
     const module = [...modules.keys()][0];
@@ -794,14 +909,25 @@ class ConfigLoader {
       const validKeys = [...schema.keys(), MODULE_KEY];
       const suggestion = didYouMean(check.key, validKeys);
       const hint = suggestion === undefined ? '' : `: did you mean "${suggestion}"?`;
-      const where = check.origin.source === 'ini' ? `[${section}] of ${check.origin.file ?? 'the INI file'}` : `option ${section}.${check.key}`;
-      throw unknownKeyError(`Unknown key "${check.key}" in ${where}${hint} Provider type ${check.type} takes: ${validKeys.join(', ')}.`, {
-        key: `${section}.${check.key}`,
-        section,
-        ...originDetails(check.origin),
-        suggestion: suggestion === undefined ? undefined : check.origin.source === 'option' ? `${section}.${suggestion}` : suggestion,
-        validKeys,
-      });
+      const where =
+        check.origin.source === 'ini'
+          ? `[${section}] of ${check.origin.file ?? 'the INI file'}`
+          : `option ${section}.${check.key}`;
+      throw unknownKeyError(
+        `Unknown key "${check.key}" in ${where}${hint} Provider type ${check.type} takes: ${validKeys.join(', ')}.`,
+        {
+          key: `${section}.${check.key}`,
+          section,
+          ...originDetails(check.origin),
+          suggestion:
+            suggestion === undefined
+              ? undefined
+              : check.origin.source === 'option'
+                ? `${section}.${suggestion}`
+                : suggestion,
+          validKeys,
+        },
+      );
     }
   }
 
@@ -811,7 +937,9 @@ class ConfigLoader {
       const tail = variable.rest.slice(PROVIDER_ENV_INFIX.length).toUpperCase();
       const knownTypes = new Set<string>(BUILTIN_TYPES);
       for (const info of this.names.values()) knownTypes.add(info.type);
-      const type = [...knownTypes].sort((a, b) => b.length - a.length).find((t) => tail.startsWith(`${envSegment(t)}_`));
+      const type = [...knownTypes]
+        .sort((a, b) => b.length - a.length)
+        .find((t) => tail.startsWith(`${envSegment(t)}_`));
       if (type === undefined) {
         const candidates = [...this.fixedEnv.keys()].map((name) => this.envPrefix + name);
         const suggestion = didYouMean(variable.base, candidates);
@@ -819,12 +947,18 @@ class ConfigLoader {
           `${describeSetting(variable.base, variable.origin)} is not an atrest setting${suggestion === undefined ? '' : `: did you mean ${suggestion}${variable.viaFile ? '__FILE' : ''}?`}` +
             ` [security.encryption] takes data_keys_cache_ttl and data_keys_cache_cleanup_interval, and <APP>_SECURITY_ENCRYPTION_<TYPE>_<NAME>_<KEY> variables need a known provider type (${[...knownTypes].join(', ')});` +
             ' a third-party type is known once encryption_provider, available_encryption_providers or an INI section names it.',
-          { ...originDetails(variable.origin), key: variable.origin.variable, suggestion: suggestion === undefined ? undefined : suggestion + (variable.viaFile ? '__FILE' : '') },
+          {
+            ...originDetails(variable.origin),
+            key: variable.origin.variable,
+            suggestion: suggestion === undefined ? undefined : suggestion + (variable.viaFile ? '__FILE' : ''),
+          },
         );
       }
       const typeSegment = envSegment(type);
       const nameAndKey = tail.slice(typeSegment.length + 1);
-      const knownNames = new Set([...this.names.values()].filter((info) => info.type === type).map((info) => normalizeProviderName(info.name)));
+      const knownNames = new Set(
+        [...this.names.values()].filter((info) => info.type === type).map((info) => normalizeProviderName(info.name)),
+      );
       const guessName = nameAndKey.split('_')[0]?.toLowerCase() ?? '';
       const schema = await this.schemaFor(type, `${type}.${guessName}`);
       const splits: { name: string; key: string }[] = [];
@@ -843,7 +977,13 @@ class ConfigLoader {
     }
   }
 
-  private unknownProviderVariable(variable: PendingVariable, type: string, nameAndKey: string, schema: SchemaKeys, knownNames: ReadonlySet<string>): AtrestError {
+  private unknownProviderVariable(
+    variable: PendingVariable,
+    type: string,
+    nameAndKey: string,
+    schema: SchemaKeys,
+    knownNames: ReadonlySet<string>,
+  ): AtrestError {
     const segments = nameAndKey.split('_');
     let best: { name: string; keyPart: string; suggestion: string | undefined; score: number } | undefined;
     for (let i = 1; i < segments.length; i++) {
@@ -856,14 +996,23 @@ class ConfigLoader {
     }
     const name = best?.name ?? nameAndKey.toLowerCase();
     const section = `${PROVIDER_SECTION_PREFIX}${type}.${name}`;
-    const suggestedVariable = best?.suggestion === undefined ? undefined : providerEnvName(this.envPrefix, type, name, best.suggestion) + (variable.viaFile ? '__FILE' : '');
+    const suggestedVariable =
+      best?.suggestion === undefined
+        ? undefined
+        : providerEnvName(this.envPrefix, type, name, best.suggestion) + (variable.viaFile ? '__FILE' : '');
     const validKeys = [...schema.keys()];
     return unknownKeyError(
       `${describeSetting(variable.base, variable.origin)} names no key of provider type ${type}` +
         `${best === undefined ? '' : ` (read as section [${section}], key "${best.keyPart}")`}` +
         `${suggestedVariable === undefined ? '' : `: did you mean ${suggestedVariable}?`}` +
         ` Keys of ${type}: ${validKeys.join(', ')} (as ${this.envPrefix}SECURITY_ENCRYPTION_${envSegment(type)}_<NAME>_<KEY>).`,
-      { ...originDetails(variable.origin), key: variable.origin.variable, section, suggestion: suggestedVariable, validKeys },
+      {
+        ...originDetails(variable.origin),
+        key: variable.origin.variable,
+        section,
+        suggestion: suggestedVariable,
+        validKeys,
+      },
     );
   }
 
@@ -911,7 +1060,9 @@ class ConfigLoader {
         leaves.push({
           convictPath: `${node}.k_${key}`,
           key: `${PROVIDER_SECTION_PREFIX}${section.id}.${key}`,
-          env: isKeyPath ? `${this.envPrefix}ENCRYPTION_KEY_PATH` : providerEnvName(this.envPrefix, section.type, section.name, key),
+          env: isKeyPath
+            ? `${this.envPrefix}ENCRYPTION_KEY_PATH`
+            : providerEnvName(this.envPrefix, section.type, section.name, key),
           doc: definition.doc,
           format: isPassphrase ? PASSPHRASE_FORMAT : keyFormat(definition.format, definition.default),
           defaultValue,
@@ -945,14 +1096,21 @@ class ConfigLoader {
     let config: convict.Config<Record<string, unknown>>;
     try {
       // No env or argv: atrest has read every source itself, with origins.
-      config = convict<Record<string, unknown>>(schema as convict.Schema<Record<string, unknown>>, { env: {}, args: [] });
+      config = convict<Record<string, unknown>>(schema as convict.Schema<Record<string, unknown>>, {
+        env: {},
+        args: [],
+      });
     } catch (cause) {
       const message = (cause as Error).message;
       const leaf = leaves.find((l) => message.includes(`'${l.convictPath}'`));
-      throw new AtrestError('ATREST_PROVIDER_INVALID', `The config schema for ${leaf?.key ?? 'a provider section'} is not usable (${message.replace(/'[^']*'\s*/, '')}): the provider package is faulty; update or replace it.`, {
-        cause,
-        details: { key: leaf?.key },
-      });
+      throw new AtrestError(
+        'ATREST_PROVIDER_INVALID',
+        `The config schema for ${leaf?.key ?? 'a provider section'} is not usable (${message.replace(/'[^']*'\s*/, '')}): the provider package is faulty; update or replace it.`,
+        {
+          cause,
+          details: { key: leaf?.key },
+        },
+      );
     }
     config.load(values);
     try {
@@ -962,9 +1120,13 @@ class ConfigLoader {
     }
     const fromDefault = problems.find((p) => p.origin.source === 'default');
     if (fromDefault !== undefined) {
-      throw new AtrestError('ATREST_PROVIDER_INVALID', `The default of ${fromDefault.key} in its provider's config schema is not valid: the provider package is faulty; update or replace it.`, {
-        details: { key: fromDefault.key },
-      });
+      throw new AtrestError(
+        'ATREST_PROVIDER_INVALID',
+        `The default of ${fromDefault.key} in its provider's config schema is not valid: the provider package is faulty; update or replace it.`,
+        {
+          details: { key: fromDefault.key },
+        },
+      );
     }
     if (problems.length > 0) throw invalidError(problems);
 
@@ -976,7 +1138,12 @@ class ConfigLoader {
   private problem(leaf: Leaf, origin: ConfigOrigin, reason: string | undefined): Problem {
     // A provider's own validator might quote the value: never repeat it for a secret.
     const shownReason = leaf.sensitive && !leaf.format.trusted ? undefined : reason;
-    return { key: leaf.key, origin, text: problemText(leaf.key, origin, shownReason, leaf.format.allowed), allowed: leaf.format.allowed };
+    return {
+      key: leaf.key,
+      origin,
+      text: problemText(leaf.key, origin, shownReason, leaf.format.allowed),
+      allowed: leaf.format.allowed,
+    };
   }
 
   /** Rewords convict's "path: message: value was …" lines with the key, its origin and what is allowed. */
@@ -992,7 +1159,12 @@ class ConfigLoader {
       problems.push(this.problem(leaf, leaf.effective?.origin ?? { source: 'default' }, reason.trim()));
     }
     if (problems.length === 0) {
-      problems.push({ key: '(configuration)', origin: { source: 'default' }, text: 'The configuration was rejected by its schema.', allowed: '' });
+      problems.push({
+        key: '(configuration)',
+        origin: { source: 'default' },
+        text: 'The configuration was rejected by its schema.',
+        allowed: '',
+      });
     }
     return problems;
   }
@@ -1000,9 +1172,16 @@ class ConfigLoader {
   // ----- checks that span keys -------------------------------------------------------------------
 
   private checkSectionComplete(section: ProviderSectionConfig, current: string, available: readonly string[]): void {
-    const role = section.id === current ? 'the encryption provider' : available.includes(section.id) ? 'an available encryption provider' : undefined;
+    const role =
+      section.id === current
+        ? 'the encryption provider'
+        : available.includes(section.id)
+          ? 'an available encryption provider'
+          : undefined;
     const fail = (code: ErrorCode, message: string): never => {
-      throw new AtrestError(code, message, { details: { section: `${PROVIDER_SECTION_PREFIX}${section.id}`, provider: section.id } });
+      throw new AtrestError(code, message, {
+        details: { section: `${PROVIDER_SECTION_PREFIX}${section.id}`, provider: section.id },
+      });
     };
     if (section.type === 'secret_key' && section.values['secret_key'] === '' && role !== undefined) {
       const isDefault = normalizeProviderName(section.name) === 'default';
@@ -1016,20 +1195,37 @@ class ConfigLoader {
       );
     }
     const passphrase = section.values['secret_key'];
-    if (section.type === 'secret_key' && role !== undefined && typeof passphrase === 'string' && passphraseTooShort(passphrase)) {
+    if (
+      section.type === 'secret_key' &&
+      role !== undefined &&
+      typeof passphrase === 'string' &&
+      passphraseTooShort(passphrase)
+    ) {
       const isDefault = normalizeProviderName(section.name) === 'default';
-      const key = isDefault && section.origins['secret_key']?.section !== `${PROVIDER_SECTION_PREFIX}${section.id}` ? SECRET_KEY : `${PROVIDER_SECTION_PREFIX}${section.id}.secret_key`;
+      const key =
+        isDefault && section.origins['secret_key']?.section !== `${PROVIDER_SECTION_PREFIX}${section.id}`
+          ? SECRET_KEY
+          : `${PROVIDER_SECTION_PREFIX}${section.id}.secret_key`;
       const origin = section.origins['secret_key'] ?? { source: 'default' as const };
       throw invalidError([
         {
           key,
           origin,
-          text: problemText(key, origin, `too short for ${role} ${section.id}, a passphrase needs at least ${PASSPHRASE_MIN_CHARS} characters`, PASSPHRASE_FORMAT.allowed),
+          text: problemText(
+            key,
+            origin,
+            `too short for ${role} ${section.id}, a passphrase needs at least ${PASSPHRASE_MIN_CHARS} characters`,
+            PASSPHRASE_FORMAT.allowed,
+          ),
           allowed: PASSPHRASE_FORMAT.allowed,
         },
       ]);
     }
-    if (section.type === 'file' && normalizeProviderName(section.name) !== 'default' && section.values['key_path'] === '') {
+    if (
+      section.type === 'file' &&
+      normalizeProviderName(section.name) !== 'default' &&
+      section.values['key_path'] === ''
+    ) {
       fail(
         'ATREST_CONFIG_INVALID',
         `[${PROVIDER_SECTION_PREFIX}${section.id}] needs key_path (only file.default has a default path): set it in that section or ${providerEnvName(this.envPrefix, section.type, section.name, 'key_path')}.`,

@@ -72,5 +72,9 @@ export function formatConfigEntries(entries: readonly ConfigEntry[]): string {
   const rows = entries.map((entry) => [entry.key, valueText(entry), formatConfigOrigin(entry.origin)] as const);
   const keyWidth = Math.max(0, ...rows.map(([key]) => key.length));
   const valueWidth = Math.min(40, Math.max(0, ...rows.map(([, value]) => value.length)));
-  return rows.map(([key, value, origin]) => `${key.padEnd(keyWidth)}  ${value.padEnd(valueWidth)}  ${origin}`.trimEnd()).join('\n') + (rows.length > 0 ? '\n' : '');
+  return (
+    rows
+      .map(([key, value, origin]) => `${key.padEnd(keyWidth)}  ${value.padEnd(valueWidth)}  ${origin}`.trimEnd())
+      .join('\n') + (rows.length > 0 ? '\n' : '')
+  );
 }

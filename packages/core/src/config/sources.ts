@@ -7,13 +7,24 @@ import { describeSetting, originDetails } from './origin.js';
 import type { ConfigOrigin } from './types.js';
 
 /** A file's contents as a value: one trailing newline (as editors and `echo` add) is not part of it. */
-export async function readValueFile(path: string, purpose: string, details: Record<string, string | undefined>): Promise<string> {
+export async function readValueFile(
+  path: string,
+  purpose: string,
+  details: Record<string, string | undefined>,
+): Promise<string> {
   let text: string;
   try {
     text = await readFile(resolve(path), 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'is not readable by this user' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? 'error'})`;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'is not readable by this user'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : `cannot be read (${code ?? 'error'})`;
     throw new AtrestError('ATREST_CONFIG_FILE', `File ${path}, ${purpose}, ${why}: create it or fix the reference.`, {
       cause,
       details: { ...details, path },
@@ -48,12 +59,20 @@ export async function expandReferences(
     const where = describeSetting(key, origin);
     const details = { key, ...originDetails(origin), reference: whole };
     if (target.trim() === '') {
-      throw new AtrestError('ATREST_CONFIG_INVALID', `${whole} in ${where} names nothing: write ${kind === 'env' ? '$__env{VARIABLE}' : '$__file{/path/to/file}'}.`, { details });
+      throw new AtrestError(
+        'ATREST_CONFIG_INVALID',
+        `${whole} in ${where} names nothing: write ${kind === 'env' ? '$__env{VARIABLE}' : '$__file{/path/to/file}'}.`,
+        { details },
+      );
     }
     if (kind === 'env') {
       const value = lookupEnv(target.trim());
       if (value === undefined) {
-        throw new AtrestError('ATREST_CONFIG_INVALID', `${where} refers to environment variable ${target.trim()} ($__env), which is not set: set it or change ${key}.`, { details });
+        throw new AtrestError(
+          'ATREST_CONFIG_INVALID',
+          `${where} refers to environment variable ${target.trim()} ($__env), which is not set: set it or change ${key}.`,
+          { details },
+        );
       }
       parts.push(value);
     } else {

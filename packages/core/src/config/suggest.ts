@@ -28,13 +28,21 @@ function isLikelyTypo(input: string, candidate: string, distance: number): boole
   let start = 0;
   while (start < input.length && start < candidate.length && input[start] === candidate[start]) start++;
   let end = 0;
-  while (end < input.length - start && end < candidate.length - start && input[input.length - 1 - end] === candidate[candidate.length - 1 - end]) end++;
+  while (
+    end < input.length - start &&
+    end < candidate.length - start &&
+    input[input.length - 1 - end] === candidate[candidate.length - 1 - end]
+  )
+    end++;
   const differing = Math.max(input.length, candidate.length) - start - end;
   return distance <= Math.max(2, Math.floor(differing / 3));
 }
 
 /** Distance of `input` to its closest candidate (case-insensitive), or undefined when none is close. */
-export function closest(input: string, candidates: Iterable<string>): { candidate: string; distance: number } | undefined {
+export function closest(
+  input: string,
+  candidates: Iterable<string>,
+): { candidate: string; distance: number } | undefined {
   const needle = input.toLowerCase();
   let best: { candidate: string; distance: number } | undefined;
   for (const candidate of candidates) {

@@ -6,7 +6,17 @@ import type { Logger } from '../logger.js';
 import type { EncryptionContext } from '../providers/contract.js';
 import type { CheckedProvider } from '../providers/checked.js';
 import type { DataKeyRow, Store } from '../store/store.js';
-import { DATA_KEY_ID_LENGTH, DATA_KEY_ID_OFFSET, FORMAT_VERSION, HEADER_LENGTH, MAGIC, MIN_CIPHERTEXT_LENGTH, NONCE_LENGTH, TAG_LENGTH, readDataKeyId } from './format.js';
+import {
+  DATA_KEY_ID_LENGTH,
+  DATA_KEY_ID_OFFSET,
+  FORMAT_VERSION,
+  HEADER_LENGTH,
+  MAGIC,
+  MIN_CIPHERTEXT_LENGTH,
+  NONCE_LENGTH,
+  TAG_LENGTH,
+  readDataKeyId,
+} from './format.js';
 
 /**
  * Encryptions allowed under one data key. Random 96-bit nonces stay far below NIST SP 800-38D's
@@ -79,7 +89,8 @@ export class Envelope {
     cleanupIntervalMs?: number,
   ) {
     // Expired keys leave memory on a timer, not only when next looked up; it never keeps the process alive.
-    if (cleanupIntervalMs !== undefined) this.cleanup = setInterval(() => this.purgeExpired(), cleanupIntervalMs).unref();
+    if (cleanupIntervalMs !== undefined)
+      this.cleanup = setInterval(() => this.purgeExpired(), cleanupIntervalMs).unref();
   }
 
   /** Drop expired cache entries, zeroing keys no active entry still holds. */
@@ -100,7 +111,11 @@ export class Envelope {
   }
 
   /** Encrypt under the active data key of `scope` for today (made and committed first if needed). */
-  async encrypt(plaintext: string | Uint8Array, context: string | Uint8Array | undefined, scope: string): Promise<Buffer> {
+  async encrypt(
+    plaintext: string | Uint8Array,
+    context: string | Uint8Array | undefined,
+    scope: string,
+  ): Promise<Buffer> {
     const now = Date.now();
     const label = `${scope}/${this.today(now)}`;
     let active = this.active.get(label);
@@ -123,7 +138,8 @@ export class Envelope {
   /** Encrypt under a key from `activeKeyFor` (synchronous: for batches that resolved their key once). */
   seal(active: ActiveKey, plaintext: string | Uint8Array, context: string | Uint8Array | undefined): Buffer {
     const data = toBytes(plaintext);
-    if (active.remaining <= 0) throw new AtrestError('ATREST_STORE', 'Internal: the data key budget was used up; get a new active key.');
+    if (active.remaining <= 0)
+      throw new AtrestError('ATREST_STORE', 'Internal: the data key budget was used up; get a new active key.');
     active.remaining--;
     const out = Buffer.allocUnsafe(HEADER_LENGTH + data.length + TAG_LENGTH);
     active.header.copy(out, 0, 0, HEADER_LENGTH - NONCE_LENGTH);
@@ -155,7 +171,8 @@ export class Envelope {
 
   /** Decrypt with a known key (also used by migrations that hold the key already). */
   decryptWith(key: Buffer, bytes: Buffer, context: string | Uint8Array | undefined): Buffer {
-    if (bytes.length < MIN_CIPHERTEXT_LENGTH) throw new AtrestError('ATREST_FORMAT_INVALID', 'The ciphertext is truncated.');
+    if (bytes.length < MIN_CIPHERTEXT_LENGTH)
+      throw new AtrestError('ATREST_FORMAT_INVALID', 'The ciphertext is truncated.');
     const header = bytes.subarray(0, HEADER_LENGTH);
     const decipher = createDecipheriv('aes-256-gcm', key, header.subarray(HEADER_LENGTH - NONCE_LENGTH));
     decipher.setAAD(header);
@@ -190,13 +207,19 @@ export class Envelope {
   private async unwrap(id: string): Promise<Buffer> {
     const row = this.store.dataKey(id);
     if (row === undefined) {
-      throw new AtrestError('ATREST_DATA_KEY_NOT_FOUND', `The value was encrypted with data key ${id}, which is not in this database's atrest_data_keys table: the value was changed, or it comes from another database.`, {
-        details: { dataKeyId: id },
-      });
+      throw new AtrestError(
+        'ATREST_DATA_KEY_NOT_FOUND',
+        `The value was encrypted with data key ${id}, which is not in this database's atrest_data_keys table: the value was changed, or it comes from another database.`,
+        {
+          details: { dataKeyId: id },
+        },
+      );
     }
     const provider = this.providers.get(row.provider);
     this.stats.unwraps++;
-    const key = Buffer.from(await provider.unwrapKey({ ciphertext: row.wrapped, keyRef: row.key_ref }, dataKeyContext(row)));
+    const key = Buffer.from(
+      await provider.unwrapKey({ ciphertext: row.wrapped, keyRef: row.key_ref }, dataKeyContext(row)),
+    );
     this.remember(id, key);
     return key;
   }
@@ -240,21 +263,37 @@ export class Envelope {
         const created = await this.createDataKey(label, providerId);
         row = created.row;
         key = created.key;
-        if (row.id !== created.ownId && !this.store.reserveEncryptions(row.id, RESERVATION_BLOCK, MAX_ENCRYPTIONS_PER_DATA_KEY)) continue;
+        if (
+          row.id !== created.ownId &&
+          !this.store.reserveEncryptions(row.id, RESERVATION_BLOCK, MAX_ENCRYPTIONS_PER_DATA_KEY)
+        )
+          continue;
       }
       const header = Buffer.alloc(HEADER_LENGTH);
       Buffer.from(MAGIC).copy(header, 0);
       header[MAGIC.length] = FORMAT_VERSION;
       Buffer.from(row.id, 'hex').copy(header, DATA_KEY_ID_OFFSET);
-      const active: ActiveKey = { id: row.id, header, key, remaining: RESERVATION_BLOCK, expiresAt: Date.now() + this.ttlMs };
+      const active: ActiveKey = {
+        id: row.id,
+        header,
+        key,
+        remaining: RESERVATION_BLOCK,
+        expiresAt: Date.now() + this.ttlMs,
+      };
       this.active.set(label, active);
       return active;
     }
-    throw new AtrestError('ATREST_STORE', `Could not obtain an active data key for ${label}: other processes keep retiring it. Try again.`);
+    throw new AtrestError(
+      'ATREST_STORE',
+      `Could not obtain an active data key for ${label}: other processes keep retiring it. Try again.`,
+    );
   }
 
   /** Make a data key, wrap it, commit it; cached only after the commit. Another process may win the race: then theirs is used. */
-  private async createDataKey(label: string, providerId: string): Promise<{ row: DataKeyRow; key: Buffer; ownId: string }> {
+  private async createDataKey(
+    label: string,
+    providerId: string,
+  ): Promise<{ row: DataKeyRow; key: Buffer; ownId: string }> {
     const provider = this.providers.get(providerId);
     const id = randomBytes(DATA_KEY_ID_LENGTH).toString('hex');
     const key = randomBytes(32);
@@ -299,7 +338,9 @@ export class Envelope {
       await this.dataKey(row.id);
     } catch (err) {
       if (isAtrestError(err)) throw err;
-      throw new AtrestError('ATREST_PROVIDER_FAILED', `Checking data key ${row.id} with ${row.provider} failed.`, { cause: err });
+      throw new AtrestError('ATREST_PROVIDER_FAILED', `Checking data key ${row.id} with ${row.provider} failed.`, {
+        cause: err,
+      });
     }
   }
 }

@@ -32,12 +32,19 @@ export function looksLikeEnvelope(bytes: Uint8Array): boolean {
 /** Parse the header; throws ATREST_FORMAT_INVALID for anything that is not a v1 envelope. */
 export function readDataKeyId(bytes: Uint8Array): string {
   if (bytes.length < MIN_CIPHERTEXT_LENGTH || bytes[0] !== MAGIC[0] || bytes[1] !== MAGIC[1] || bytes[2] !== MAGIC[2]) {
-    throw new AtrestError('ATREST_FORMAT_INVALID', 'The value is not an atrest ciphertext (bad magic or too short). If it is plaintext, decrypt it with allowPlaintext, or re-encrypt it.');
+    throw new AtrestError(
+      'ATREST_FORMAT_INVALID',
+      'The value is not an atrest ciphertext (bad magic or too short). If it is plaintext, decrypt it with allowPlaintext, or re-encrypt it.',
+    );
   }
   if (bytes[3] !== FORMAT_VERSION) {
-    throw new AtrestError('ATREST_FORMAT_INVALID', `The value uses atrest ciphertext format version ${bytes[3]}, which this version of atrest does not know. Upgrade atrest.`, {
-      details: { version: bytes[3] ?? -1 },
-    });
+    throw new AtrestError(
+      'ATREST_FORMAT_INVALID',
+      `The value uses atrest ciphertext format version ${bytes[3]}, which this version of atrest does not know. Upgrade atrest.`,
+      {
+        details: { version: bytes[3] ?? -1 },
+      },
+    );
   }
   return Buffer.from(bytes.buffer, bytes.byteOffset + DATA_KEY_ID_OFFSET, DATA_KEY_ID_LENGTH).toString('hex');
 }
@@ -58,7 +65,10 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 export function dearmor(text: string): Buffer {
   const body = text.slice(ARMOR_PREFIX.length);
   if (!text.startsWith(ARMOR_PREFIX) || !BASE64URL.test(body) || body.length % 4 === 1) {
-    throw new AtrestError('ATREST_FORMAT_INVALID', `The value starts with "${ARMOR_PREFIX}" but its body is not valid base64url: it was damaged or truncated.`);
+    throw new AtrestError(
+      'ATREST_FORMAT_INVALID',
+      `The value starts with "${ARMOR_PREFIX}" but its body is not valid base64url: it was damaged or truncated.`,
+    );
   }
   return Buffer.from(body, 'base64url');
 }

@@ -33,7 +33,14 @@ export class MigrationLock {
 
   /** Take the lock for `command` or throw ATREST_LOCKED naming the holder. */
   static acquire(store: Store, command: string): MigrationLock {
-    const me: LockInfo = { host: hostname(), pid: process.pid, token: PROCESS_TOKEN, command, startedAt: new Date().toISOString(), heartbeat: Date.now() };
+    const me: LockInfo = {
+      host: hostname(),
+      pid: process.pid,
+      token: PROCESS_TOKEN,
+      command,
+      startedAt: new Date().toISOString(),
+      heartbeat: Date.now(),
+    };
     store.db
       .transaction(() => {
         const raw = store.getMeta(LOCK_KEY);
@@ -69,7 +76,13 @@ export class MigrationLock {
       .transaction(() => {
         const raw = this.store.getMeta(LOCK_KEY);
         const held = raw === undefined ? undefined : (JSON.parse(raw) as LockInfo);
-        if (held !== undefined && held.pid === this.info.pid && held.token === this.info.token && held.startedAt === this.info.startedAt) this.store.deleteMeta(LOCK_KEY);
+        if (
+          held !== undefined &&
+          held.pid === this.info.pid &&
+          held.token === this.info.token &&
+          held.startedAt === this.info.startedAt
+        )
+          this.store.deleteMeta(LOCK_KEY);
       })
       .immediate();
   }

@@ -7,7 +7,7 @@ import { AtrestError, isAtrestError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ActiveKey, Envelope } from '../envelope/envelope.js';
 import { dataKeyContext } from '../envelope/envelope.js';
-import { armor, dearmor, isArmored, looksLikeEnvelope, readDataKeyId } from '../envelope/format.js';
+import { armor, dearmor, isArmored, readDataKeyId } from '../envelope/format.js';
 import type { AtrestInternals } from '../atrest.js';
 import type { CheckedProvider } from '../providers/checked.js';
 import type { DataKeyRow, Store } from '../store/store.js';
@@ -82,10 +82,14 @@ type Replacement = { cipher: Buffer } | { plain: Buffer };
 type NewCell = { cell: unknown; encrypted?: number };
 
 function secretsSource(store: Store): Source {
-  const read = store.db.prepare('SELECT rowid AS rowid, name, value, encrypted FROM atrest_secrets WHERE rowid > ? ORDER BY rowid LIMIT ?');
+  const read = store.db.prepare(
+    'SELECT rowid AS rowid, name, value, encrypted FROM atrest_secrets WHERE rowid > ? ORDER BY rowid LIMIT ?',
+  );
   const one = store.db.prepare('SELECT rowid AS rowid, name, value, encrypted FROM atrest_secrets WHERE rowid = ?');
   // updated_at is left alone: re-encrypting does not change a secret's value.
-  const swap = store.db.prepare('UPDATE atrest_secrets SET value = ?, encrypted = ? WHERE rowid = ? AND value = ? AND encrypted = ?');
+  const swap = store.db.prepare(
+    'UPDATE atrest_secrets SET value = ?, encrypted = ? WHERE rowid = ? AND value = ? AND encrypted = ?',
+  );
   type R = { rowid: number; name: string; value: Buffer; encrypted: number };
   const toRow = (r: R): SourceRow => ({ rowid: r.rowid, key: r.name, cell: r.value, encrypted: r.encrypted });
   return {
@@ -101,7 +105,11 @@ function secretsSource(store: Store): Source {
     items: (row) => {
       const value = row.cell as Buffer;
       const context = Buffer.from(`atrest_secrets:${row.key}`, 'utf8');
-      return [row.encrypted === 1 ? { field: undefined, context, cipher: value, plain: undefined } : { field: undefined, context, cipher: undefined, plain: value }];
+      return [
+        row.encrypted === 1
+          ? { field: undefined, context, cipher: value, plain: undefined }
+          : { field: undefined, context, cipher: undefined, plain: value },
+      ];
     },
     rebuild: (_row, replaced) => {
       const r = replaced.get(undefined);
@@ -113,14 +121,23 @@ function secretsSource(store: Store): Source {
 
 function targetSource(store: Store, target: Target): Source {
   checkTarget(store.db, target);
-  const one = store.db.prepare(`SELECT rowid AS rowid, "${target.column}" AS cell FROM "${target.table}" WHERE rowid = ?`);
-  const swap = store.db.prepare(`UPDATE "${target.table}" SET "${target.column}" = ? WHERE rowid = ? AND "${target.column}" IS ?`);
+  const one = store.db.prepare(
+    `SELECT rowid AS rowid, "${target.column}" AS cell FROM "${target.table}" WHERE rowid = ?`,
+  );
+  const swap = store.db.prepare(
+    `UPDATE "${target.table}" SET "${target.column}" = ? WHERE rowid = ? AND "${target.column}" IS ?`,
+  );
   const text = (v: Replacement): string => ('cipher' in v ? armor(v.cipher) : v.plain.toString('utf8'));
   return {
     name: target.spec,
     scope: `${target.table}.${target.column}`,
     count: () => (store.db.prepare(`SELECT count(*) AS n FROM "${target.table}"`).get() as { n: number }).n,
-    read: (after, limit) => readTargetBatch(store.db, target, after, limit).map((r) => ({ rowid: r.rowid, key: String(r.rowid), cell: r.cell })),
+    read: (after, limit) =>
+      readTargetBatch(store.db, target, after, limit).map((r) => ({
+        rowid: r.rowid,
+        key: String(r.rowid),
+        cell: r.cell,
+      })),
     reread: (row) => {
       const r = one.get(row.rowid) as { rowid: number; cell: unknown } | undefined;
       return r === undefined ? undefined : { rowid: r.rowid, key: String(r.rowid), cell: r.cell };
@@ -129,7 +146,9 @@ function targetSource(store: Store, target: Target): Source {
     items: (row) =>
       cellStrings(target, row.cell).map(({ field, value }) => {
         const context = Buffer.from(targetContext(target, field), 'utf8');
-        return isArmored(value) ? { field, context, cipher: dearmor(value), plain: undefined } : { field, context, cipher: undefined, plain: Buffer.from(value, 'utf8') };
+        return isArmored(value)
+          ? { field, context, cipher: dearmor(value), plain: undefined }
+          : { field, context, cipher: undefined, plain: Buffer.from(value, 'utf8') };
       }),
     rebuild: (row, replaced) => {
       if (!target.json) {
@@ -155,7 +174,16 @@ class ItemError extends Error {
 }
 
 function emptyReport(target: string): TargetReport {
-  return { target, scanned: 0, reEncrypted: 0, alreadyCurrent: 0, plaintextEncrypted: 0, decrypted: 0, failed: 0, failures: [] };
+  return {
+    target,
+    scanned: 0,
+    reEncrypted: 0,
+    alreadyCurrent: 0,
+    plaintextEncrypted: 0,
+    decrypted: 0,
+    failed: 0,
+    failures: [],
+  };
 }
 
 function codeOf(err: unknown): ErrorCode | 'ERROR' {
@@ -186,7 +214,11 @@ export class Migrator {
     return names.map((n) => {
       const hit = all.find((s) => s.name === n || s.name.replace(/:json$/, '') === n);
       if (hit === undefined) {
-        throw new AtrestError('ATREST_USAGE', `Unknown target ${n}: the targets are ${all.map((s) => s.name).join(', ')} (set them in [secrets_migration] targets).`, { details: { target: n } });
+        throw new AtrestError(
+          'ATREST_USAGE',
+          `Unknown target ${n}: the targets are ${all.map((s) => s.name).join(', ')} (set them in [secrets_migration] targets).`,
+          { details: { target: n } },
+        );
       }
       return hit.make();
     });
@@ -207,7 +239,9 @@ export class Migrator {
       const reports = await this.pass('decrypt', options, lock);
       if (reports.some((r) => r.failed > 0) || options.dryRun === true) return { reports, dataKeysDropped: 0 };
       const now = new Date().toISOString();
-      const dropped = this.store.db.prepare('UPDATE atrest_data_keys SET active = 0, dropped_at = ?, updated_at = ? WHERE dropped_at IS NULL').run(now, now).changes;
+      const dropped = this.store.db
+        .prepare('UPDATE atrest_data_keys SET active = 0, dropped_at = ?, updated_at = ? WHERE dropped_at IS NULL')
+        .run(now, now).changes;
       this.envelope.forgetActiveKeys();
       return { reports, dataKeysDropped: dropped };
     });
@@ -217,7 +251,12 @@ export class Migrator {
     const batchSize = Math.max(1, Math.min(options.batchSize ?? 1000, 10_000));
     const dryRun = options.dryRun === true;
     const currentProvider = this.internals.registry.currentId;
-    const current = new Set(this.store.dataKeys().filter((k) => k.active === 1 && k.provider === currentProvider).map((k) => k.id));
+    const current = new Set(
+      this.store
+        .dataKeys()
+        .filter((k) => k.active === 1 && k.provider === currentProvider)
+        .map((k) => k.id),
+    );
     const reports: TargetReport[] = [];
     for (const source of this.sources(options.targets)) {
       const report = emptyReport(source.name);
@@ -237,7 +276,12 @@ export class Migrator {
         if (error instanceof ItemError) item ??= error.item;
         report.failed++;
         if (report.failures.length < MAX_FAILURE_DETAILS) {
-          report.failures.push({ row: row.key, ...(item?.field !== undefined ? { field: item.field } : {}), code: codeOf(err), message: err instanceof Error ? err.message : String(err) });
+          report.failures.push({
+            row: row.key,
+            ...(item?.field !== undefined ? { field: item.field } : {}),
+            code: codeOf(err),
+            message: err instanceof Error ? err.message : String(err),
+          });
         }
       };
       /** The new cell for `row`, or undefined when nothing changes (counts as it goes). */
@@ -304,9 +348,7 @@ export class Migrator {
           }
         }
         if (writes.length > 0) {
-          const lost = this.store.db
-            .transaction(() => writes.filter((w) => !source.swap(w.row, w.next)))
-            .immediate();
+          const lost = this.store.db.transaction(() => writes.filter((w) => !source.swap(w.row, w.next))).immediate();
           // A row the application changed meanwhile: read it again and redo it, a few times.
           for (const w of lost) await this.retryRow(source, w.row, transform, fail);
         }
@@ -335,7 +377,14 @@ export class Migrator {
       }
       if (next === undefined || source.swap(row, next)) return;
     }
-    fail(first, undefined, new AtrestError('ATREST_CONFLICT', `Row ${first.key} of ${source.name} kept changing while it was being rewritten; run the command again.`));
+    fail(
+      first,
+      undefined,
+      new AtrestError(
+        'ATREST_CONFLICT',
+        `Row ${first.key} of ${source.name} kept changing while it was being rewritten; run the command again.`,
+      ),
+    );
   }
 
   /**
@@ -349,7 +398,9 @@ export class Migrator {
   /** Retire the active data keys: new ones are made on the next encryption. */
   rotateDataKeys(): Promise<number> {
     return this.withLock('secrets-migration rotate-data-keys', async () => {
-      const n = this.store.db.prepare('UPDATE atrest_data_keys SET active = 0, updated_at = ? WHERE active = 1').run(new Date().toISOString()).changes;
+      const n = this.store.db
+        .prepare('UPDATE atrest_data_keys SET active = 0, updated_at = ? WHERE active = 1')
+        .run(new Date().toISOString()).changes;
       this.envelope.forgetActiveKeys();
       return n;
     });
@@ -358,12 +409,21 @@ export class Migrator {
   private async rewrap(retireActive: boolean, unwrapped?: Map<string, Buffer>): Promise<DataKeysReport> {
     const provider = this.internals.registry.get(this.internals.registry.currentId);
     const rows = this.store.dataKeys();
-    const report: DataKeysReport = { total: rows.length, rewrapped: 0, unchanged: 0, retired: 0, droppedLeft: 0, failed: [] };
+    const report: DataKeysReport = {
+      total: rows.length,
+      rewrapped: 0,
+      unchanged: 0,
+      retired: 0,
+      droppedLeft: 0,
+      failed: [],
+    };
     // The current key's reference, from wrapping a throwaway key: rows already under it need no call.
     const probe = await provider.wrapKey(new Uint8Array(32).fill(1), { atrest_probe: 'current-key' });
     const updates: { row: DataKeyRow; ciphertext: Uint8Array; keyRef: string }[] = [];
     for (const row of rows) {
-      if (unwrapped !== undefined ? !unwrapped.has(row.id) : row.provider === provider.id && row.key_ref === probe.keyRef) {
+      if (
+        unwrapped !== undefined ? !unwrapped.has(row.id) : row.provider === provider.id && row.key_ref === probe.keyRef
+      ) {
         report.unchanged++;
         continue;
       }
@@ -377,7 +437,12 @@ export class Migrator {
           report.droppedLeft++;
           continue;
         }
-        report.failed.push({ id: row.id, provider: row.provider, code: codeOf(err), message: err instanceof Error ? err.message : String(err) });
+        report.failed.push({
+          id: row.id,
+          provider: row.provider,
+          code: codeOf(err),
+          message: err instanceof Error ? err.message : String(err),
+        });
       }
     }
     const now = new Date().toISOString();
@@ -389,11 +454,28 @@ export class Migrator {
     this.store.db
       .transaction(() => {
         for (const u of updates) {
-          const changed = update.run({ provider: provider.id, key_ref: u.keyRef, wrapped: Buffer.from(u.ciphertext), now, label: u.row.label, id: u.row.id, old: u.row.wrapped }).changes;
+          const changed = update.run({
+            provider: provider.id,
+            key_ref: u.keyRef,
+            wrapped: Buffer.from(u.ciphertext),
+            now,
+            label: u.row.label,
+            id: u.row.id,
+            old: u.row.wrapped,
+          }).changes;
           if (changed === 1) report.rewrapped++;
-          else report.failed.push({ id: u.row.id, provider: u.row.provider, code: 'ATREST_CONFLICT', message: 'the data key changed meanwhile; run the command again' });
+          else
+            report.failed.push({
+              id: u.row.id,
+              provider: u.row.provider,
+              code: 'ATREST_CONFLICT',
+              message: 'the data key changed meanwhile; run the command again',
+            });
         }
-        if (retireActive) report.retired = this.store.db.prepare('UPDATE atrest_data_keys SET active = 0, updated_at = ? WHERE active = 1').run(now).changes;
+        if (retireActive)
+          report.retired = this.store.db
+            .prepare('UPDATE atrest_data_keys SET active = 0, updated_at = ? WHERE active = 1')
+            .run(now).changes;
       })
       .immediate();
     this.envelope.forgetActiveKeys();
@@ -404,7 +486,9 @@ export class Migrator {
    * New key for the current provider (a new key-file version, or a new passphrase), then every data
    * key it wrapped is re-wrapped under it and the active ones retired, in one transaction.
    */
-  rotateEncryptionKey(options: { newSecret?: string; full?: boolean; onProgress?: (p: Progress) => void } = {}): Promise<DataKeysReport & { reports: TargetReport[] }> {
+  rotateEncryptionKey(
+    options: { newSecret?: string; full?: boolean; onProgress?: (p: Progress) => void } = {},
+  ): Promise<DataKeysReport & { reports: TargetReport[] }> {
     return this.withLock('rotate-encryption-key', async (lock) => {
       const provider: CheckedProvider = this.internals.registry.get(this.internals.registry.currentId);
       if (!provider.canRotate) {
@@ -422,13 +506,22 @@ export class Migrator {
           unwrapped.set(row.id, Buffer.from(await this.envelope.dataKey(row.id)));
         } catch (err) {
           if (row.dropped_at !== null) continue; // dropped with encryption off, under a key that is gone: left as it is
-          failed.push({ id: row.id, provider: row.provider, code: codeOf(err), message: err instanceof Error ? err.message : String(err) });
+          failed.push({
+            id: row.id,
+            provider: row.provider,
+            code: codeOf(err),
+            message: err instanceof Error ? err.message : String(err),
+          });
         }
       }
       if (failed.length > 0) {
-        throw new AtrestError('ATREST_MIGRATION_FAILED', `${failed.length} data key(s) do not unwrap with the configured keys (first: ${failed[0]?.id}, ${failed[0]?.code}); nothing was rotated.`, {
-          details: { failed: failed.map((f) => f.id) },
-        });
+        throw new AtrestError(
+          'ATREST_MIGRATION_FAILED',
+          `${failed.length} data key(s) do not unwrap with the configured keys (first: ${failed[0]?.id}, ${failed[0]?.code}); nothing was rotated.`,
+          {
+            details: { failed: failed.map((f) => f.id) },
+          },
+        );
       }
       let report: DataKeysReport;
       try {
@@ -438,7 +531,10 @@ export class Migrator {
         for (const key of unwrapped.values()) key.fill(0);
       }
       // --full: every value onto fresh data keys, under the same lock.
-      const reports = options.full === true && report.failed.length === 0 ? await this.pass('encrypt', options.onProgress !== undefined ? { onProgress: options.onProgress } : {}, lock) : [];
+      const reports =
+        options.full === true && report.failed.length === 0
+          ? await this.pass('encrypt', options.onProgress !== undefined ? { onProgress: options.onProgress } : {}, lock)
+          : [];
       return { ...report, reports };
     });
   }

@@ -11,11 +11,18 @@ export type ProviderHealth = { healthy: boolean; reason?: string; code?: string 
 function failure(id: string, op: string, err: unknown): AtrestError {
   if (isAtrestError(err)) return err as AtrestError;
   const message = err instanceof Error ? err.message : String(err);
-  return new AtrestError('ATREST_PROVIDER_FAILED', `Provider ${id} failed to ${op}: ${message}`, { cause: err, details: { provider: id } });
+  return new AtrestError('ATREST_PROVIDER_FAILED', `Provider ${id} failed to ${op}: ${message}`, {
+    cause: err,
+    details: { provider: id },
+  });
 }
 
 function contract(id: string, what: string): AtrestError {
-  return new AtrestError('ATREST_PROVIDER_CONTRACT', `Provider ${id} broke the provider contract: ${what}. Report it to the provider's authors.`, { details: { provider: id } });
+  return new AtrestError(
+    'ATREST_PROVIDER_CONTRACT',
+    `Provider ${id} broke the provider contract: ${what}. Report it to the provider's authors.`,
+    { details: { provider: id } },
+  );
 }
 
 /** A provider wrapped in core's checks. */
@@ -37,9 +44,12 @@ export class CheckedProvider {
       throw this.observe(failure(this.id, 'wrap a data key', err));
     }
     this.lastHealth = { healthy: true };
-    if (!(wrapped?.ciphertext instanceof Uint8Array) || wrapped.ciphertext.length === 0) throw contract(this.id, 'wrapKey returned no ciphertext bytes');
-    if (typeof wrapped.keyRef !== 'string' || wrapped.keyRef.length === 0 || wrapped.keyRef.length > 2048) throw contract(this.id, 'wrapKey returned no keyRef string (1 to 2048 characters)');
-    if (Buffer.from(wrapped.ciphertext).includes(Buffer.from(dataKey))) throw contract(this.id, 'the wrapped key contains the plaintext data key');
+    if (!(wrapped?.ciphertext instanceof Uint8Array) || wrapped.ciphertext.length === 0)
+      throw contract(this.id, 'wrapKey returned no ciphertext bytes');
+    if (typeof wrapped.keyRef !== 'string' || wrapped.keyRef.length === 0 || wrapped.keyRef.length > 2048)
+      throw contract(this.id, 'wrapKey returned no keyRef string (1 to 2048 characters)');
+    if (Buffer.from(wrapped.ciphertext).includes(Buffer.from(dataKey)))
+      throw contract(this.id, 'the wrapped key contains the plaintext data key');
     return { ciphertext: new Uint8Array(wrapped.ciphertext), keyRef: wrapped.keyRef };
   }
 
@@ -51,7 +61,11 @@ export class CheckedProvider {
       throw this.observe(failure(this.id, 'unwrap a data key', err));
     }
     this.lastHealth = { healthy: true };
-    if (!(key instanceof Uint8Array) || key.length !== DATA_KEY_LENGTH) throw contract(this.id, `unwrapKey returned ${key instanceof Uint8Array ? key.length + ' bytes' : typeof key} instead of 32 bytes`);
+    if (!(key instanceof Uint8Array) || key.length !== DATA_KEY_LENGTH)
+      throw contract(
+        this.id,
+        `unwrapKey returned ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key} instead of 32 bytes`,
+      );
     return key;
   }
 
@@ -78,7 +92,10 @@ export class CheckedProvider {
   /** Switch to a new provider key (key-file version, passphrase); this instance then uses it. */
   async rotateKey(options: RotateKeyOptions): Promise<void> {
     if (this.inner.rotateKey === undefined) {
-      throw new AtrestError('ATREST_USAGE', `Provider ${this.id} has no key of its own to rotate: rotate the key in the provider's service, then run 'secrets-migration re-encrypt-data-keys'.`);
+      throw new AtrestError(
+        'ATREST_USAGE',
+        `Provider ${this.id} has no key of its own to rotate: rotate the key in the provider's service, then run 'secrets-migration re-encrypt-data-keys'.`,
+      );
     }
     const next = await this.inner.rotateKey(options).catch((err: unknown) => {
       throw failure(this.id, 'rotate its key', err);
@@ -103,7 +120,12 @@ export class CheckedProvider {
   }
 
   private observe(err: AtrestError): AtrestError {
-    if (err.code === 'ATREST_PROVIDER_UNAVAILABLE' || err.code === 'ATREST_PROVIDER_AUTH' || err.code === 'ATREST_TLS' || err.code === 'ATREST_PROVIDER_FAILED') {
+    if (
+      err.code === 'ATREST_PROVIDER_UNAVAILABLE' ||
+      err.code === 'ATREST_PROVIDER_AUTH' ||
+      err.code === 'ATREST_TLS' ||
+      err.code === 'ATREST_PROVIDER_FAILED'
+    ) {
       this.lastHealth = { healthy: false, reason: err.message, code: err.code };
     }
     return err;

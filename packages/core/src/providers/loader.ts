@@ -20,7 +20,8 @@ const NPM_NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 
 /** The package that provides `type` (the section's `module` wins for third-party types). */
 export function providerPackageName(type: string, module?: string): string {
-  const name = module !== undefined && module !== '' ? module : (builtinProviderPackages[type] ?? `atrest-provider-${type}`);
+  const name =
+    module !== undefined && module !== '' ? module : (builtinProviderPackages[type] ?? `atrest-provider-${type}`);
   if (name.length > 214 || !NPM_NAME.test(name)) {
     throw new AtrestError(
       'ATREST_PROVIDER_NAME_INVALID',
@@ -66,7 +67,9 @@ function packageEntry(dir: string): string {
 
 function describeShape(mod: Record<string, unknown>): string {
   const names = Object.keys(mod);
-  return names.length === 0 ? 'no named exports' : `exports ${names.map((n) => `${n} (${Array.isArray(mod[n]) ? 'array' : typeof mod[n]})`).join(', ')}`;
+  return names.length === 0
+    ? 'no named exports'
+    : `exports ${names.map((n) => `${n} (${Array.isArray(mod[n]) ? 'array' : typeof mod[n]})`).join(', ')}`;
 }
 
 /** Where provider packages are looked up. */
@@ -115,10 +118,14 @@ export class ProviderLoader {
     try {
       mod = (await import(pathToFileURL(packageEntry(dir)).href)) as Record<string, unknown>;
     } catch (cause) {
-      throw new AtrestError('ATREST_PROVIDER_INVALID', `The provider package ${name} (${dir}) failed to load: ${(cause as Error).message}`, {
-        cause,
-        details: { type, package: name },
-      });
+      throw new AtrestError(
+        'ATREST_PROVIDER_INVALID',
+        `The provider package ${name} (${dir}) failed to load: ${(cause as Error).message}`,
+        {
+          cause,
+          details: { type, package: name },
+        },
+      );
     }
     return validateDefinition(mod, type, name);
   }
@@ -129,16 +136,28 @@ export function validateDefinition(mod: Record<string, unknown>, type: string, n
   const expected = `a named export "providers": an array of provider definitions { apiVersion: ${PROVIDER_API_VERSION}, type: "${type}", description, configSchema, create() }`;
   const list = mod['providers'];
   if (!Array.isArray(list)) {
-    throw new AtrestError('ATREST_PROVIDER_INVALID', `The package ${name} is not an atrest provider: expected ${expected}; found ${describeShape(mod)}.`, {
-      details: { type, package: name },
-    });
+    throw new AtrestError(
+      'ATREST_PROVIDER_INVALID',
+      `The package ${name} is not an atrest provider: expected ${expected}; found ${describeShape(mod)}.`,
+      {
+        details: { type, package: name },
+      },
+    );
   }
-  const types = list.map((d: unknown) => (typeof d === 'object' && d !== null ? String((d as { type?: unknown }).type) : typeof d));
-  const def = list.find((d: unknown) => typeof d === 'object' && d !== null && (d as { type?: unknown }).type === type) as Record<string, unknown> | undefined;
+  const types = list.map((d: unknown) =>
+    typeof d === 'object' && d !== null ? String((d as { type?: unknown }).type) : typeof d,
+  );
+  const def = list.find(
+    (d: unknown) => typeof d === 'object' && d !== null && (d as { type?: unknown }).type === type,
+  ) as Record<string, unknown> | undefined;
   if (def === undefined) {
-    throw new AtrestError('ATREST_PROVIDER_INVALID', `The package ${name} provides the types [${types.join(', ')}], not "${type}".`, {
-      details: { type, package: name, found: types },
-    });
+    throw new AtrestError(
+      'ATREST_PROVIDER_INVALID',
+      `The package ${name} provides the types [${types.join(', ')}], not "${type}".`,
+      {
+        details: { type, package: name, found: types },
+      },
+    );
   }
   if (def['apiVersion'] !== PROVIDER_API_VERSION) {
     throw new AtrestError(
@@ -149,12 +168,18 @@ export function validateDefinition(mod: Record<string, unknown>, type: string, n
   }
   const problems: string[] = [];
   if (typeof def['create'] !== 'function') problems.push(`create is ${typeof def['create']}, expected a function`);
-  if (typeof def['configSchema'] !== 'object' || def['configSchema'] === null) problems.push(`configSchema is ${typeof def['configSchema']}, expected an object`);
-  if (typeof def['description'] !== 'string') problems.push(`description is ${typeof def['description']}, expected a string`);
+  if (typeof def['configSchema'] !== 'object' || def['configSchema'] === null)
+    problems.push(`configSchema is ${typeof def['configSchema']}, expected an object`);
+  if (typeof def['description'] !== 'string')
+    problems.push(`description is ${typeof def['description']}, expected a string`);
   if (problems.length > 0) {
-    throw new AtrestError('ATREST_PROVIDER_INVALID', `The provider "${type}" in ${name} is malformed: ${problems.join('; ')}.`, {
-      details: { type, package: name },
-    });
+    throw new AtrestError(
+      'ATREST_PROVIDER_INVALID',
+      `The provider "${type}" in ${name} is malformed: ${problems.join('; ')}.`,
+      {
+        details: { type, package: name },
+      },
+    );
   }
   return def as unknown as ProviderDefinition;
 }

@@ -53,10 +53,14 @@ export function openDatabase(database: string | Db): { db: Db; owned: boolean } 
     try {
       db = new Database(database);
     } catch (cause) {
-      throw new AtrestError('ATREST_STORE', `Cannot open the database ${database}: ${(cause as Error).message}. Check the path and its permissions.`, {
-        cause,
-        details: { path: database },
-      });
+      throw new AtrestError(
+        'ATREST_STORE',
+        `Cannot open the database ${database}: ${(cause as Error).message}. Check the path and its permissions.`,
+        {
+          cause,
+          details: { path: database },
+        },
+      );
     }
     owned = true;
   } else if (!database.memory && database.name) {
@@ -126,9 +130,13 @@ export class Store {
          ON CONFLICT(name) DO UPDATE SET value = excluded.value, encrypted = excluded.encrypted, updated_at = excluded.updated_at`,
       ),
       deleteSecret: db.prepare('DELETE FROM atrest_secrets WHERE name = ?'),
-      listSecrets: db.prepare('SELECT name, encrypted, length(value) AS size, created_at, updated_at FROM atrest_secrets ORDER BY name'),
+      listSecrets: db.prepare(
+        'SELECT name, encrypted, length(value) AS size, created_at, updated_at FROM atrest_secrets ORDER BY name',
+      ),
       getMeta: db.prepare('SELECT value FROM atrest_meta WHERE key = ?'),
-      setMeta: db.prepare('INSERT INTO atrest_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      setMeta: db.prepare(
+        'INSERT INTO atrest_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ),
       deleteMeta: db.prepare('DELETE FROM atrest_meta WHERE key = ?'),
     };
   }
@@ -147,7 +155,10 @@ export class Store {
    */
   insertActiveDataKey(row: Omit<DataKeyRow, 'active' | 'updated_at' | 'dropped_at'>): DataKeyRow {
     if (this.db.inTransaction) {
-      throw new AtrestError('ATREST_STORE', 'A new data key cannot be created inside an open transaction on an in-memory database: encrypt once before BEGIN, or give atrest a database file.');
+      throw new AtrestError(
+        'ATREST_STORE',
+        'A new data key cannot be created inside an open transaction on an in-memory database: encrypt once before BEGIN, or give atrest a database file.',
+      );
     }
     return busyExplained(() =>
       this.db
@@ -176,9 +187,13 @@ export class Store {
 
   /** Data keys that count (not dropped when encryption was turned off), of one provider or all. */
   countDataKeys(provider?: string): number {
-    const row = (provider === undefined
-      ? this.db.prepare('SELECT count(*) AS n FROM atrest_data_keys WHERE dropped_at IS NULL').get()
-      : this.db.prepare('SELECT count(*) AS n FROM atrest_data_keys WHERE provider = ? AND dropped_at IS NULL').get(provider)) as { n: number };
+    const row = (
+      provider === undefined
+        ? this.db.prepare('SELECT count(*) AS n FROM atrest_data_keys WHERE dropped_at IS NULL').get()
+        : this.db
+            .prepare('SELECT count(*) AS n FROM atrest_data_keys WHERE provider = ? AND dropped_at IS NULL')
+            .get(provider)
+    ) as { n: number };
     return row.n;
   }
 
@@ -195,7 +210,13 @@ export class Store {
   }
 
   listSecrets(): { name: string; encrypted: number; size: number; created_at: string; updated_at: string }[] {
-    return this.q.listSecrets.all() as { name: string; encrypted: number; size: number; created_at: string; updated_at: string }[];
+    return this.q.listSecrets.all() as {
+      name: string;
+      encrypted: number;
+      size: number;
+      created_at: string;
+      updated_at: string;
+    }[];
   }
 
   /** Encrypted secrets per provider id (by their data key), plus plaintext ones under ''. */
@@ -215,7 +236,9 @@ export class Store {
     if (dataKeyIds.length === 0) return 0;
     const ids = JSON.stringify(dataKeyIds);
     const row = this.db
-      .prepare('SELECT count(*) AS n FROM atrest_secrets WHERE encrypted = 1 AND lower(hex(substr(value, 5, 16))) IN (SELECT value FROM json_each(?))')
+      .prepare(
+        'SELECT count(*) AS n FROM atrest_secrets WHERE encrypted = 1 AND lower(hex(substr(value, 5, 16))) IN (SELECT value FROM json_each(?))',
+      )
       .get(ids) as { n: number };
     return row.n;
   }

@@ -18,12 +18,20 @@ export function targetContext(target: Pick<Target, 'table' | 'column'>, field?: 
 export function checkTarget(db: Database.Database, target: Target): void {
   const cols = db.prepare(`SELECT name FROM pragma_table_info(?)`).all(target.table) as { name: string }[];
   if (cols.length === 0) {
-    throw new AtrestError('ATREST_CONFIG_INVALID', `The target ${target.spec} names the table ${target.table}, which is not in the database. Fix [secrets_migration] targets.`, { details: { target: target.spec } });
+    throw new AtrestError(
+      'ATREST_CONFIG_INVALID',
+      `The target ${target.spec} names the table ${target.table}, which is not in the database. Fix [secrets_migration] targets.`,
+      { details: { target: target.spec } },
+    );
   }
   if (!cols.some((c) => c.name === target.column)) {
-    throw new AtrestError('ATREST_CONFIG_INVALID', `The target ${target.spec} names the column ${target.column}, which the table ${target.table} does not have (it has ${cols.map((c) => c.name).join(', ')}).`, {
-      details: { target: target.spec },
-    });
+    throw new AtrestError(
+      'ATREST_CONFIG_INVALID',
+      `The target ${target.spec} names the column ${target.column}, which the table ${target.table} does not have (it has ${cols.map((c) => c.name).join(', ')}).`,
+      {
+        details: { target: target.spec },
+      },
+    );
   }
 }
 
@@ -39,9 +47,13 @@ export function cellStrings(target: Target, cell: unknown): { field: string | un
   }
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
     // Its values cannot be encrypted one by one: say so rather than pass over it.
-    throw new AtrestError('ATREST_FORMAT_INVALID', `The ${target.spec} cell is not a JSON object, so its values cannot be encrypted field by field. Fix the row, or register the column as ${target.table}.${target.column} (without :json).`, {
-      details: { target: target.spec },
-    });
+    throw new AtrestError(
+      'ATREST_FORMAT_INVALID',
+      `The ${target.spec} cell is not a JSON object, so its values cannot be encrypted field by field. Fix the row, or register the column as ${target.table}.${target.column} (without :json).`,
+      {
+        details: { target: target.spec },
+      },
+    );
   }
   return Object.entries(obj as Record<string, unknown>)
     .filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== '')
@@ -49,9 +61,16 @@ export function cellStrings(target: Target, cell: unknown): { field: string | un
 }
 
 /** Iterate a target's rows (rowid and cell) in rowid order, from `afterRowid` on, `limit` at a time. */
-export function readTargetBatch(db: Database.Database, target: Target, afterRowid: number, limit: number): { rowid: number; cell: unknown }[] {
+export function readTargetBatch(
+  db: Database.Database,
+  target: Target,
+  afterRowid: number,
+  limit: number,
+): { rowid: number; cell: unknown }[] {
   return db
-    .prepare(`SELECT rowid AS rowid, "${target.column}" AS cell FROM "${target.table}" WHERE rowid > ? ORDER BY rowid LIMIT ?`)
+    .prepare(
+      `SELECT rowid AS rowid, "${target.column}" AS cell FROM "${target.table}" WHERE rowid > ? ORDER BY rowid LIMIT ?`,
+    )
     .all(afterRowid, limit) as { rowid: number; cell: unknown }[];
 }
 

@@ -23,7 +23,15 @@ const index = await import('../../src/index.js');
 const afterImport = await settled();
 const provider = await index.createAzureKeyVaultProvider({
   id: 'azurekv.probe',
-  config: { vault_uri: 'https://127.0.0.1:9', key_id: 'probe', tenant_id: 't', client_id: 'c', client_secret: 's', max_retries: 0, request_timeout: '500ms' },
+  config: {
+    vault_uri: 'https://127.0.0.1:9',
+    key_id: 'probe',
+    tenant_id: 't',
+    client_id: 'c',
+    client_secret: 's',
+    max_retries: 0,
+    request_timeout: '500ms',
+  },
 });
 const afterCreate = await settled();
 let afterUse: string[] = [];

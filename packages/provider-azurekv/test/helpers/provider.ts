@@ -19,7 +19,9 @@ export function configFor(emu: AzureKeyVaultEmulator, overrides: AzureKeyVaultCo
 }
 
 /** A logger that keeps what it is told. */
-export function recordingLogger(): Logger & { readonly records: { level: string; message: string; fields?: LogFields }[] } {
+export function recordingLogger(): Logger & {
+  readonly records: { level: string; message: string; fields?: LogFields }[];
+} {
   const records: { level: string; message: string; fields?: LogFields }[] = [];
   const log = (level: string) => (message: string, fields?: LogFields) => {
     records.push({ level, message, ...(fields === undefined ? {} : { fields }) });
@@ -34,13 +36,19 @@ export async function providerOn(
   overrides: AzureKeyVaultConfig = {},
   extra: Partial<AzureKeyVaultProviderOptions> = {},
 ): Promise<KeyProvider> {
-  const provider = await createAzureKeyVaultProvider({ id: 'azurekv.main', config: configFor(emu, overrides), ...extra });
+  const provider = await createAzureKeyVaultProvider({
+    id: 'azurekv.main',
+    config: configFor(emu, overrides),
+    ...extra,
+  });
   t.teardown(() => provider.close?.());
   return provider;
 }
 
 /** The rejection of `promise`, or undefined when it resolves. */
-export function rejectionOf(promise: Promise<unknown>): Promise<(Error & { code?: string; details?: Record<string, unknown> }) | undefined> {
+export function rejectionOf(
+  promise: Promise<unknown>,
+): Promise<(Error & { code?: string; details?: Record<string, unknown> }) | undefined> {
   return promise.then(
     () => undefined,
     (err: unknown) => err as Error & { code?: string; details?: Record<string, unknown> },

@@ -5,9 +5,22 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SigV4Credentials } from './aws-sigv4.js';
-import { canonicalHeaderValue, computeSignature, parseAmzDate, parseAuthorization, signaturesMatch } from './aws-sigv4.js';
+import {
+  canonicalHeaderValue,
+  computeSignature,
+  parseAmzDate,
+  parseAuthorization,
+  signaturesMatch,
+} from './aws-sigv4.js';
 import type { EmulatorControls, EmulatorFault, EmulatorFaultKind } from './http-emulator.js';
-import { CallCounter, FaultQueue, dropOrDelay, emulatorControls, readBody, startEmulatorServer } from './http-emulator.js';
+import {
+  CallCounter,
+  FaultQueue,
+  dropOrDelay,
+  emulatorControls,
+  readBody,
+  startEmulatorServer,
+} from './http-emulator.js';
 
 /** The KMS operations the emulator serves. */
 export const awsKmsOperations = [
@@ -70,19 +83,20 @@ export type AwsKmsEmulatorOptions = {
 };
 
 /** `calls`: requests received per operation (every attempt, including ones answered by a fault or an error). */
-export type AwsKmsEmulator = AwsKmsProviderKeys & EmulatorControls<AwsKmsOperation, AwsKmsFault> & {
-  readonly accountId: string;
-  /** The first key, its ARN and its alias. */
-  readonly key: Required<AwsKmsKeyFacts>;
-  /** Exactly the provider's INI keys, e.g. to spread into a provider config. */
-  readonly providerKeys: AwsKmsProviderKeys;
-  /** Create a symmetric key (and an alias to it, when given). */
-  createKey(options?: { aliasName?: string; description?: string }): AwsKmsKeyFacts;
-  /** Enable or disable a key (by any of its names). */
-  setKeyEnabled(keyId: string, enabled: boolean): void;
-  /** Accept more credentials: random static ones, or temporary ones with a session token. */
-  addCredentials(options?: { sessionToken?: boolean }): AwsKmsCredentials;
-};
+export type AwsKmsEmulator = AwsKmsProviderKeys &
+  EmulatorControls<AwsKmsOperation, AwsKmsFault> & {
+    readonly accountId: string;
+    /** The first key, its ARN and its alias. */
+    readonly key: Required<AwsKmsKeyFacts>;
+    /** Exactly the provider's INI keys, e.g. to spread into a provider config. */
+    readonly providerKeys: AwsKmsProviderKeys;
+    /** Create a symmetric key (and an alias to it, when given). */
+    createKey(options?: { aliasName?: string; description?: string }): AwsKmsKeyFacts;
+    /** Enable or disable a key (by any of its names). */
+    setKeyEnabled(keyId: string, enabled: boolean): void;
+    /** Accept more credentials: random static ones, or temporary ones with a session token. */
+    addCredentials(options?: { sessionToken?: boolean }): AwsKmsCredentials;
+  };
 
 type KeyRecord = {
   readonly keyId: string;
@@ -171,7 +185,12 @@ function stringField(input: JsonObject, name: string, required: false): string |
 function stringField(input: JsonObject, name: string, required: boolean): string | undefined {
   const value = input[name];
   if (value === undefined || value === null) {
-    if (required) throw new KmsError('ValidationException', 400, `1 validation error detected: Value null at '${lowerFirst(name)}' failed to satisfy constraint: Member must not be null`);
+    if (required)
+      throw new KmsError(
+        'ValidationException',
+        400,
+        `1 validation error detected: Value null at '${lowerFirst(name)}' failed to satisfy constraint: Member must not be null`,
+      );
     return undefined;
   }
   if (typeof value !== 'string') throw new KmsError('SerializationException', 400, `${name} must be a string`);
@@ -189,10 +208,12 @@ function blobField(input: JsonObject, name: string): Buffer {
 function contextField(input: JsonObject): Record<string, string> {
   const value = input['EncryptionContext'];
   if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw new KmsError('SerializationException', 400, 'EncryptionContext must be a map');
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new KmsError('SerializationException', 400, 'EncryptionContext must be a map');
   const context: Record<string, string> = {};
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw new KmsError('SerializationException', 400, 'EncryptionContext values must be strings');
+    if (typeof v !== 'string')
+      throw new KmsError('SerializationException', 400, 'EncryptionContext values must be strings');
     context[k] = v;
   }
   return context;
@@ -201,7 +222,11 @@ function contextField(input: JsonObject): Record<string, string> {
 function checkAlgorithm(input: JsonObject): void {
   const algorithm = stringField(input, 'EncryptionAlgorithm', false);
   if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') {
-    throw new KmsError('InvalidKeyUsageException', 400, `The encryption algorithm ${algorithm} is not compatible with the type of this key.`);
+    throw new KmsError(
+      'InvalidKeyUsageException',
+      400,
+      `The encryption algorithm ${algorithm} is not compatible with the type of this key.`,
+    );
   }
 }
 
@@ -210,8 +235,10 @@ function lowerFirst(s: string): string {
 }
 
 function checkFault(fault: AwsKmsFault): void {
-  if (fault.kind === 'latency' && !(typeof fault.ms === 'number' && fault.ms >= 0)) throw new TypeError('a latency fault needs ms >= 0');
-  if (fault.times !== undefined && !(Number.isInteger(fault.times) && fault.times > 0)) throw new TypeError('fault times must be a positive integer');
+  if (fault.kind === 'latency' && !(typeof fault.ms === 'number' && fault.ms >= 0))
+    throw new TypeError('a latency fault needs ms >= 0');
+  if (fault.times !== undefined && !(Number.isInteger(fault.times) && fault.times > 0))
+    throw new TypeError('fault times must be a positive integer');
 }
 
 /** Start an AWS KMS emulator with one key (and an alias to it). */
@@ -230,14 +257,25 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
 
   function addKey(description: string): KeyRecord {
     const keyId = randomUUID();
-    const key: KeyRecord = { keyId, arn: `${arnPrefix}key/${keyId}`, secret: randomBytes(32), description, createdAt: new Date(), enabled: true };
+    const key: KeyRecord = {
+      keyId,
+      arn: `${arnPrefix}key/${keyId}`,
+      secret: randomBytes(32),
+      description,
+      createdAt: new Date(),
+      enabled: true,
+    };
     keys.set(keyId, key);
     return key;
   }
 
   function checkAliasName(aliasName: string): void {
     if (!/^alias\/[a-zA-Z0-9/_-]{1,250}$/.test(aliasName) || aliasName.startsWith('alias/aws/')) {
-      throw new KmsError('ValidationException', 400, `Alias must start with the prefix "alias/" and must not begin with "alias/aws/": ${aliasName}`);
+      throw new KmsError(
+        'ValidationException',
+        400,
+        `Alias must start with the prefix "alias/" and must not begin with "alias/aws/": ${aliasName}`,
+      );
     }
   }
 
@@ -288,7 +326,12 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
 
   function createAlias(aliasName: string, targetKeyId: string): void {
     checkAliasName(aliasName);
-    if (aliases.has(aliasName)) throw new KmsError('AlreadyExistsException', 400, `An alias with the name ${arnPrefix}${aliasName} already exists`);
+    if (aliases.has(aliasName))
+      throw new KmsError(
+        'AlreadyExistsException',
+        400,
+        `An alias with the name ${arnPrefix}${aliasName} already exists`,
+      );
     aliases.set(aliasName, resolveKey(targetKeyId, false).keyId);
   }
 
@@ -297,7 +340,11 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
       const key = usableKey(stringField(input, 'KeyId', true));
       const plaintext = blobField(input, 'Plaintext');
       if (plaintext.length < 1 || plaintext.length > 4096) {
-        throw new KmsError('ValidationException', 400, "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and 4096");
+        throw new KmsError(
+          'ValidationException',
+          400,
+          "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and 4096",
+        );
       }
       checkAlgorithm(input);
       const blob = sealBlob(key, plaintext, contextField(input));
@@ -309,7 +356,11 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
       checkAlgorithm(input);
       const requested = stringField(input, 'KeyId', false);
       if (requested !== undefined && resolveKey(requested).keyId !== parsed.keyId) {
-        throw new KmsError('IncorrectKeyException', 400, 'The key ID in the request does not identify a CMK that can perform this operation.');
+        throw new KmsError(
+          'IncorrectKeyException',
+          400,
+          'The key ID in the request does not identify a CMK that can perform this operation.',
+        );
       }
       const key = keys.get(parsed.keyId);
       if (!key) throw new KmsError('InvalidCiphertextException', 400, '');
@@ -331,10 +382,16 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
       const spec = stringField(input, 'KeySpec', false);
       const count = input['NumberOfBytes'];
       let size: number;
-      if (spec !== undefined && count !== undefined) throw new KmsError('ValidationException', 400, 'Please specify either number of bytes or key spec.');
+      if (spec !== undefined && count !== undefined)
+        throw new KmsError('ValidationException', 400, 'Please specify either number of bytes or key spec.');
       if (spec === 'AES_256') size = 32;
       else if (spec === 'AES_128') size = 16;
-      else if (spec !== undefined) throw new KmsError('ValidationException', 400, `Value '${spec}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]`);
+      else if (spec !== undefined)
+        throw new KmsError(
+          'ValidationException',
+          400,
+          `Value '${spec}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]`,
+        );
       else if (typeof count === 'number' && Number.isInteger(count) && count >= 1 && count <= 1024) size = count;
       else throw new KmsError('ValidationException', 400, 'Please specify either number of bytes or key spec.');
       const plaintext = randomBytes(size);
@@ -347,8 +404,15 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     CreateKey(input) {
       const usage = stringField(input, 'KeyUsage', false);
       const spec = stringField(input, 'KeySpec', false) ?? stringField(input, 'CustomerMasterKeySpec', false);
-      if ((usage !== undefined && usage !== 'ENCRYPT_DECRYPT') || (spec !== undefined && spec !== 'SYMMETRIC_DEFAULT')) {
-        throw new KmsError('UnsupportedOperationException', 400, 'The emulator only creates SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys.');
+      if (
+        (usage !== undefined && usage !== 'ENCRYPT_DECRYPT') ||
+        (spec !== undefined && spec !== 'SYMMETRIC_DEFAULT')
+      ) {
+        throw new KmsError(
+          'UnsupportedOperationException',
+          400,
+          'The emulator only creates SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys.',
+        );
       }
       return { KeyMetadata: keyMetadata(addKey(stringField(input, 'Description', false) ?? '')) };
     },
@@ -358,7 +422,8 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     },
     UpdateAlias(input) {
       const aliasName = stringField(input, 'AliasName', true);
-      if (!aliases.has(aliasName)) throw new KmsError('NotFoundException', 400, `Alias ${arnPrefix}${aliasName} is not found.`);
+      if (!aliases.has(aliasName))
+        throw new KmsError('NotFoundException', 400, `Alias ${arnPrefix}${aliasName} is not found.`);
       aliases.set(aliasName, resolveKey(stringField(input, 'TargetKeyId', true), false).keyId);
       return {};
     },
@@ -374,10 +439,15 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
 
   function authenticate(req: IncomingMessage, body: Buffer): void {
     const header = req.headers.authorization;
-    if (header === undefined) throw new KmsError('MissingAuthenticationTokenException', 400, 'Missing Authentication Token');
+    if (header === undefined)
+      throw new KmsError('MissingAuthenticationTokenException', 400, 'Missing Authentication Token');
     const auth = parseAuthorization(header);
     if (!auth) {
-      throw new KmsError('IncompleteSignatureException', 400, `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization=${header.split(' ')[0] ?? ''}`);
+      throw new KmsError(
+        'IncompleteSignatureException',
+        400,
+        `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization=${header.split(' ')[0] ?? ''}`,
+      );
     }
     const known = credentials.get(auth.accessKeyId);
     if (!known) throw invalidToken();
@@ -386,25 +456,53 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     const amzDate = canonicalHeaderValue(req.headersDistinct, 'x-amz-date');
     const signedAt = amzDate === undefined ? undefined : parseAmzDate(amzDate);
     if (amzDate === undefined || signedAt === undefined) {
-      throw new KmsError('IncompleteSignatureException', 400, "Authorization header requires existence of a valid 'X-Amz-Date' header.");
+      throw new KmsError(
+        'IncompleteSignatureException',
+        400,
+        "Authorization header requires existence of a valid 'X-Amz-Date' header.",
+      );
     }
     const now = Date.now();
     if (Math.abs(now - signedAt.getTime()) > CLOCK_SKEW_MS) {
-      throw new KmsError('InvalidSignatureException', 400, `Signature expired: ${amzDate} is now earlier or later than the server time by more than 5 min.`);
+      throw new KmsError(
+        'InvalidSignatureException',
+        400,
+        `Signature expired: ${amzDate} is now earlier or later than the server time by more than 5 min.`,
+      );
     }
     if (auth.date !== amzDate.slice(0, 8) || auth.terminator !== 'aws4_request') {
-      throw new KmsError('InvalidSignatureException', 400, `Credential should be scoped to a valid date and end with aws4_request: ${auth.date}`);
+      throw new KmsError(
+        'InvalidSignatureException',
+        400,
+        `Credential should be scoped to a valid date and end with aws4_request: ${auth.date}`,
+      );
     }
-    if (auth.region !== region) throw new KmsError('InvalidSignatureException', 400, `Credential should be scoped to a valid region, not '${auth.region}'.`);
-    if (auth.service !== 'kms') throw new KmsError('InvalidSignatureException', 400, `Credential should be scoped to correct service: 'kms'.`);
+    if (auth.region !== region)
+      throw new KmsError(
+        'InvalidSignatureException',
+        400,
+        `Credential should be scoped to a valid region, not '${auth.region}'.`,
+      );
+    if (auth.service !== 'kms')
+      throw new KmsError('InvalidSignatureException', 400, `Credential should be scoped to correct service: 'kms'.`);
     const signed = auth.signedHeaders.map((h) => h.toLowerCase());
     if (!signed.includes('host') || !signed.includes('x-amz-date')) {
-      throw new KmsError('InvalidSignatureException', 400, "'Host' and 'X-Amz-Date' must be SignedHeaders in the AWS Authorization.");
+      throw new KmsError(
+        'InvalidSignatureException',
+        400,
+        "'Host' and 'X-Amz-Date' must be SignedHeaders in the AWS Authorization.",
+      );
     }
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const expected = computeSignature(
-      { method: req.method ?? 'POST', path: q < 0 ? url : url.slice(0, q), query: q < 0 ? '' : url.slice(q + 1), headers: req.headersDistinct, body },
+      {
+        method: req.method ?? 'POST',
+        path: q < 0 ? url : url.slice(0, q),
+        query: q < 0 ? '' : url.slice(q + 1),
+        headers: req.headersDistinct,
+        body,
+      },
       signed,
       known.secretAccessKey,
       amzDate,
@@ -427,7 +525,8 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = req.headers['x-amz-target'];
-    const opName = typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
+    const opName =
+      typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
     const operation = awsKmsOperations.find((op) => op === opName);
     if (operation !== undefined) {
       calls.add(operation);
@@ -436,7 +535,11 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
       if (fault?.kind === 'throttling') {
         throw new KmsError('ThrottlingException', 400, 'Rate exceeded');
       } else if (fault?.kind === 'internal-failure') {
-        throw new KmsError('InternalFailure', 500, 'The request processing has failed because of an unknown error, exception or failure.');
+        throw new KmsError(
+          'InternalFailure',
+          500,
+          'The request processing has failed because of an unknown error, exception or failure.',
+        );
       } else if (fault?.kind === 'service-unavailable') {
         throw new KmsError('ServiceUnavailable', 503, 'Service is unavailable');
       }
@@ -444,18 +547,25 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     if (req.method !== 'POST' || (req.url ?? '/').split('?')[0] !== '/') {
       throw new KmsError('UnknownOperationException', 400, 'Only POST / is served');
     }
-    const body = await readBody(req, MAX_BODY, () => new KmsError('ValidationException', 400, 'Request body is too large'));
+    const body = await readBody(
+      req,
+      MAX_BODY,
+      () => new KmsError('ValidationException', 400, 'Request body is too large'),
+    );
     authenticate(req, body);
-    if (operation === undefined) throw new KmsError('UnknownOperationException', 400, `Unknown operation ${String(target)}`);
+    if (operation === undefined)
+      throw new KmsError('UnknownOperationException', 400, `Unknown operation ${String(target)}`);
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
-    if (contentType !== JSON_CONTENT_TYPE) throw new KmsError('SerializationException', 400, `Content-Type must be ${JSON_CONTENT_TYPE}`);
+    if (contentType !== JSON_CONTENT_TYPE)
+      throw new KmsError('SerializationException', 400, `Content-Type must be ${JSON_CONTENT_TYPE}`);
     let input: unknown;
     try {
       input = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
     } catch {
       throw new KmsError('SerializationException', 400, 'Request body is not valid JSON');
     }
-    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new KmsError('SerializationException', 400, 'Request body must be a JSON object');
+    if (typeof input !== 'object' || input === null || Array.isArray(input))
+      throw new KmsError('SerializationException', 400, 'Request body must be a JSON object');
     send(res, 200, operations[operation](input as JsonObject));
   }
 
@@ -494,14 +604,23 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
       const key = addKey(keyOptions.description ?? '');
       if (keyOptions.aliasName === undefined) return { keyId: key.keyId, keyArn: key.arn };
       createAlias(keyOptions.aliasName, key.keyId);
-      return { keyId: key.keyId, keyArn: key.arn, aliasName: keyOptions.aliasName, aliasArn: `${arnPrefix}${keyOptions.aliasName}` };
+      return {
+        keyId: key.keyId,
+        keyArn: key.arn,
+        aliasName: keyOptions.aliasName,
+        aliasArn: `${arnPrefix}${keyOptions.aliasName}`,
+      };
     },
     setKeyEnabled(keyId, enabled) {
       resolveKey(keyId).enabled = enabled;
     },
     addCredentials(credentialOptions = {}) {
       const added: AwsKmsCredentials = credentialOptions.sessionToken
-        ? { accessKeyId: randomAccessKeyId('ASIA'), secretAccessKey: randomSecret(), sessionToken: randomBytes(48).toString('base64') }
+        ? {
+            accessKeyId: randomAccessKeyId('ASIA'),
+            secretAccessKey: randomSecret(),
+            sessionToken: randomBytes(48).toString('base64'),
+          }
         : { accessKeyId: randomAccessKeyId('AKIA'), secretAccessKey: randomSecret() };
       credentials.set(added.accessKeyId, added);
       return added;

@@ -59,7 +59,14 @@ function headerValues(headers: SigV4Request['headers'], name: string): string[] 
 /** A header's canonical value: each value trimmed, runs of spaces collapsed, repeats joined by commas. */
 export function canonicalHeaderValue(headers: SigV4Request['headers'], name: string): string | undefined {
   const values = headerValues(headers, name.toLowerCase());
-  return values?.map((v) => v.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').trim()).join(',');
+  return values
+    ?.map((v) =>
+      v
+        .replace(/[\r\n]/g, ' ')
+        .replace(/[ \t]+/g, ' ')
+        .trim(),
+    )
+    .join(',');
 }
 
 /** Path normalised (`.`/`..`/empty segments removed) then encoded again, as for every service but S3. */
@@ -130,7 +137,9 @@ export function computeSignature(
   const date = amzDate.slice(0, 8);
   const scope = `${date}/${region}/${service}/aws4_request`;
   const sts = stringToSign(amzDate, scope, canonicalRequest(request, signedHeaders));
-  return createHmac('sha256', signingKey(secretAccessKey, date, region, service)).update(sts, 'utf8').digest('hex');
+  return createHmac('sha256', signingKey(secretAccessKey, date, region, service))
+    .update(sts, 'utf8')
+    .digest('hex');
 }
 
 /** Parse an Authorization header; undefined when it is not a well-formed AWS4-HMAC-SHA256 header. */
@@ -164,7 +173,10 @@ export function parseAuthorization(header: string): SigV4Authorization | undefin
 
 /** `YYYYMMDDTHHMMSSZ` of a date. */
 export function amzDate(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 /** Parse `YYYYMMDDTHHMMSSZ`; undefined when malformed. */
@@ -200,7 +212,14 @@ export function signRequest(
   if (credentials.sessionToken !== undefined) added['x-amz-security-token'] = credentials.sessionToken;
   const headers = { ...request.headers, ...added };
   const signed = Object.keys(headers).map((h) => h.toLowerCase());
-  const signature = computeSignature({ ...request, headers }, signed, credentials.secretAccessKey, date, region, service);
+  const signature = computeSignature(
+    { ...request, headers },
+    signed,
+    credentials.secretAccessKey,
+    date,
+    region,
+    service,
+  );
   const scope = `${date.slice(0, 8)}/${region}/${service}/aws4_request`;
   added['authorization'] =
     `${SIGV4_ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${[...new Set(signed)].sort().join(';')}, Signature=${signature}`;

@@ -5,11 +5,26 @@
 // OpenID configuration, instance discovery and the client-credentials token grant, checking tenant,
 // client id and secret. Per-operation call counts and fault injection let provider tests run the
 // real Azure SDK with no network and no Azure subscription.
-import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import {
+  constants,
+  generateKeyPairSync,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  randomUUID,
+  timingSafeEqual,
+} from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorControls, EmulatorFault, EmulatorFaultKind } from './http-emulator.js';
-import { CallCounter, FaultQueue, dropOrDelay, emulatorControls, readBody, startEmulatorServer } from './http-emulator.js';
+import {
+  CallCounter,
+  FaultQueue,
+  dropOrDelay,
+  emulatorControls,
+  readBody,
+  startEmulatorServer,
+} from './http-emulator.js';
 
 /** The requests the emulator tells apart (and counts). */
 export const azureKeyVaultOperations = [
@@ -28,7 +43,11 @@ export const azureKeyVaultOperations = [
 ] as const;
 export type AzureKeyVaultOperation = (typeof azureKeyVaultOperations)[number];
 
-const identityOperations: ReadonlySet<AzureKeyVaultOperation> = new Set(['openidConfiguration', 'instanceDiscovery', 'token']);
+const identityOperations: ReadonlySet<AzureKeyVaultOperation> = new Set([
+  'openidConfiguration',
+  'instanceDiscovery',
+  'token',
+]);
 
 /**
  * What a fault does to a request it matches: `throttling` answers 429 `Throttled` with `Retry-After`
@@ -96,24 +115,25 @@ export type AzureKeyVaultEmulatorOptions = {
  * `calls`: requests received per operation (every attempt, including ones answered by a fault, a
  * challenge or an error), plus `challenges`: 401 answers to requests without a valid token.
  */
-export type AzureKeyVaultEmulator = AzureKeyVaultProviderKeys & EmulatorControls<AzureKeyVaultOperation | 'challenges', AzureKeyVaultFault> & {
-  /** `https://127.0.0.1:<port>`: the vault, and the authority host. */
-  readonly origin: string;
-  /** Exactly the provider's INI keys, e.g. to spread into a provider config. */
-  readonly providerKeys: AzureKeyVaultProviderKeys;
-  /** Create an RSA-2048 key (its first version) allowing `operations` (default: all). */
-  createKey(name: string, options?: { operations?: readonly AzureKeyVaultKeyOperation[] }): AzureKeyVaultKeyVersion;
-  /** Add a new version to a key (default: the first key); the new one becomes the latest. */
-  rotateKey(name?: string): AzureKeyVaultKeyVersion;
-  /** A key's versions, oldest first. */
-  keyVersions(name?: string): readonly AzureKeyVaultKeyVersion[];
-  /** Enable or disable a key version (default: every version of the key). */
-  setKeyEnabled(name: string, enabled: boolean, version?: string): void;
-  /** Replace the operations a key allows (all versions). */
-  setKeyOperations(name: string, operations: readonly AzureKeyVaultKeyOperation[]): void;
-  /** Forget every issued access token: the next vault request gets a challenge. */
-  revokeTokens(): void;
-};
+export type AzureKeyVaultEmulator = AzureKeyVaultProviderKeys &
+  EmulatorControls<AzureKeyVaultOperation | 'challenges', AzureKeyVaultFault> & {
+    /** `https://127.0.0.1:<port>`: the vault, and the authority host. */
+    readonly origin: string;
+    /** Exactly the provider's INI keys, e.g. to spread into a provider config. */
+    readonly providerKeys: AzureKeyVaultProviderKeys;
+    /** Create an RSA-2048 key (its first version) allowing `operations` (default: all). */
+    createKey(name: string, options?: { operations?: readonly AzureKeyVaultKeyOperation[] }): AzureKeyVaultKeyVersion;
+    /** Add a new version to a key (default: the first key); the new one becomes the latest. */
+    rotateKey(name?: string): AzureKeyVaultKeyVersion;
+    /** A key's versions, oldest first. */
+    keyVersions(name?: string): readonly AzureKeyVaultKeyVersion[];
+    /** Enable or disable a key version (default: every version of the key). */
+    setKeyEnabled(name: string, enabled: boolean, version?: string): void;
+    /** Replace the operations a key allows (all versions). */
+    setKeyOperations(name: string, operations: readonly AzureKeyVaultKeyOperation[]): void;
+    /** Forget every issued access token: the next vault request gets a challenge. */
+    revokeTokens(): void;
+  };
 
 type KeyVersionRecord = {
   readonly version: string;
@@ -161,7 +181,14 @@ class IdentityError extends Error {
 }
 
 const MAX_BODY = 64 * 1024;
-const allOperations: readonly AzureKeyVaultKeyOperation[] = ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey', 'sign', 'verify'];
+const allOperations: readonly AzureKeyVaultKeyOperation[] = [
+  'encrypt',
+  'decrypt',
+  'wrapKey',
+  'unwrapKey',
+  'sign',
+  'verify',
+];
 const oaepHash: Readonly<Record<string, string>> = { 'RSA-OAEP': 'sha1', 'RSA-OAEP-256': 'sha256' };
 const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 
@@ -184,17 +211,22 @@ function base64urlField(input: JsonObject, name: string): Buffer {
 }
 
 /** Start an Azure Key Vault + identity emulator with one RSA-2048 key. */
-export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorOptions = {}): Promise<AzureKeyVaultEmulator> {
+export async function startAzureKeyVaultEmulator(
+  options: AzureKeyVaultEmulatorOptions = {},
+): Promise<AzureKeyVaultEmulator> {
   const tenantId = options.tenantId ?? randomUUID();
   const clientId = options.clientId ?? randomUUID();
-  const clientSecret = options.clientSecret ?? `${randomBytes(3).toString('hex')}~${randomBytes(24).toString('base64url')}`;
+  const clientSecret =
+    options.clientSecret ?? `${randomBytes(3).toString('hex')}~${randomBytes(24).toString('base64url')}`;
   const firstKeyName = options.keyName ?? 'atrest-kek';
   const tokenLifetime = options.tokenLifetimeSeconds ?? 3600;
 
   const keys = new Map<string, KeyRecord>();
   const tokens = new Map<string, TokenRecord>();
   const calls = new CallCounter<AzureKeyVaultOperation | 'challenges'>([...azureKeyVaultOperations, 'challenges']);
-  const faults = new FaultQueue<AzureKeyVaultOperation, AzureKeyVaultFault>({ inDefaultScope: (operation) => !identityOperations.has(operation) });
+  const faults = new FaultQueue<AzureKeyVaultOperation, AzureKeyVaultFault>({
+    inDefaultScope: (operation) => !identityOperations.has(operation),
+  });
   let origin = '';
 
   const kidOf = (name: string, version: string): string => `${origin}/keys/${name}/${version}`;
@@ -202,13 +234,23 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
 
   function findKey(name: string): KeyRecord {
     const key = keys.get(name.toLowerCase());
-    if (!key) throw new VaultError(404, 'KeyNotFound', `A key with (name/id) ${name} was not found in this key vault. If you recently deleted this key you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
+    if (!key)
+      throw new VaultError(
+        404,
+        'KeyNotFound',
+        `A key with (name/id) ${name} was not found in this key vault. If you recently deleted this key you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+      );
     return key;
   }
 
   function findVersion(key: KeyRecord, version: string): KeyVersionRecord {
     const found = version === '' ? key.versions.at(-1) : key.versions.find((v) => v.version === version.toLowerCase());
-    if (!found) throw new VaultError(404, 'KeyNotFound', `A key with (name/id) ${key.name}/${version} was not found in this key vault. If you recently deleted this key you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
+    if (!found)
+      throw new VaultError(
+        404,
+        'KeyNotFound',
+        `A key with (name/id) ${key.name}/${version} was not found in this key vault. If you recently deleted this key you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+      );
     return found;
   }
 
@@ -216,7 +258,16 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
     const jwk = publicKey.export({ format: 'jwk' });
     const now = Math.floor(Date.now() / 1000);
-    const record: KeyVersionRecord = { version: newVersion(), privateKey, publicKey, n: jwk.n ?? '', e: jwk.e ?? '', created: now, updated: now, enabled: true };
+    const record: KeyVersionRecord = {
+      version: newVersion(),
+      privateKey,
+      publicKey,
+      n: jwk.n ?? '',
+      e: jwk.e ?? '',
+      created: now,
+      updated: now,
+      enabled: true,
+    };
     key.versions.push(record);
     return record;
   }
@@ -225,7 +276,10 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     return { name: key.name, version: v.version, kid: kidOf(key.name, v.version) };
   }
 
-  function createKey(name: string, opts: { operations?: readonly AzureKeyVaultKeyOperation[] } = {}): AzureKeyVaultKeyVersion {
+  function createKey(
+    name: string,
+    opts: { operations?: readonly AzureKeyVaultKeyOperation[] } = {},
+  ): AzureKeyVaultKeyVersion {
     if (!KEY_NAME.test(name)) throw new Error(`Key names are 1-127 letters, digits and dashes, not "${name}"`);
     if (keys.has(name.toLowerCase())) throw new Error(`Key "${name}" already exists; use rotateKey() to add a version`);
     const key: KeyRecord = { name, versions: [], operations: [...(opts.operations ?? allOperations)] };
@@ -236,14 +290,28 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
   function keyBundle(key: KeyRecord, v: KeyVersionRecord): JsonObject {
     return {
       key: { kid: kidOf(key.name, v.version), kty: 'RSA', key_ops: key.operations, n: v.n, e: v.e },
-      attributes: { enabled: v.enabled, created: v.created, updated: v.updated, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90, exportable: false },
+      attributes: {
+        enabled: v.enabled,
+        created: v.created,
+        updated: v.updated,
+        recoveryLevel: 'Recoverable+Purgeable',
+        recoverableDays: 90,
+        exportable: false,
+      },
     };
   }
 
   function usableVersion(key: KeyRecord, version: string, operation: AzureKeyVaultKeyOperation): KeyVersionRecord {
     const v = findVersion(key, version);
-    if (!v.enabled) throw new VaultError(403, 'Forbidden', `Operation ${operation} is not allowed on a disabled key.`, 'KeyDisabled');
-    if (!key.operations.includes(operation)) throw new VaultError(403, 'Forbidden', `Operation ${operation} is not allowed on this key.`, 'OperationNotAllowed');
+    if (!v.enabled)
+      throw new VaultError(403, 'Forbidden', `Operation ${operation} is not allowed on a disabled key.`, 'KeyDisabled');
+    if (!key.operations.includes(operation))
+      throw new VaultError(
+        403,
+        'Forbidden',
+        `Operation ${operation} is not allowed on this key.`,
+        'OperationNotAllowed',
+      );
     return v;
   }
 
@@ -251,7 +319,12 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
 
   function checkTenant(tenant: string): void {
     if (tenant.toLowerCase() !== tenantId.toLowerCase() && tenant !== 'common' && tenant !== 'organizations') {
-      throw new IdentityError(400, 'invalid_request', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+      throw new IdentityError(
+        400,
+        'invalid_request',
+        90002,
+        `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+      );
     }
   }
 
@@ -295,24 +368,49 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     const form = new URLSearchParams(body.toString('utf8'));
     const grant = form.get('grant_type');
     if (grant !== 'client_credentials') {
-      throw new IdentityError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant ?? ''}'.`);
+      throw new IdentityError(
+        400,
+        'unsupported_grant_type',
+        70003,
+        `The app requested an unsupported grant type '${grant ?? ''}'.`,
+      );
     }
     const id = form.get('client_id') ?? '';
     if (id.toLowerCase() !== clientId.toLowerCase()) {
-      throw new IdentityError(400, 'unauthorized_client', 700016, `Application with identifier '${id}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`);
+      throw new IdentityError(
+        400,
+        'unauthorized_client',
+        700016,
+        `Application with identifier '${id}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`,
+      );
     }
     const secret = form.get('client_secret');
     if (secret === null) {
-      throw new IdentityError(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+      throw new IdentityError(
+        401,
+        'invalid_client',
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+      );
     }
     if (!sameSecret(secret, clientSecret)) {
-      throw new IdentityError(401, 'invalid_client', 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`);
+      throw new IdentityError(
+        401,
+        'invalid_client',
+        7000215,
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+      );
     }
     // The token is scoped to the resource the challenge names (by default this server itself).
     const scopes = (form.get('scope') ?? '').split(' ').filter((s) => s.endsWith('/.default'));
     const audience = scopes[0]?.slice(0, -'/.default'.length) ?? '';
     if (scopes.length !== 1 || audience !== resource()) {
-      throw new IdentityError(400, 'invalid_resource', 500011, `The resource principal named ${audience || '(none)'} was not found in the tenant named ${tenantId}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`);
+      throw new IdentityError(
+        400,
+        'invalid_resource',
+        500011,
+        `The resource principal named ${audience || '(none)'} was not found in the tenant named ${tenantId}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`,
+      );
     }
     const token = `atrest-emu.${randomBytes(32).toString('base64url')}`;
     tokens.set(token, { clientId, audience, expiresAt: Date.now() + tokenLifetime * 1000 });
@@ -340,25 +438,50 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     } catch {
       throw new VaultError(400, 'BadParameter', 'The request body is not valid JSON.');
     }
-    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new VaultError(400, 'BadParameter', 'The request body must be a JSON object.');
+    if (typeof input !== 'object' || input === null || Array.isArray(input))
+      throw new VaultError(400, 'BadParameter', 'The request body must be a JSON object.');
     const params = input as JsonObject;
     const alg = params['alg'];
     const hash = typeof alg === 'string' ? oaepHash[alg] : undefined;
-    if (hash === undefined) throw new VaultError(400, 'BadParameter', `Invalid algorithm '${String(alg)}' for an RSA key: use RSA-OAEP or RSA-OAEP-256.`);
+    if (hash === undefined)
+      throw new VaultError(
+        400,
+        'BadParameter',
+        `Invalid algorithm '${String(alg)}' for an RSA key: use RSA-OAEP or RSA-OAEP-256.`,
+      );
     const value = base64urlField(params, 'value');
-    const keyOp: AzureKeyVaultKeyOperation = operation === 'wrapKey' ? 'wrapKey' : operation === 'unwrapKey' ? 'unwrapKey' : operation === 'encrypt' ? 'encrypt' : 'decrypt';
+    const keyOp: AzureKeyVaultKeyOperation =
+      operation === 'wrapKey'
+        ? 'wrapKey'
+        : operation === 'unwrapKey'
+          ? 'unwrapKey'
+          : operation === 'encrypt'
+            ? 'encrypt'
+            : 'decrypt';
     const v = usableVersion(key, version, keyOp);
     const kid = kidOf(key.name, v.version);
     let result: Buffer;
     if (keyOp === 'wrapKey' || keyOp === 'encrypt') {
       const max = 256 - 2 * (hash === 'sha1' ? 20 : 32) - 2;
-      if (value.length === 0 || value.length > max) throw new VaultError(400, 'BadParameter', `The value must be 1 to ${max} bytes for ${String(alg)} with a 2048-bit key.`);
+      if (value.length === 0 || value.length > max)
+        throw new VaultError(
+          400,
+          'BadParameter',
+          `The value must be 1 to ${max} bytes for ${String(alg)} with a 2048-bit key.`,
+        );
       result = publicEncrypt({ key: v.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, value);
     } else {
       try {
-        result = privateDecrypt({ key: v.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, value);
+        result = privateDecrypt(
+          { key: v.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash },
+          value,
+        );
       } catch {
-        throw new VaultError(400, 'BadParameter', `The ciphertext could not be decrypted with key ${kid} and algorithm ${String(alg)}.`);
+        throw new VaultError(
+          400,
+          'BadParameter',
+          `The ciphertext could not be decrypted with key ${kid} and algorithm ${String(alg)}.`,
+        );
       }
     }
     return { kid, value: result.toString('base64url') };
@@ -371,7 +494,11 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     | { readonly operation: 'instanceDiscovery' }
     | { readonly operation: 'token'; readonly tenant: string }
     | { readonly operation: 'getKey'; readonly name: string; readonly version: string }
-    | { readonly operation: 'wrapKey' | 'unwrapKey' | 'encrypt' | 'decrypt'; readonly name: string; readonly version: string };
+    | {
+        readonly operation: 'wrapKey' | 'unwrapKey' | 'encrypt' | 'decrypt';
+        readonly name: string;
+        readonly version: string;
+      };
 
   const keyActions: Readonly<Record<string, 'wrapKey' | 'unwrapKey' | 'encrypt' | 'decrypt'>> = {
     wrapkey: 'wrapKey',
@@ -381,7 +508,10 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
   };
 
   function route(method: string, path: string): Route | undefined {
-    const parts = path.split('/').slice(1).map((p) => decodeURIComponent(p));
+    const parts = path
+      .split('/')
+      .slice(1)
+      .map((p) => decodeURIComponent(p));
     if (parts[0] === 'keys') {
       const name = parts[1] ?? '';
       if (name === '') return undefined;
@@ -394,7 +524,11 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     }
     const tenant = parts[0] ?? '';
     const tail = parts.slice(1).join('/');
-    if (method === 'GET' && (tail === 'v2.0/.well-known/openid-configuration' || tail === '.well-known/openid-configuration')) return { operation: 'openidConfiguration', tenant };
+    if (
+      method === 'GET' &&
+      (tail === 'v2.0/.well-known/openid-configuration' || tail === '.well-known/openid-configuration')
+    )
+      return { operation: 'openidConfiguration', tenant };
     if (method === 'GET' && tail === 'discovery/instance') return { operation: 'instanceDiscovery' };
     if (method === 'POST' && tail === 'oauth2/v2.0/token') return { operation: 'token', tenant };
     return undefined;
@@ -403,25 +537,78 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
   function send(res: ServerResponse, status: number, body: JsonObject, headers: Record<string, string> = {}): void {
     if (res.destroyed || res.writableEnded) return;
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'x-ms-request-id': randomUUID(), ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'x-ms-request-id': randomUUID(),
+      ...headers,
+    });
     res.end(text);
   }
 
   function sendFault(res: ServerResponse, fault: AzureKeyVaultFault, identity: boolean): void {
     if (fault.kind === 'throttling') {
       const retryAfter = String(fault.retryAfterSeconds ?? 1);
-      if (identity) send(res, 429, { error: 'temporarily_unavailable', error_description: 'AADSTS50196: The server is temporarily unavailable; too many requests.', error_codes: [50196] }, { 'retry-after': retryAfter });
-      else send(res, 429, { error: { code: 'Throttled', message: 'Request was not processed because too many requests were received. Reason: A single client has exceeded the request limit; retry after the interval in the Retry-After header.' } }, { 'retry-after': retryAfter });
+      if (identity)
+        send(
+          res,
+          429,
+          {
+            error: 'temporarily_unavailable',
+            error_description: 'AADSTS50196: The server is temporarily unavailable; too many requests.',
+            error_codes: [50196],
+          },
+          { 'retry-after': retryAfter },
+        );
+      else
+        send(
+          res,
+          429,
+          {
+            error: {
+              code: 'Throttled',
+              message:
+                'Request was not processed because too many requests were received. Reason: A single client has exceeded the request limit; retry after the interval in the Retry-After header.',
+            },
+          },
+          { 'retry-after': retryAfter },
+        );
     } else if (fault.kind === 'internal-failure') {
-      send(res, 500, identity ? { error: 'server_error', error_description: 'AADSTS90100: An internal server error occurred.' } : { error: { code: 'InternalServerError', message: 'An internal server error occurred; retry the request.' } });
+      send(
+        res,
+        500,
+        identity
+          ? { error: 'server_error', error_description: 'AADSTS90100: An internal server error occurred.' }
+          : {
+              error: { code: 'InternalServerError', message: 'An internal server error occurred; retry the request.' },
+            },
+      );
     } else {
-      send(res, 503, identity ? { error: 'temporarily_unavailable', error_description: 'AADSTS90033: The service is temporarily unavailable.' } : { error: { code: 'ServiceUnavailable', message: 'The service is temporarily unavailable; retry the request.' } });
+      send(
+        res,
+        503,
+        identity
+          ? {
+              error: 'temporarily_unavailable',
+              error_description: 'AADSTS90033: The service is temporarily unavailable.',
+            }
+          : {
+              error: {
+                code: 'ServiceUnavailable',
+                message: 'The service is temporarily unavailable; retry the request.',
+              },
+            },
+      );
     }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
-    const body = await readBody(req, MAX_BODY, () => new VaultError(413, 'RequestTooLarge', 'Request body is too large'));
+    const body = await readBody(
+      req,
+      MAX_BODY,
+      () => new VaultError(413, 'RequestTooLarge', 'Request body is too large'),
+    );
     const r = route(req.method ?? 'GET', url.pathname);
     if (!r) {
       send(res, 404, { error: { code: 'NotFound', message: `No route for ${req.method ?? ''} ${url.pathname}` } });
@@ -458,24 +645,37 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     const unauthenticated = authFailure(req);
     if (unauthenticated !== undefined) {
       calls.add('challenges');
-      send(res, 401, { error: { code: 'Unauthorized', message: unauthenticated } }, {
-        'www-authenticate': `Bearer authorization="${origin}/${tenantId}", resource="${resource()}"`,
-      });
+      send(
+        res,
+        401,
+        { error: { code: 'Unauthorized', message: unauthenticated } },
+        {
+          'www-authenticate': `Bearer authorization="${origin}/${tenantId}", resource="${resource()}"`,
+        },
+      );
       return;
     }
     try {
-      if (!url.searchParams.get('api-version')) throw new VaultError(400, 'BadParameter', "The 'api-version' query parameter is missing.");
+      if (!url.searchParams.get('api-version'))
+        throw new VaultError(400, 'BadParameter', "The 'api-version' query parameter is missing.");
       const key = findKey(r.name);
       if (r.operation === 'getKey') {
         const v = findVersion(key, r.version);
-        if (!v.enabled) throw new VaultError(403, 'Forbidden', 'Operation get is not allowed on a disabled key.', 'KeyDisabled');
+        if (!v.enabled)
+          throw new VaultError(403, 'Forbidden', 'Operation get is not allowed on a disabled key.', 'KeyDisabled');
         send(res, 200, keyBundle(key, v));
       } else {
         send(res, 200, keyOperation(key, r.version, r.operation, body));
       }
     } catch (err) {
       if (!(err instanceof VaultError)) throw err;
-      send(res, err.status, { error: { code: err.code, message: err.message, ...(err.innerCode ? { innererror: { code: err.innerCode } } : {}) } });
+      send(res, err.status, {
+        error: {
+          code: err.code,
+          message: err.message,
+          ...(err.innerCode ? { innererror: { code: err.innerCode } } : {}),
+        },
+      });
     }
   }
 
@@ -487,7 +687,10 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     handle,
     answerError(err, _req, res) {
       if (err instanceof VaultError) send(res, err.status, { error: { code: err.code, message: err.message } });
-      else send(res, 500, { error: { code: 'InternalServerError', message: err instanceof Error ? err.message : String(err) } });
+      else
+        send(res, 500, {
+          error: { code: 'InternalServerError', message: err instanceof Error ? err.message : String(err) },
+        });
     },
   });
   origin = server.origin;
@@ -503,7 +706,10 @@ export async function startAzureKeyVaultEmulator(options: AzureKeyVaultEmulatorO
     authority_host: origin,
   };
 
-  const specific: Omit<AzureKeyVaultEmulator, keyof EmulatorControls<AzureKeyVaultOperation | 'challenges', AzureKeyVaultFault>> = {
+  const specific: Omit<
+    AzureKeyVaultEmulator,
+    keyof EmulatorControls<AzureKeyVaultOperation | 'challenges', AzureKeyVaultFault>
+  > = {
     ...providerKeys,
     origin,
     providerKeys,

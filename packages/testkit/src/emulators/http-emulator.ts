@@ -67,7 +67,12 @@ export class FaultQueue<Operation extends string, Fault extends EmulatorFault<Op
    * `inDefaultScope`: the operations a fault without `operations` hits (default: all).
    * `check`: throws for a fault the emulator refuses, before it is queued.
    */
-  constructor(options: { readonly inDefaultScope?: (operation: Operation) => boolean; readonly check?: (fault: Fault) => void } = {}) {
+  constructor(
+    options: {
+      readonly inDefaultScope?: (operation: Operation) => boolean;
+      readonly check?: (fault: Fault) => void;
+    } = {},
+  ) {
     this.#inDefaultScope = options.inDefaultScope ?? (() => true);
     this.#check = options.check ?? (() => undefined);
   }
@@ -100,7 +105,11 @@ export class FaultQueue<Operation extends string, Fault extends EmulatorFault<Op
  * True: the request is over, send nothing. False: go on, to serve it (no fault, or after the
  * latency) or to answer the fault's error in the protocol's own words.
  */
-export async function dropOrDelay(fault: EmulatorFault<string> | undefined, req: IncomingMessage, closing: AbortSignal): Promise<boolean> {
+export async function dropOrDelay(
+  fault: EmulatorFault<string> | undefined,
+  req: IncomingMessage,
+  closing: AbortSignal,
+): Promise<boolean> {
   if (fault?.kind === 'drop') {
     req.socket.destroy();
     return true;
@@ -188,7 +197,11 @@ export type EmulatorServer = {
 export async function startEmulatorServer(options: EmulatorServerOptions): Promise<EmulatorServer> {
   const dir = mkdtempSync(join(tmpdir(), options.dirPrefix));
   try {
-    const tls = await createTestTls({ name: options.caName, dir, ...(options.certificateHosts ? { hosts: options.certificateHosts } : {}) });
+    const tls = await createTestTls({
+      name: options.caName,
+      dir,
+      ...(options.certificateHosts ? { hosts: options.certificateHosts } : {}),
+    });
     return await serveHttps(dir, tls, options);
   } catch (err) {
     // Nothing listens and nobody holds the directory: leave no CA behind.
@@ -258,7 +271,11 @@ async function serveHttps(dir: string, tls: TestTls, options: EmulatorServerOpti
 }
 
 /** The common controls of an emulator, wired to its server, counters and fault queue. */
-export function emulatorControls<Counted extends string, Operation extends string, Fault extends EmulatorFault<Operation>>(
+export function emulatorControls<
+  Counted extends string,
+  Operation extends string,
+  Fault extends EmulatorFault<Operation>,
+>(
   server: EmulatorServer,
   calls: CallCounter<Counted>,
   faults: FaultQueue<Operation, Fault>,
