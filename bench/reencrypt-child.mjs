@@ -1,10 +1,10 @@
 // The measured side of bench:reencrypt: open atrest and run re-encrypt, as the CLI does, in its own process.
-import { Migrator, openAtrest } from '@atrest/core';
+import { openAtrest } from '@atrest/core';
 
 const options = JSON.parse(process.argv[2]);
 const a = await openAtrest(options);
 const start = process.hrtime.bigint();
-const [report] = await new Migrator(a.internals).reEncrypt({
+const [report] = await a.migrations.reEncrypt({
   batchSize: options.batchSize,
   targets: ['atrest_secrets'],
 });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { Migrator, openAtrest } from '@atrest/core';
+import { openAtrest } from '@atrest/core';
 
 // pnpm 10 passes the '--' of `pnpm run bench:… -- --json` through: drop it.
 const { values: opts } = parseArgs({
@@ -54,7 +54,7 @@ try {
     put.run(name, await envelope.encrypt(plaintexts(i), `atrest_secrets:${name}`, 'secrets'));
   }
   store.db.exec('COMMIT');
-  await new Migrator(a.internals).rotateEncryptionKey();
+  await a.migrations.rotateEncryptionKey();
   await a.close();
   log(`built ${rows} secrets and rotated the key in ${Date.now() - t0} ms`);
 

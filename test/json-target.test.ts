@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { Migrator, openAtrest } from '@atrest/core';
+import { openAtrest } from '@atrest/core';
 import { tempDir } from './helpers.js';
 
 t.test('a :json cell that is not an object is reported, the others are encrypted', async (t) => {
@@ -23,7 +23,7 @@ t.test('a :json cell that is not an object is reported, the others are encrypted
     options: { 'security.encryption.file.default.key_path': join(dir, 'k.key') },
   };
   const a = await openAtrest(options);
-  const [, report] = await new Migrator(a.internals).reEncrypt();
+  const [, report] = await a.migrations.reEncrypt();
   t.match(report, { target: 'ds.cfg:json', scanned: 4, plaintextEncrypted: 1, failed: 2 });
   t.same(
     report?.failures.map((f) => [f.row, f.code]),
@@ -39,7 +39,7 @@ t.test('a :json cell that is not an object is reported, the others are encrypted
   const cfg = JSON.parse(row.cfg) as { password: string; port: number };
   t.equal(cfg.port, 5432, 'non-string values are left as they are');
   t.equal(await a.decryptText(cfg.password, { target: 'ds.cfg', field: 'password' }), 'p1');
-  const off = await new Migrator(a.internals).disableEncryption();
+  const off = await a.migrations.disableEncryption();
   t.equal(off.reports[1]?.failed, 0, 'turning encryption off passes over cells with nothing to decrypt');
   await a.close();
 });

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { Migrator } from '@atrest/core';
 import { runCli } from '@atrest/cli';
 import { repoRoot } from './helpers.js';
 import {
@@ -176,8 +175,8 @@ t.test("a row the application rewrites between re-encrypt's read and its write i
   };
   for (const target of ['atrest_secrets', 'datasources.password', 'datasources.json_data']) {
     const m = await openFixture(f);
-    await new Migrator(m.internals).rotateDataKeys();
-    const migration = new Migrator(m.internals).reEncrypt({ targets: [target], batchSize: 500 });
+    await m.migrations.rotateDataKeys();
+    const migration = m.migrations.reEncrypt({ targets: [target], batchSize: 500 });
     await new Promise((resolve) => setImmediate(resolve));
     // The application rewrites rows of the batch re-encrypt has read and not yet written.
     for (let i = 1; i <= 60; i++) {
@@ -342,7 +341,7 @@ t.test('two migrations run by one embedding process (runCli) do not both proceed
   });
   for (let i = 0; i < 8; i++) {
     const a = await openFixture(f);
-    await new Migrator(a.internals).rotateDataKeys();
+    await a.migrations.rotateDataKeys();
     await a.secrets.set(`salted-${i}`, `value-${i}`);
     await a.close();
   }

@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, w
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ARMOR_PREFIX, Migrator, dearmor, isArmored, isAtrestError, openAtrest, readDataKeyId } from '@atrest/core';
+import { ARMOR_PREFIX, dearmor, isArmored, isAtrestError, openAtrest, readDataKeyId } from '@atrest/core';
 import type { Atrest, AtrestStatus, TargetReport } from '@atrest/core';
 import { cliBin, repoRoot, spawnNode, tempDir } from './helpers.js';
 import type { Run } from './helpers.js';
@@ -174,7 +174,7 @@ export async function provision(
       } else {
         await a.secrets.set(secretName(i), v);
       }
-      if (i % rotateEvery === rotateEvery - 1) await new Migrator(a.internals).rotateDataKeys();
+      if (i % rotateEvery === rotateEvery - 1) await a.migrations.rotateDataKeys();
     }
     const rows = new Map<number, { password: string | null; json: Record<string, unknown> | null }>();
     const insert = app.prepare('INSERT INTO datasources (id, name, password, json_data) VALUES (?, ?, ?, ?)');
@@ -200,7 +200,7 @@ export async function provision(
         json = JSON.stringify(stored);
       }
       cells.push([id, `ds-${id}`, password, json]);
-      if (id % 1000 === 0) await new Migrator(a.internals).rotateDataKeys();
+      if (id % 1000 === 0) await a.migrations.rotateDataKeys();
     }
     app.transaction(() => {
       for (const c of cells) insert.run(...c);

@@ -1,6 +1,6 @@
 // The operator's side: secrets-migration and rotate-encryption-key, with progress and reports.
 import { readFileSync } from 'node:fs';
-import { AtrestError, Migrator } from '@atrest/core';
+import { AtrestError } from '@atrest/core';
 import type { DataKeysReport, Progress, TargetReport } from '@atrest/core';
 import type { Command, CommandContext } from './cli.js';
 import { readAll, write } from './io.js';
@@ -110,7 +110,7 @@ export const migrationCommands: Command[] = [
       const progress = progressReporter(ctx);
       const targets = (ctx.values['target'] as string[] | undefined) ?? [];
       const dryRun = ctx.values['dry-run'] === true;
-      const reports = await new Migrator(a.internals)
+      const reports = await a.migrations
         .reEncrypt({ dryRun, batchSize: batchSize(ctx), targets, onProgress: progress.onProgress })
         .finally(progress.done);
       await print(ctx, reports, formatReports(reports, dryRun));
@@ -124,7 +124,7 @@ export const migrationCommands: Command[] = [
     help: "Re-wraps every data key with the current provider's current key, in one transaction: after it, providers that are no longer current can be removed from available_encryption_providers. Values are untouched. A data key that cannot be unwrapped is reported and makes the exit code 1.",
     options: { json },
     async run(ctx) {
-      const report = await new Migrator((await ctx.open()).internals).reEncryptDataKeys();
+      const report = await (await ctx.open()).migrations.reEncryptDataKeys();
       await print(ctx, report, formatDataKeys(report));
       return report.failed.length > 0 ? 1 : 0;
     },
@@ -136,7 +136,7 @@ export const migrationCommands: Command[] = [
     help: 'Marks every active data key inactive. Existing values stay readable; new encryptions get fresh data keys. Run re-encrypt afterwards to move existing values onto them.',
     options: { json },
     async run(ctx) {
-      const retired = await new Migrator((await ctx.open()).internals).rotateDataKeys();
+      const retired = await (await ctx.open()).migrations.rotateDataKeys();
       await print(ctx, { retired }, `retired ${retired} active data key${retired === 1 ? '' : 's'}`);
       return 0;
     },
@@ -160,7 +160,7 @@ export const migrationCommands: Command[] = [
     },
     async run(ctx) {
       const a = await ctx.open();
-      const migrator = new Migrator(a.internals);
+      const migrator = a.migrations;
       const current = a.config.encryptionProvider;
       if (ctx.values['prune'] === true) {
         const removed = await migrator.pruneKeys();

@@ -10,7 +10,7 @@ import type { Logger } from './logger.js';
 import { Envelope } from './envelope/envelope.js';
 import type { ProviderRegistry } from './envelope/envelope.js';
 import { armor, dearmor, isArmored, looksLikeEnvelope } from './envelope/format.js';
-import { CheckedProvider } from './providers/checked.js';
+import { CheckedProvider, providerFailure } from './providers/checked.js';
 import type { KeyProvider } from './providers/contract.js';
 import type { ProviderHealth } from './providers/checked.js';
 import { ProviderLoader } from './providers/loader.js';
@@ -18,6 +18,8 @@ import { Store } from './store/store.js';
 import type { DataKeyRow } from './store/store.js';
 import { scanTarget, targetContext } from './store/targets.js';
 import type { Target } from './store/targets.js';
+import { Migrator } from './migration/migrate.js';
+import type { MigrationsApi } from './migration/migrate.js';
 
 /** Options of `openAtrest`. */
 export type OpenAtrestOptions = {
@@ -116,6 +118,8 @@ export type Atrest = {
   encryptText(plaintext: string | Uint8Array, options?: CryptOptions): Promise<string>;
   decryptText(text: string, options?: DecryptOptions): Promise<string>;
   readonly secrets: SecretsApi;
+  /** Re-encryption and key rotation (what the `secrets-migration` and `rotate-encryption-key` commands run). */
+  readonly migrations: MigrationsApi;
   status(): Promise<AtrestStatus>;
   close(): Promise<void>;
   /** Internals for the migration engine and CLI of this package. */
@@ -207,8 +211,9 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
           logger,
         });
       } catch (err) {
-        if (isAtrestError(err, 'ATREST_KEY_MISSING')) throw explainMissingKey(err, store, config.targets, id);
-        throw err;
+        const failure = providerFailure(id, 'start', err);
+        if (failure.code === 'ATREST_KEY_MISSING') throw explainMissingKey(failure, store, config.targets, id);
+        throw failure;
       }
       providers.set(id, new CheckedProvider(id, type, inner));
     }
@@ -384,6 +389,8 @@ function makeAtrest(
     return envelope.decrypt(bytes, context);
   };
 
+  const internals: AtrestInternals = { store, envelope, providers, registry, targets, logger };
+  const migrator = new Migrator(internals);
   const atrest: Atrest = {
     config,
     async encrypt(plaintext, options) {
@@ -449,7 +456,15 @@ function makeAtrest(
           );
       store.close();
     },
-    internals: { store, envelope, providers, registry, targets, logger },
+    migrations: {
+      reEncrypt: (options) => (open(), migrator.reEncrypt(options)),
+      reEncryptDataKeys: () => (open(), migrator.reEncryptDataKeys()),
+      rotateDataKeys: () => (open(), migrator.rotateDataKeys()),
+      rotateEncryptionKey: (options) => (open(), migrator.rotateEncryptionKey(options)),
+      disableEncryption: (options) => (open(), migrator.disableEncryption(options)),
+      pruneKeys: () => (open(), migrator.pruneKeys()),
+    },
+    internals,
   };
   return atrest;
 }

@@ -1,6 +1,6 @@
 // @atrest/core public API. Every export is named here; there is no `export *`.
-export { AtrestError, errorCodes, isAtrestError } from './errors.js';
-export type { ErrorCode, ErrorDetails } from './errors.js';
+export { AtrestError, errorCodes, errors, isAtrestError } from './errors.js';
+export type { ErrorCode, ErrorDetails, ErrorExtra, LockHolder } from './errors.js';
 export { silentLogger } from './logger.js';
 export type { Logger, LogFields } from './logger.js';
 export { PROVIDER_API_VERSION, defineProvider } from './providers/contract.js';
@@ -41,11 +41,20 @@ export type {
   ConfigEntry,
   ConfigOrigin,
   ConfigSource,
+  ConfigSources,
   LoadConfigOptions,
   ProviderSectionConfig,
   TargetSpec,
 } from './config/index.js';
 export { targetContext } from './store/targets.js';
 export type { Target } from './store/targets.js';
-export { Migrator, SECRETS_TARGET } from './migration/migrate.js';
-export type { DataKeysReport, Progress, ReEncryptOptions, RowFailure, TargetReport } from './migration/migrate.js';
+export { SECRETS_TARGET } from './migration/migrate.js';
+export type {
+  DataKeysReport,
+  Progress,
+  ReEncryptOptions,
+  RowFailure,
+  TargetReport,
+  MigrationsApi,
+  RotateEncryptionKeyOptions,
+} from './migration/migrate.js';

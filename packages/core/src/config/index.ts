@@ -10,6 +10,7 @@ export type {
   ConfigEntry,
   ConfigOrigin,
   ConfigSource,
+  ConfigSources,
   LoadConfigOptions,
   ProviderSchemaContext,
   ProviderSectionConfig,

@@ -104,3 +104,6 @@ export type LoadConfigOptions = {
   /** Returns a provider type's config schema, or throws an AtrestError (not installed, …), which loadConfig lets through. */
   providerSchema(type: string, context: ProviderSchemaContext): Promise<ProviderConfigSchema>;
 };
+
+/** Where the configuration comes from: what `openAtrest` and `loadAtrestConfig` take besides their own options. */
+export type ConfigSources = Omit<LoadConfigOptions, 'providerSchema'>;

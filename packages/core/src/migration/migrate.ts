@@ -190,8 +190,33 @@ function codeOf(err: unknown): ErrorCode | 'ERROR' {
   return isAtrestError(err) ? (err as AtrestError).code : 'ERROR';
 }
 
+/** Options of `rotateEncryptionKey`. */
+export type RotateEncryptionKeyOptions = {
+  /** For a passphrase provider: the new passphrase. */
+  newSecret?: string;
+  /** Also re-encrypt every value onto fresh data keys, under the same lock. */
+  full?: boolean;
+  onProgress?: (p: Progress) => void;
+};
+
+/** What `atrest.migrations` offers: the work of the `secrets-migration` and `rotate-encryption-key` commands. */
+export type MigrationsApi = {
+  /** Move every value onto an active data key of the current provider; encrypt legacy plaintext. */
+  reEncrypt(options?: ReEncryptOptions): Promise<TargetReport[]>;
+  /** Re-wrap every data key with the current provider's current key. */
+  reEncryptDataKeys(): Promise<DataKeysReport>;
+  /** Retire the active data keys: new ones are made on the next encryption. Returns how many. */
+  rotateDataKeys(): Promise<number>;
+  /** A new key for the current (local) provider, data keys re-wrapped under it. */
+  rotateEncryptionKey(options?: RotateEncryptionKeyOptions): Promise<DataKeysReport & { reports: TargetReport[] }>;
+  /** Decrypt every value back to plaintext, then drop every data key (encryption off). */
+  disableEncryption(options?: ReEncryptOptions): Promise<{ reports: TargetReport[]; dataKeysDropped: number }>;
+  /** Remove the current provider's old keys that no data key needs. Returns the removed key references. */
+  pruneKeys(): Promise<readonly string[]>;
+};
+
 /** Runs migrations on an open atrest's internals. */
-export class Migrator {
+export class Migrator implements MigrationsApi {
   private readonly store: Store;
   private readonly envelope: Envelope;
 
@@ -486,9 +511,7 @@ export class Migrator {
    * New key for the current provider (a new key-file version, or a new passphrase), then every data
    * key it wrapped is re-wrapped under it and the active ones retired, in one transaction.
    */
-  rotateEncryptionKey(
-    options: { newSecret?: string; full?: boolean; onProgress?: (p: Progress) => void } = {},
-  ): Promise<DataKeysReport & { reports: TargetReport[] }> {
+  rotateEncryptionKey(options: RotateEncryptionKeyOptions = {}): Promise<DataKeysReport & { reports: TargetReport[] }> {
     return this.withLock('rotate-encryption-key', async (lock) => {
       const provider: CheckedProvider = this.internals.registry.get(this.internals.registry.currentId);
       if (!provider.canRotate) {

@@ -1,6 +1,7 @@
 // Core's checks around every provider, ours or a third party's: pre- and post-conditions hold
 // whatever the provider does (key lengths, no plaintext echoed, typed errors naming the provider).
-import { AtrestError, isAtrestError } from '../errors.js';
+import { AtrestError, errors, isAtrestError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { EncryptionContext, KeyProvider, RotateKeyOptions, WrappedKey } from './contract.js';
 
 const DATA_KEY_LENGTH = 32;
@@ -8,13 +9,40 @@ const DATA_KEY_LENGTH = 32;
 /** Health as `status` reports it. */
 export type ProviderHealth = { healthy: boolean; reason?: string; code?: string };
 
-function failure(id: string, op: string, err: unknown): AtrestError {
-  if (isAtrestError(err)) return err as AtrestError;
+/**
+ * Codes a provider may report without depending on core: a third party's plain error carrying one
+ * of them as `code` becomes an AtrestError with that code; anything else is ATREST_PROVIDER_FAILED.
+ */
+const PROVIDER_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'ATREST_CONFIG_INVALID',
+  'ATREST_PROVIDER_AUTH',
+  'ATREST_PROVIDER_UNAVAILABLE',
+  'ATREST_PROVIDER_FAILED',
+  'ATREST_TLS',
+  'ATREST_KEY_MISSING',
+  'ATREST_KEY_MISMATCH',
+  'ATREST_KEY_FILE_PERMISSIONS',
+  'ATREST_KEY_FILE_INVALID',
+  'ATREST_WRONG_KEY',
+  'ATREST_USAGE',
+]);
+
+/** Whatever a provider threw, as an AtrestError naming the provider. */
+export function providerFailure(id: string, op: string, err: unknown): AtrestError {
+  if (isAtrestError(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new AtrestError('ATREST_PROVIDER_FAILED', `Provider ${id} failed to ${op}: ${message}`, {
-    cause: err,
-    details: { provider: id },
-  });
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && PROVIDER_CODES.has(code)) {
+    return new AtrestError(code as ErrorCode, message, { cause: err, details: { provider: id } });
+  }
+  return errors.providerFailed(
+    `Provider ${id} failed to ${op}: ${message}`,
+    "Read the cause; if it persists, report it to the provider's authors.",
+    {
+      cause: err,
+      details: { provider: id },
+    },
+  );
 }
 
 function contract(id: string, what: string): AtrestError {
@@ -41,7 +69,7 @@ export class CheckedProvider {
     try {
       wrapped = await this.inner.wrapKey(new Uint8Array(dataKey), { ...context });
     } catch (err) {
-      throw this.observe(failure(this.id, 'wrap a data key', err));
+      throw this.observe(providerFailure(this.id, 'wrap a data key', err));
     }
     this.lastHealth = { healthy: true };
     if (!(wrapped?.ciphertext instanceof Uint8Array) || wrapped.ciphertext.length === 0)
@@ -58,7 +86,7 @@ export class CheckedProvider {
     try {
       key = await this.inner.unwrapKey(wrapped, { ...context });
     } catch (err) {
-      throw this.observe(failure(this.id, 'unwrap a data key', err));
+      throw this.observe(providerFailure(this.id, 'unwrap a data key', err));
     }
     this.lastHealth = { healthy: true };
     if (!(key instanceof Uint8Array) || key.length !== DATA_KEY_LENGTH)
@@ -76,7 +104,7 @@ export class CheckedProvider {
       await this.inner.health();
       this.lastHealth = { healthy: true };
     } catch (err) {
-      this.observe(failure(this.id, 'pass its health check', err));
+      this.observe(providerFailure(this.id, 'pass its health check', err));
     }
     return this.lastHealth;
   }
@@ -98,7 +126,7 @@ export class CheckedProvider {
       );
     }
     const next = await this.inner.rotateKey(options).catch((err: unknown) => {
-      throw failure(this.id, 'rotate its key', err);
+      throw providerFailure(this.id, 'rotate its key', err);
     });
     const old = this.inner;
     this.inner = next;
@@ -111,7 +139,7 @@ export class CheckedProvider {
       throw new AtrestError('ATREST_USAGE', `Provider ${this.id} keeps no old keys of its own to prune.`);
     }
     return this.inner.pruneKeys(keep).catch((err: unknown) => {
-      throw failure(this.id, 'prune its old keys', err);
+      throw providerFailure(this.id, 'prune its old keys', err);
     });
   }
 
