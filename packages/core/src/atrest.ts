@@ -389,6 +389,10 @@ function makeAtrest(
     return envelope.decrypt(bytes, context);
   };
 
+  const whenOpen = <T>(run: () => Promise<T>): Promise<T> => {
+    open();
+    return run();
+  };
   const internals: AtrestInternals = { store, envelope, providers, registry, targets, logger };
   const migrator = new Migrator(internals);
   const atrest: Atrest = {
@@ -457,12 +461,12 @@ function makeAtrest(
       store.close();
     },
     migrations: {
-      reEncrypt: (options) => (open(), migrator.reEncrypt(options)),
-      reEncryptDataKeys: () => (open(), migrator.reEncryptDataKeys()),
-      rotateDataKeys: () => (open(), migrator.rotateDataKeys()),
-      rotateEncryptionKey: (options) => (open(), migrator.rotateEncryptionKey(options)),
-      disableEncryption: (options) => (open(), migrator.disableEncryption(options)),
-      pruneKeys: () => (open(), migrator.pruneKeys()),
+      reEncrypt: (options) => whenOpen(() => migrator.reEncrypt(options)),
+      reEncryptDataKeys: () => whenOpen(() => migrator.reEncryptDataKeys()),
+      rotateDataKeys: () => whenOpen(() => migrator.rotateDataKeys()),
+      rotateEncryptionKey: (options) => whenOpen(() => migrator.rotateEncryptionKey(options)),
+      disableEncryption: (options) => whenOpen(() => migrator.disableEncryption(options)),
+      pruneKeys: () => whenOpen(() => migrator.pruneKeys()),
     },
     internals,
   };
