@@ -389,7 +389,7 @@ function makeAtrest(
     return envelope.decrypt(bytes, context);
   };
 
-  const whenOpen = <T>(run: () => Promise<T>): Promise<T> => {
+  const whenOpen = async <T>(run: () => Promise<T>): Promise<T> => {
     open();
     return run();
   };
