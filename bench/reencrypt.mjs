@@ -40,20 +40,10 @@ const atrestOptions = {
 const plaintexts = (i) => Buffer.from(`secret-${String(i).padStart(12, '0')}-`.padEnd(200, 'x'));
 
 try {
-  // 1. Build: N secrets in atrest's table (one transaction), then rotate the key.
+  // 1. Build: N secrets through the secrets API, then rotate the key.
   const t0 = Date.now();
   const a = await openAtrest(atrestOptions);
-  const { store, envelope } = a.internals;
-  await envelope.encrypt('warm', 'x', 'secrets'); // the data key is created and committed outside the bulk transaction
-  const put = store.db.prepare(
-    "INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, 1, '2026-01-01', '2026-01-01')",
-  );
-  store.db.exec('BEGIN');
-  for (let i = 0; i < rows; i++) {
-    const name = `bench/${i}`;
-    put.run(name, await envelope.encrypt(plaintexts(i), `atrest_secrets:${name}`, 'secrets'));
-  }
-  store.db.exec('COMMIT');
+  for (let i = 0; i < rows; i++) await a.secrets.set(`bench/${i}`, plaintexts(i));
   await a.migrations.rotateEncryptionKey();
   await a.close();
   log(`built ${rows} secrets and rotated the key in ${Date.now() - t0} ms`);
@@ -70,7 +60,8 @@ try {
   );
   if (result.reEncrypted !== rows) throw new Error(`re-encrypt changed ${result.reEncrypted} of ${rows} rows`);
   log(
-    `atrest re-encrypt: ${Math.round(result.rowsPerS)} rows/s, peak RSS ${result.peakRssMb} MB, provider calls ${result.providerCalls}`,
+    `atrest re-encrypt: ${Math.round(result.rowsPerS)} rows/s, peak RSS ${result.peakRssMb} MB, ` +
+      `provider calls ${result.providerCalls}`,
   );
 
   // 3. The same loop over the same rows with bare AES-256-GCM (limit) and with no crypto (baseline).
@@ -127,7 +118,8 @@ try {
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.exec(
-      'CREATE TABLE atrest_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, encrypted INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT',
+      'CREATE TABLE atrest_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, encrypted INTEGER NOT NULL, ' +
+        'created_at TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT',
     );
     const ins = db.prepare("INSERT INTO atrest_secrets VALUES (?, ?, 1, '2026-01-01', '2026-01-01')");
     db.transaction(() => {

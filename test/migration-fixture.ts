@@ -160,6 +160,10 @@ export async function provision(
   app.pragma('journal_mode = WAL');
   app.exec('CREATE TABLE datasources (id INTEGER PRIMARY KEY, name TEXT NOT NULL, password TEXT, json_data TEXT)');
   const a = await openFixture(f);
+  // Legacy plaintext secrets, as a version of the application from before encryption wrote them.
+  const putPlain = app.prepare(
+    'INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, 0, ?, ?)',
+  );
   const secrets: Buffer[] = [];
   const plain = new Set<number>();
   const rotateEvery = counts.rotateEvery ?? 5000;
@@ -169,7 +173,8 @@ export async function provision(
       const v = secretValue(i);
       secrets.push(v);
       if (i % plainEvery === 5) {
-        a.internals.store.putSecret(secretName(i), v, false);
+        const now = new Date().toISOString();
+        putPlain.run(secretName(i), v, now, now);
         plain.add(i);
       } else {
         await a.secrets.set(secretName(i), v);
@@ -318,7 +323,8 @@ export async function compareRow(
       const got = await a.decryptText(stored, { ...opts, allowPlaintext: true });
       if (got !== want)
         mismatches.push(
-          `${where}: decrypts to something else (${isArmored(got) ? 'ciphertext: encrypted twice' : `${got.length} chars`})`,
+          `${where}: decrypts to something else ` +
+            `(${isArmored(got) ? 'ciphertext: encrypted twice' : `${got.length} chars`})`,
         );
     } catch (err) {
       mismatches.push(`${where}: ${(err as { code?: string }).code ?? String(err)}`);

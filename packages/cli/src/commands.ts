@@ -198,7 +198,7 @@ export const commands: Command[] = [
     help: "Lists the secrets' names, sizes and whether each is encrypted; never values.",
     options: { json },
     async run(ctx) {
-      const list = (await ctx.open()).secrets.list();
+      const list = await (await ctx.open()).secrets.list();
       if (ctx.values['json'] === true) await out(ctx, JSON.stringify(list, null, 2));
       else if (list.length > 0)
         await out(
@@ -219,7 +219,7 @@ export const commands: Command[] = [
     maxArgs: 1,
     async run(ctx) {
       const name = ctx.args[0] ?? '';
-      if (!(await ctx.open()).secrets.delete(name))
+      if (!(await (await ctx.open()).secrets.delete(name)))
         throw new AtrestError('ATREST_SECRET_NOT_FOUND', `No secret named ${name}.`, { details: { name } });
       await write(ctx.io.stderr, `deleted ${name}\n`);
       return 0;

@@ -14,27 +14,17 @@ export type {
   RotateKeyOptions,
   WrappedKey,
 } from './providers/contract.js';
-export {
-  ARMOR_PREFIX,
-  armor,
-  dearmor,
-  encodeContext,
-  isArmored,
-  looksLikeEnvelope,
-  readDataKeyId,
-} from './envelope/format.js';
-export { loadAtrestConfig, openAtrest } from './atrest.js';
+export { ARMOR_PREFIX, armor, dearmor, encodeContext, isArmored, readDataKeyId } from './envelope/format.js';
+export { loadAtrestConfig, openAtrest } from './atrest/open.js';
 export type {
   Atrest,
-  AtrestInternals,
-  AtrestStatus,
   CryptOptions,
   DecryptOptions,
   OpenAtrestOptions,
   SecretInfo,
   SecretsApi,
-  TargetStatus,
-} from './atrest.js';
+} from './atrest/types.js';
+export type { AtrestStatus, TargetStatus } from './atrest/status.js';
 export { formatConfigEntries } from './config/index.js';
 export type {
   AtrestConfig,
@@ -46,15 +36,29 @@ export type {
   ProviderSectionConfig,
   TargetSpec,
 } from './config/index.js';
-export { targetContext } from './store/targets.js';
-export type { Target } from './store/targets.js';
-export { SECRETS_TARGET } from './migration/migrate.js';
+export { SECRETS_TARGET } from './targets.js';
 export type {
   DataKeysReport,
+  MigrationsApi,
   Progress,
   ReEncryptOptions,
+  RotateEncryptionKeyOptions,
   RowFailure,
   TargetReport,
-  MigrationsApi,
-  RotateEncryptionKeyOptions,
-} from './migration/migrate.js';
+} from './migration/types.js';
+export { STORE_SCHEMA_VERSION } from './store/types.js';
+export type {
+  DataKeyRecord,
+  DataKeyRewrap,
+  MigrationLock,
+  NewDataKey,
+  RewrapOutcome,
+  RowId,
+  SecretRecord,
+  SecretRow,
+  SecretSummary,
+  SecretSwap,
+  Store,
+  TargetRow,
+  TargetSwap,
+} from './store/types.js';

@@ -3,12 +3,13 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import t from 'tap';
 import { AtrestError, encodeContext } from '@atrest/core';
 import type { EncryptionContext, KeyProvider, WrappedKey } from '@atrest/core';
 import { CheckedProvider } from '../src/providers/checked.js';
 import { Envelope, MAX_ENCRYPTIONS_PER_DATA_KEY } from '../src/envelope/envelope.js';
-import { Store } from '../src/store/store.js';
+import { openSqliteStore } from '../src/store/sqlite-store.js';
 import { armor, dearmor, HEADER_LENGTH, TAG_LENGTH } from '../src/envelope/format.js';
 import { silentLogger } from '../src/logger.js';
 
@@ -41,7 +42,7 @@ class CountingProvider implements KeyProvider {
 }
 
 function setup(provider = new CountingProvider(), file = join(mkdtempSync(join(tmpdir(), 'atrest-env-')), 'app.db')) {
-  const store = new Store(file);
+  const store = openSqliteStore(file);
   const checked = new CheckedProvider('test.main', 'test', provider);
   const registry = { currentId: 'test.main', get: () => checked };
   const envelope = new Envelope(store, registry, 60_000, silentLogger);
@@ -64,7 +65,7 @@ t.test('round trip, binary safe, context bound', async (t) => {
   const empty = await envelope.encrypt('', undefined, 'x');
   t.equal((await envelope.decrypt(empty, undefined)).length, 0, 'empty plaintext round trips');
   t.same(dearmor(armor(ct)), ct, 'armor round trips');
-  store.close();
+  await store.close();
 });
 
 t.test('one data key per scope per day, committed before use, one wrap', async (t) => {
@@ -72,14 +73,14 @@ t.test('one data key per scope per day, committed before use, one wrap', async (
   await Promise.all(Array.from({ length: 50 }, (_, i) => envelope.encrypt(`v${i}`, undefined, 'a')));
   await envelope.encrypt('x', undefined, 'b');
   t.equal(provider.wraps, 2, 'parallel encryptions share one new data key per scope');
-  const keys = store.dataKeys();
+  const keys = await store.listDataKeys();
   t.equal(keys.length, 2);
   t.match(keys[0]?.label, /^a\/\d{4}-\d{2}-\d{2}$/);
   t.equal(
-    keys.every((k) => k.active === 1),
+    keys.every((k) => k.active),
     true,
   );
-  store.close();
+  await store.close();
 });
 
 t.test('single-flight unwrap: N values under K data keys cost K calls', async (t) => {
@@ -88,12 +89,12 @@ t.test('single-flight unwrap: N values under K data keys cost K calls', async (t
   const cts = [];
   for (const scope of ['s1', 's2', 's3'])
     for (let i = 0; i < 20; i++) cts.push(await envelope.encrypt(`${scope}-${i}`, undefined, scope));
-  store.close();
+  await store.close();
   const reader = setup(new CountingProvider(kek, 20), file);
   const out = await Promise.all(cts.map((c) => reader.envelope.decrypt(c, undefined)));
   t.equal(out[0]?.toString(), 's1-0');
   t.equal(reader.provider.unwraps, 3, '60 concurrent decrypts under 3 data keys: 3 provider calls');
-  reader.store.close();
+  await reader.store.close();
 });
 
 t.test('two processes racing for a new data key end with one active key', async (t) => {
@@ -104,35 +105,37 @@ t.test('two processes racing for a new data key end with one active key', async 
     a.envelope.encrypt('from a', undefined, 'race'),
     b.envelope.encrypt('from b', undefined, 'race'),
   ]);
-  const active = a.store.dataKeys().filter((k) => k.active === 1 && k.label.startsWith('race/'));
+  const active = (await a.store.listDataKeys()).filter((k) => k.active && k.label.startsWith('race/'));
   t.equal(active.length, 1, 'exactly one active data key for the label');
   t.equal((await b.envelope.decrypt(ca, undefined)).toString(), 'from a');
   t.equal((await a.envelope.decrypt(cb, undefined)).toString(), 'from b');
-  a.store.close();
-  b.store.close();
+  await a.store.close();
+  await b.store.close();
 });
 
 t.test('the encryption cap retires a data key and starts a new one', async (t) => {
-  const { envelope, store } = setup();
+  const { envelope, store, file } = setup();
   await envelope.encrypt('first', undefined, 'cap');
-  const [k] = store.dataKeys();
-  store.db
+  const [k] = await store.listDataKeys();
+  const raw = new Database(file);
+  raw
     .prepare('UPDATE atrest_data_keys SET encryptions_reserved = ? WHERE id = ?')
     .run(MAX_ENCRYPTIONS_PER_DATA_KEY, k?.id);
+  raw.close();
   envelope.forgetActiveKeys();
   const ct = await envelope.encrypt('second', undefined, 'cap');
-  const keys = store.dataKeys();
+  const keys = await store.listDataKeys();
   t.equal(keys.length, 2, 'a second data key was made');
-  t.equal(keys.find((x) => x.id === k?.id)?.active, 0, 'the exhausted one is retired');
+  t.equal(keys.find((x) => x.id === k?.id)?.active, false, 'the exhausted one is retired');
   t.equal((await envelope.decrypt(ct, undefined)).toString(), 'second');
-  store.close();
+  await store.close();
 });
 
 t.test('a wrong provider key is a typed error', async (t) => {
   const { envelope, store, file } = setup();
   const ct = await envelope.encrypt('secret', undefined, 'w');
-  store.close();
+  await store.close();
   const other = setup(new CountingProvider(), file);
   await t.rejects(other.envelope.decrypt(ct, undefined), { code: 'ATREST_WRONG_KEY' });
-  other.store.close();
+  await other.store.close();
 });

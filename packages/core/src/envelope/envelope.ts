@@ -1,11 +1,12 @@
 // The envelope engine: data keys (creation, encryption budget, cache with single-flight unwrap)
-// and AES-256-GCM over the binary format. Data keys are used directly: no per-value KDF.
+// and AES-256-GCM over the binary format. Data keys are used directly: no per-value KDF. It reads
+// and writes data keys through the Store seam only.
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
-import { AtrestError, isAtrestError } from '../errors.js';
+import { errors, isAtrestError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EncryptionContext } from '../providers/contract.js';
 import type { CheckedProvider } from '../providers/checked.js';
-import type { DataKeyRow, Store } from '../store/store.js';
+import type { DataKeyRecord, Store } from '../store/types.js';
 import {
   DATA_KEY_ID_LENGTH,
   DATA_KEY_ID_OFFSET,
@@ -27,7 +28,7 @@ export const MAX_ENCRYPTIONS_PER_DATA_KEY = 2 ** 30;
 const RESERVATION_BLOCK = 2 ** 16;
 
 /** The wrap/unwrap context bound to a data key by its provider. */
-export function dataKeyContext(row: Pick<DataKeyRow, 'id' | 'label'>): EncryptionContext {
+export function dataKeyContext(row: Pick<DataKeyRecord, 'id' | 'label'>): EncryptionContext {
   return { atrest_data_key: row.id, atrest_label: row.label };
 }
 
@@ -37,12 +38,13 @@ export type ProviderRegistry = {
   get(id: string): CheckedProvider;
 };
 
+/**
+ * A cached data key. Its buffer is zeroed once it has expired (or on close): whoever takes one
+ * from the cache uses it in the same synchronous step, or copies it.
+ */
 type CachedKey = { key: Buffer; expiresAt: number };
 /** An active data key with this process's remaining encryption budget. */
 export type ActiveKey = { id: string; header: Buffer; key: Buffer; remaining: number; expiresAt: number };
-
-/** Counters for status and benchmarks. */
-export type EnvelopeStats = { wraps: number; unwraps: number; dataKeysCreated: number };
 
 /** Nonces come from a refilled random pool: one syscall per 4096 nonces instead of one each. */
 class NoncePool {
@@ -70,10 +72,11 @@ function utcDay(now: number): string {
 
 /** Encrypts and decrypts values; owns the data key cache. */
 export class Envelope {
-  readonly stats: EnvelopeStats = { wraps: 0, unwraps: 0, dataKeysCreated: 0 };
   private readonly cache = new Map<string, CachedKey>();
   private readonly inflight = new Map<string, Promise<Buffer>>();
   private readonly active = new Map<string, ActiveKey>();
+  /** Every active key handed out, until it expires: each holds its own copy of the key, zeroed then. */
+  private readonly issued = new Set<ActiveKey>();
   private readonly activeInflight = new Map<string, Promise<ActiveKey>>();
   private readonly nonces = new NoncePool();
   private day = '';
@@ -93,21 +96,19 @@ export class Envelope {
       this.cleanup = setInterval(() => this.purgeExpired(), cleanupIntervalMs).unref();
   }
 
-  /** Drop expired cache entries, zeroing keys no active entry still holds. */
-  purgeExpired(now = Date.now()): number {
-    const inUse = new Set<Buffer>();
-    for (const [label, a] of this.active) {
-      if (a.expiresAt <= now) this.active.delete(label);
-      else inUse.add(a.key);
-    }
-    let n = 0;
+  /** Drop expired entries and zero their keys. */
+  private purgeExpired(now = Date.now()): void {
     for (const [id, c] of this.cache) {
       if (c.expiresAt > now) continue;
       this.cache.delete(id);
-      if (!inUse.has(c.key)) c.key.fill(0);
-      n++;
+      c.key.fill(0);
     }
-    return n;
+    for (const [label, a] of this.active) if (a.expiresAt <= now) this.active.delete(label);
+    for (const a of this.issued) {
+      if (a.expiresAt > now) continue;
+      this.issued.delete(a);
+      a.key.fill(0);
+    }
   }
 
   /** Encrypt under the active data key of `scope` for today (made and committed first if needed). */
@@ -116,30 +117,31 @@ export class Envelope {
     context: string | Uint8Array | undefined,
     scope: string,
   ): Promise<Buffer> {
-    const now = Date.now();
-    const label = `${scope}/${this.today(now)}`;
-    let active = this.active.get(label);
-    if (active === undefined || active.remaining <= 0 || active.expiresAt <= now) active = await this.activeKey(label);
-    return this.seal(active, plaintext, context);
+    const label = this.labelOf(scope);
+    return this.seal(this.usableActive(label) ?? (await this.activeKey(label)), plaintext, context);
   }
 
-  /** The active data key of `scope` for today, with at least `count` encryptions of budget (count ≤ 65536). */
-  async activeKeyFor(scope: string, count = 1): Promise<ActiveKey> {
-    const now = Date.now();
-    const label = `${scope}/${this.today(now)}`;
-    let active = this.active.get(label);
-    if (active === undefined || active.remaining < count || active.expiresAt <= now) {
-      if (active !== undefined) active.remaining = 0;
-      active = await this.activeKey(label);
-    }
-    return active;
+  /** The active data key of `scope` for today, with budget left and not expired (see `usable`). */
+  activeKeyFor(scope: string): Promise<ActiveKey> {
+    const label = this.labelOf(scope);
+    const active = this.usableActive(label);
+    return active !== undefined ? Promise.resolve(active) : this.activeKey(label);
   }
 
-  /** Encrypt under a key from `activeKeyFor` (synchronous: for batches that resolved their key once). */
+  private usableActive(label: string): ActiveKey | undefined {
+    const active = this.active.get(label);
+    return active !== undefined && this.usable(active) ? active : undefined;
+  }
+
+  /** True while `active` may seal: budget left and not expired (an expired key may be zeroed). */
+  usable(active: ActiveKey): boolean {
+    return active.remaining > 0 && active.expiresAt > Date.now();
+  }
+
+  /** Encrypt under a key from `activeKeyFor`, checked with `usable` in the same synchronous step. */
   seal(active: ActiveKey, plaintext: string | Uint8Array, context: string | Uint8Array | undefined): Buffer {
+    if (!this.usable(active)) throw errors.internal('a data key was used past its budget or its cache lifetime');
     const data = toBytes(plaintext);
-    if (active.remaining <= 0)
-      throw new AtrestError('ATREST_STORE', 'Internal: the data key budget was used up; get a new active key.');
     active.remaining--;
     const out = Buffer.allocUnsafe(HEADER_LENGTH + data.length + TAG_LENGTH);
     active.header.copy(out, 0, 0, HEADER_LENGTH - NONCE_LENGTH);
@@ -164,15 +166,17 @@ export class Envelope {
   async decrypt(ciphertext: Uint8Array, context: string | Uint8Array | undefined): Promise<Buffer> {
     const bytes = toBytes(ciphertext);
     const id = readDataKeyId(bytes);
-    const cached = this.cache.get(id);
-    const key = cached !== undefined && cached.expiresAt > Date.now() ? cached.key : await this.dataKey(id);
-    return this.decryptWith(key, bytes, context);
+    return this.decryptWith(this.cachedKey(id) ?? (await this.dataKey(id)), bytes, context);
   }
 
   /** Decrypt with a known key (also used by migrations that hold the key already). */
   decryptWith(key: Buffer, bytes: Buffer, context: string | Uint8Array | undefined): Buffer {
-    if (bytes.length < MIN_CIPHERTEXT_LENGTH)
-      throw new AtrestError('ATREST_FORMAT_INVALID', 'The ciphertext is truncated.');
+    if (bytes.length < MIN_CIPHERTEXT_LENGTH) {
+      throw errors.formatInvalid(
+        `The ciphertext is truncated (${bytes.length} bytes, at least ${MIN_CIPHERTEXT_LENGTH} expected).`,
+        'Restore the value.',
+      );
+    }
     const header = bytes.subarray(0, HEADER_LENGTH);
     const decipher = createDecipheriv('aes-256-gcm', key, header.subarray(HEADER_LENGTH - NONCE_LENGTH));
     decipher.setAAD(header);
@@ -183,19 +187,20 @@ export class Envelope {
       decipher.final();
     } catch (cause) {
       body.fill(0);
-      throw new AtrestError(
-        'ATREST_DECRYPT_FAILED',
-        'Decryption failed: the value was changed, or it is decrypted with another context than it was encrypted with (a value copied to another row or column).',
+      throw errors.decryptFailed(
+        'Decryption failed: the value was changed, or it is decrypted with another context than it was ' +
+          'encrypted with (a value copied to another row or column).',
+        'Restore the value, or decrypt it with the context it was encrypted with.',
         { cause },
       );
     }
     return body;
   }
 
-  /** The unwrapped data key `id`, from the cache or its provider (one provider call per key, however many callers wait). */
+  /** The unwrapped data key `id`, from the cache or its provider (one call per key, however many callers wait). */
   dataKey(id: string): Promise<Buffer> {
-    const cached = this.cache.get(id);
-    if (cached !== undefined && cached.expiresAt > Date.now()) return Promise.resolve(cached.key);
+    const cached = this.cachedKey(id);
+    if (cached !== undefined) return Promise.resolve(cached);
     let pending = this.inflight.get(id);
     if (pending === undefined) {
       pending = this.unwrap(id).finally(() => this.inflight.delete(id));
@@ -205,36 +210,32 @@ export class Envelope {
   }
 
   private async unwrap(id: string): Promise<Buffer> {
-    const row = this.store.dataKey(id);
-    if (row === undefined) {
-      throw new AtrestError(
-        'ATREST_DATA_KEY_NOT_FOUND',
-        `The value was encrypted with data key ${id}, which is not in this database's atrest_data_keys table: the value was changed, or it comes from another database.`,
-        {
-          details: { dataKeyId: id },
-        },
-      );
-    }
+    const row = await this.store.dataKey(id);
+    if (row === undefined) throw errors.dataKeyNotFound(id);
     const provider = this.providers.get(row.provider);
-    this.stats.unwraps++;
-    const key = Buffer.from(
-      await provider.unwrapKey({ ciphertext: row.wrapped, keyRef: row.key_ref }, dataKeyContext(row)),
-    );
+    const unwrapped = await provider.unwrapKey({ ciphertext: row.wrapped, keyRef: row.keyRef }, dataKeyContext(row));
+    // The cache owns its copy; the provider's is zeroed.
+    const key = Buffer.from(unwrapped);
+    unwrapped.fill(0);
+    this.logger.debug('atrest: data key unwrapped', { dataKeyId: id, provider: row.provider, keyRef: row.keyRef });
     this.remember(id, key);
     return key;
   }
 
   private remember(id: string, key: Buffer): void {
-    // An expired entry's buffer is not zeroed here: an active key may still hold it until its own expiry.
+    // An entry replaced has expired; its users took what they needed synchronously.
+    this.cache.get(id)?.key.fill(0);
     this.cache.set(id, { key, expiresAt: Date.now() + this.ttlMs });
   }
 
-  private today(now: number): string {
+  /** A scope's data key label for today: `<scope>/<YYYY-MM-DD>` (UTC). */
+  private labelOf(scope: string): string {
+    const now = Date.now();
     if (now >= this.dayEndsAt) {
       this.day = utcDay(now);
       this.dayEndsAt = Date.parse(`${this.day}T00:00:00.000Z`) + 86_400_000;
     }
-    return this.day;
+    return `${scope}/${this.day}`;
   }
 
   private activeKey(label: string): Promise<ActiveKey> {
@@ -250,73 +251,72 @@ export class Envelope {
   private async loadActiveKey(label: string): Promise<ActiveKey> {
     const providerId = this.providers.currentId;
     for (let attempt = 0; attempt < 5; attempt++) {
-      let row = this.store.activeDataKey(label, providerId);
+      const found = await this.store.activeDataKey(label, providerId);
+      let id: string;
       let key: Buffer;
-      if (row !== undefined) {
-        if (!this.store.reserveEncryptions(row.id, RESERVATION_BLOCK, MAX_ENCRYPTIONS_PER_DATA_KEY)) {
+      if (found !== undefined) {
+        if (!(await this.store.reserveEncryptions(found.id, RESERVATION_BLOCK, MAX_ENCRYPTIONS_PER_DATA_KEY))) {
           // Budget used up (or retired meanwhile): retire it and make a new one.
-          this.store.retireDataKey(row.id);
+          await this.store.retireDataKey(found.id);
           continue;
         }
-        key = await this.dataKey(row.id);
+        id = found.id;
+        key = Buffer.from(await this.dataKey(id));
       } else {
         const created = await this.createDataKey(label, providerId);
-        row = created.row;
-        key = created.key;
-        if (
-          row.id !== created.ownId &&
-          !this.store.reserveEncryptions(row.id, RESERVATION_BLOCK, MAX_ENCRYPTIONS_PER_DATA_KEY)
-        )
-          continue;
+        if (created === undefined) continue; // another process's key won, and its budget was used up
+        ({ id, key } = created);
       }
       const header = Buffer.alloc(HEADER_LENGTH);
-      Buffer.from(MAGIC).copy(header, 0);
+      header.set(MAGIC, 0);
       header[MAGIC.length] = FORMAT_VERSION;
-      Buffer.from(row.id, 'hex').copy(header, DATA_KEY_ID_OFFSET);
-      const active: ActiveKey = {
-        id: row.id,
-        header,
-        key,
-        remaining: RESERVATION_BLOCK,
-        expiresAt: Date.now() + this.ttlMs,
-      };
+      header.write(id, DATA_KEY_ID_OFFSET, DATA_KEY_ID_LENGTH, 'hex');
+      const active: ActiveKey = { id, header, key, remaining: RESERVATION_BLOCK, expiresAt: Date.now() + this.ttlMs };
       this.active.set(label, active);
+      this.issued.add(active);
       return active;
     }
-    throw new AtrestError(
-      'ATREST_STORE',
-      `Could not obtain an active data key for ${label}: other processes keep retiring it. Try again.`,
+    throw errors.store(
+      `Could not obtain an active data key for ${label}: other processes keep retiring it.`,
+      'Try again.',
     );
   }
 
-  /** Make a data key, wrap it, commit it; cached only after the commit. Another process may win the race: then theirs is used. */
-  private async createDataKey(
-    label: string,
-    providerId: string,
-  ): Promise<{ row: DataKeyRow; key: Buffer; ownId: string }> {
+  /**
+   * Make a data key, wrap it, commit it; cached only after the commit. Another process may win the
+   * race: then theirs is used, if a budget can be reserved under it (else undefined). Returns a copy
+   * of the key for the active entry.
+   */
+  private async createDataKey(label: string, providerId: string): Promise<{ id: string; key: Buffer } | undefined> {
     const provider = this.providers.get(providerId);
     const id = randomBytes(DATA_KEY_ID_LENGTH).toString('hex');
     const key = randomBytes(32);
-    const now = new Date().toISOString();
-    this.stats.wraps++;
-    const wrapped = await provider.wrapKey(key, dataKeyContext({ id, label }));
-    const row = this.store.insertActiveDataKey({
-      id,
-      label,
-      provider: providerId,
-      key_ref: wrapped.keyRef,
-      wrapped: Buffer.from(wrapped.ciphertext),
-      encryptions_reserved: RESERVATION_BLOCK,
-      created_at: now,
-    });
-    if (row.id !== id) {
+    let winner: DataKeyRecord;
+    try {
+      const wrapped = await provider.wrapKey(key, dataKeyContext({ id, label }));
+      winner = await this.store.createActiveDataKey({
+        id,
+        label,
+        provider: providerId,
+        keyRef: wrapped.keyRef,
+        wrapped: Buffer.from(wrapped.ciphertext),
+        encryptionsReserved: RESERVATION_BLOCK,
+        createdAt: new Date().toISOString(),
+      });
+    } catch (err) {
       key.fill(0);
-      return { row, key: await this.dataKey(row.id), ownId: id };
+      throw err;
     }
-    this.stats.dataKeysCreated++;
-    this.logger.info('atrest: new data key', { dataKeyId: id, label, provider: providerId, keyRef: wrapped.keyRef });
+    if (winner.id !== id) {
+      key.fill(0);
+      if (!(await this.store.reserveEncryptions(winner.id, RESERVATION_BLOCK, MAX_ENCRYPTIONS_PER_DATA_KEY))) {
+        return undefined;
+      }
+      return { id: winner.id, key: Buffer.from(await this.dataKey(winner.id)) };
+    }
+    this.logger.info('atrest: new data key', { dataKeyId: id, label, provider: providerId, keyRef: winner.keyRef });
     this.remember(id, key);
-    return { row, key, ownId: id };
+    return { id, key: Buffer.from(key) };
   }
 
   /** Forget active data keys so the next encryption looks them up (after rotation). */
@@ -324,23 +324,27 @@ export class Envelope {
     this.active.clear();
   }
 
-  /** Zero and drop every cached key. */
+  /** Zero and drop every key. */
   clear(): void {
     if (this.cleanup !== undefined) clearInterval(this.cleanup);
     for (const { key } of this.cache.values()) key.fill(0);
+    for (const { key } of this.issued) key.fill(0);
     this.cache.clear();
     this.active.clear();
+    this.issued.clear();
   }
 
   /** Unwrap one data key as a check that the configured keys match the data (canary). */
-  async check(row: DataKeyRow): Promise<void> {
+  async check(row: DataKeyRecord): Promise<void> {
     try {
       await this.dataKey(row.id);
     } catch (err) {
       if (isAtrestError(err)) throw err;
-      throw new AtrestError('ATREST_PROVIDER_FAILED', `Checking data key ${row.id} with ${row.provider} failed.`, {
-        cause: err,
-      });
+      throw errors.providerFailed(
+        `Checking data key ${row.id} with ${row.provider} failed.`,
+        "Read the cause; if it persists, report it to the provider's authors.",
+        { cause: err },
+      );
     }
   }
 }

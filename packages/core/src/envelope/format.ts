@@ -1,6 +1,6 @@
 // The ciphertext formats (docs/FORMAT.md specifies every byte): the binary envelope, its text
 // armor, and the canonical encoding of contexts. Pure functions, no I/O.
-import { AtrestError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { EncryptionContext } from '../providers/contract.js';
 
 /** "atr" then format version 1. */
@@ -12,7 +12,7 @@ export const TAG_LENGTH = 16;
 /** magic(3) ‖ version(1) ‖ data key id(16) ‖ nonce(12). */
 export const HEADER_LENGTH = MAGIC.length + 1 + DATA_KEY_ID_LENGTH + NONCE_LENGTH;
 export const MIN_CIPHERTEXT_LENGTH = HEADER_LENGTH + TAG_LENGTH;
-/** Offset of the data key id in a binary envelope (SQL: substr(value, 5, 16)). */
+/** Offset of the data key id in a binary envelope (the stores' SQL reads it from there too). */
 export const DATA_KEY_ID_OFFSET = 4;
 
 /** The text armor prefix: what tells ciphertext from legacy plaintext in a TEXT column. */
@@ -32,18 +32,16 @@ export function looksLikeEnvelope(bytes: Uint8Array): boolean {
 /** Parse the header; throws ATREST_FORMAT_INVALID for anything that is not a v1 envelope. */
 export function readDataKeyId(bytes: Uint8Array): string {
   if (bytes.length < MIN_CIPHERTEXT_LENGTH || bytes[0] !== MAGIC[0] || bytes[1] !== MAGIC[1] || bytes[2] !== MAGIC[2]) {
-    throw new AtrestError(
-      'ATREST_FORMAT_INVALID',
-      'The value is not an atrest ciphertext (bad magic or too short). If it is plaintext, decrypt it with allowPlaintext, or re-encrypt it.',
+    throw errors.formatInvalid(
+      'The value is not an atrest ciphertext (bad magic or too short).',
+      'If it is plaintext, decrypt it with allowPlaintext, or re-encrypt it.',
     );
   }
   if (bytes[3] !== FORMAT_VERSION) {
-    throw new AtrestError(
-      'ATREST_FORMAT_INVALID',
-      `The value uses atrest ciphertext format version ${bytes[3]}, which this version of atrest does not know. Upgrade atrest.`,
-      {
-        details: { version: bytes[3] ?? -1 },
-      },
+    throw errors.formatInvalid(
+      `The value uses atrest ciphertext format version ${bytes[3]}, which this version of atrest does not know.`,
+      'Upgrade atrest.',
+      { details: { version: bytes[3] ?? -1 } },
     );
   }
   return Buffer.from(bytes.buffer, bytes.byteOffset + DATA_KEY_ID_OFFSET, DATA_KEY_ID_LENGTH).toString('hex');
@@ -65,9 +63,9 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 export function dearmor(text: string): Buffer {
   const body = text.slice(ARMOR_PREFIX.length);
   if (!text.startsWith(ARMOR_PREFIX) || !BASE64URL.test(body) || body.length % 4 === 1) {
-    throw new AtrestError(
-      'ATREST_FORMAT_INVALID',
+    throw errors.formatInvalid(
       `The value starts with "${ARMOR_PREFIX}" but its body is not valid base64url: it was damaged or truncated.`,
+      'Restore the value.',
     );
   }
   return Buffer.from(body, 'base64url');

@@ -1,9 +1,12 @@
-// atrest's own tables in the application database, created and upgraded by forward migrations.
-// Table names carry an `atrest_` prefix so they never collide with the host's (Grafana has a
-// `data_keys` table of its own).
+// atrest's own tables in a SQLite application database, created and upgraded by forward
+// migrations. Table names carry an `atrest_` prefix so they never collide with the host's (Grafana
+// has a `data_keys` table of its own).
 
-/** Forward migrations; index + 1 is the schema version. Never edit a released step: add one. */
-export const migrations: readonly string[] = [
+/**
+ * Forward migrations; index + 1 is the schema version, so there are STORE_SCHEMA_VERSION of them.
+ * Never edit a released step: add one.
+ */
+export const sqliteMigrations: readonly string[] = [
   `CREATE TABLE atrest_data_keys (
      id TEXT PRIMARY KEY,                -- 32 lower-case hex digits; 16 bytes in ciphertexts
      label TEXT NOT NULL,                -- '<scope>/<YYYY-MM-DD>'
@@ -29,5 +32,3 @@ export const migrations: readonly string[] = [
   // used one) but no longer count: not checked at start, not a reason to keep a key file.
   `ALTER TABLE atrest_data_keys ADD COLUMN dropped_at TEXT;`,
 ];
-
-export const SCHEMA_VERSION = migrations.length;

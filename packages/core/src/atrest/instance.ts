@@ -1,0 +1,152 @@
+// An open atrest instance: encrypt/decrypt with contexts and scopes, atrest's own secrets, status,
+// the migrations, and close. Everything it stores goes through the Store seam.
+import type { AtrestConfig } from '../config/types.js';
+import type { Envelope, ProviderRegistry } from '../envelope/envelope.js';
+import { armor, dearmor, isArmored, looksLikeEnvelope } from '../envelope/format.js';
+import { errors } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { createMigrations } from '../migration/migrations.js';
+import type { MigrationsApi } from '../migration/types.js';
+import type { CheckedProvider } from '../providers/checked.js';
+import type { Store } from '../store/types.js';
+import { SECRETS_SCOPE, secretContext, targetContext } from '../targets.js';
+import { computeStatus } from './status.js';
+import type { Atrest, CryptOptions, DecryptOptions, SecretsApi } from './types.js';
+
+/** What an instance is made of (openAtrest builds it). */
+export type InstanceParts = {
+  readonly config: AtrestConfig;
+  readonly store: Store;
+  readonly envelope: Envelope;
+  readonly providers: ReadonlyMap<string, CheckedProvider>;
+  readonly registry: ProviderRegistry;
+  readonly logger: Logger;
+};
+
+function checkSecretName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 255 || /\p{Cc}/u.test(name)) {
+    throw errors.usage('A secret name is 1 to 255 characters without control characters.');
+  }
+}
+
+/** The context and data key scope of an encryption. */
+function resolveCrypt(options: CryptOptions | undefined): { context: string | Uint8Array | undefined; scope: string } {
+  if (options?.target !== undefined) {
+    const [table = '', column = ''] = options.target.split('.');
+    return { context: targetContext({ table, column }, options.field), scope: targetContext({ table, column }) };
+  }
+  return { context: options?.context, scope: options?.scope ?? 'default' };
+}
+
+export function makeAtrest(parts: InstanceParts): Atrest {
+  const { config, store, envelope, providers, logger } = parts;
+  let closed = false;
+  const open = (): void => {
+    if (closed) throw errors.closed();
+  };
+  const whenOpen = async <T>(run: () => Promise<T>): Promise<T> => {
+    open();
+    return run();
+  };
+
+  const decrypt = async (ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> => {
+    open();
+    const { context } = resolveCrypt(options);
+    let bytes: Buffer;
+    if (typeof ciphertext === 'string') {
+      if (!isArmored(ciphertext)) {
+        if (options?.allowPlaintext === true) return Buffer.from(ciphertext, 'utf8');
+        throw errors.notEncrypted(
+          'The value is not atrest ciphertext (no "atrest:v1:" prefix).',
+          'Pass allowPlaintext to read legacy plaintext.',
+        );
+      }
+      bytes = dearmor(ciphertext);
+    } else {
+      bytes = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
+      if (!looksLikeEnvelope(bytes) && options?.allowPlaintext === true) return Buffer.from(bytes);
+    }
+    return envelope.decrypt(bytes, context);
+  };
+
+  const secrets: SecretsApi = {
+    async set(name, value) {
+      open();
+      checkSecretName(name);
+      await store.putSecret(name, await envelope.encrypt(value, secretContext(name), SECRETS_SCOPE), true);
+    },
+    async get(name) {
+      open();
+      checkSecretName(name);
+      const row = await store.getSecret(name);
+      if (row === undefined) return undefined;
+      if (!row.encrypted) return row.value;
+      return envelope.decrypt(row.value, secretContext(name));
+    },
+    async getText(name) {
+      return (await secrets.get(name))?.toString('utf8');
+    },
+    async list() {
+      open();
+      return (await store.listSecrets()).map((s) => ({
+        name: s.name,
+        size: s.size,
+        encrypted: s.encrypted,
+        createdAt: s.createdAt,
+        updatedAt: s.updatedAt,
+      }));
+    },
+    async delete(name) {
+      open();
+      checkSecretName(name);
+      return store.deleteSecret(name);
+    },
+  };
+
+  const migrator = createMigrations({ store, envelope, registry: parts.registry, targets: config.targets });
+  const migrations: MigrationsApi = {
+    reEncrypt: (options) => whenOpen(() => migrator.reEncrypt(options)),
+    reEncryptDataKeys: () => whenOpen(() => migrator.reEncryptDataKeys()),
+    rotateDataKeys: () => whenOpen(() => migrator.rotateDataKeys()),
+    rotateEncryptionKey: (options) => whenOpen(() => migrator.rotateEncryptionKey(options)),
+    disableEncryption: (options) => whenOpen(() => migrator.disableEncryption(options)),
+    pruneKeys: () => whenOpen(() => migrator.pruneKeys()),
+  };
+
+  return {
+    config,
+    async encrypt(plaintext, options) {
+      open();
+      const { context, scope } = resolveCrypt(options);
+      return envelope.encrypt(plaintext, context, scope);
+    },
+    decrypt,
+    async encryptText(plaintext, options) {
+      open();
+      const { context, scope } = resolveCrypt(options);
+      return armor(await envelope.encrypt(plaintext, context, scope));
+    },
+    async decryptText(text, options) {
+      return (await decrypt(text, options)).toString('utf8');
+    },
+    secrets,
+    migrations,
+    async status() {
+      open();
+      return computeStatus(config, store, providers);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      envelope.clear();
+      for (const p of providers.values()) {
+        await p
+          .close()
+          .catch((err: unknown) =>
+            logger.warn('atrest: provider close failed', { provider: p.id, error: String(err) }),
+          );
+      }
+      await store.close();
+    },
+  };
+}

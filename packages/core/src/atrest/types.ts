@@ -1,0 +1,63 @@
+// The public shape of an open atrest instance and of the options that open it.
+import type { AtrestConfig, ConfigSources } from '../config/types.js';
+import type { Logger } from '../logger.js';
+import type { MigrationsApi } from '../migration/types.js';
+import type { DatabaseOption } from '../store/open.js';
+import type { AtrestStatus } from './status.js';
+
+/** Options of `openAtrest`: where the configuration comes from, plus what only code can pass. */
+export type OpenAtrestOptions = ConfigSources & {
+  /** The application database: a path, or an open better-sqlite3 handle. Default: `[database] path`. */
+  database?: DatabaseOption;
+  /** The application's directory: provider packages resolve from its node_modules. Default: the current directory. */
+  appRoot?: string;
+  /** Where atrest reports; default silent. */
+  logger?: Logger;
+  /** Extra directories for the built-in provider packages (the CLI passes its own). */
+  builtinProviderRoots?: readonly string[];
+};
+
+/** Options of encrypt/decrypt. */
+export type CryptOptions = {
+  /** Bound to the ciphertext: decrypting with another context fails. E.g. 'table.column:42'. */
+  context?: string | Uint8Array;
+  /** Data key scope (a data key per scope per day). Default 'default'. */
+  scope?: string;
+  /** A registered target (`table.column`): sets context and scope the way the migration commands expect. */
+  target?: string;
+  /** With `target` of a JSON column: the field whose value this is. */
+  field?: string;
+};
+
+/** Options of decrypt. */
+export type DecryptOptions = CryptOptions & {
+  /** Return a value that is not atrest ciphertext as is (legacy plaintext) instead of throwing ATREST_NOT_ENCRYPTED. */
+  allowPlaintext?: boolean;
+};
+
+/** One entry of `secrets.list()`. */
+export type SecretInfo = { name: string; size: number; encrypted: boolean; createdAt: string; updatedAt: string };
+
+/** The secrets key/value table. */
+export type SecretsApi = {
+  set(name: string, value: string | Uint8Array): Promise<void>;
+  get(name: string): Promise<Buffer | undefined>;
+  getText(name: string): Promise<string | undefined>;
+  list(): Promise<SecretInfo[]>;
+  /** True when the secret existed. */
+  delete(name: string): Promise<boolean>;
+};
+
+/** An open atrest instance. */
+export type Atrest = {
+  readonly config: AtrestConfig;
+  encrypt(plaintext: string | Uint8Array, options?: CryptOptions): Promise<Buffer>;
+  decrypt(ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer>;
+  encryptText(plaintext: string | Uint8Array, options?: CryptOptions): Promise<string>;
+  decryptText(text: string, options?: DecryptOptions): Promise<string>;
+  readonly secrets: SecretsApi;
+  /** Re-encryption and key rotation (what the `secrets-migration` and `rotate-encryption-key` commands run). */
+  readonly migrations: MigrationsApi;
+  status(): Promise<AtrestStatus>;
+  close(): Promise<void>;
+};

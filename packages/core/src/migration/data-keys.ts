@@ -1,0 +1,73 @@
+// Data key re-wrap behind `secrets-migration re-encrypt-data-keys` and `rotate-encryption-key`:
+// every data key is wrapped again by the current provider's current key, and all records change
+// in one transaction (a record changed meanwhile is left alone and reported). Values are untouched.
+import { dataKeyContext } from '../envelope/envelope.js';
+import { errors } from '../errors.js';
+import type { DataKeyRewrap } from '../store/types.js';
+import { failedDataKey } from './failures.js';
+import type { DataKeysReport, MigrationContext } from './types.js';
+
+/**
+ * Re-wrap data keys with the current provider's current key: every key not under it yet, or, with
+ * `unwrapped` (a rotation that unwrapped them before switching keys), exactly those. With
+ * `retireActive` the active data keys are retired in the same transaction.
+ */
+export async function rewrapDataKeys(
+  ctx: MigrationContext,
+  retireActive: boolean,
+  unwrapped?: ReadonlyMap<string, Buffer>,
+): Promise<DataKeysReport> {
+  const provider = ctx.registry.get(ctx.registry.currentId);
+  const rows = await ctx.store.listDataKeys();
+  const report: DataKeysReport = {
+    total: rows.length,
+    rewrapped: 0,
+    unchanged: 0,
+    retired: 0,
+    droppedLeft: 0,
+    failed: [],
+  };
+  // The current key's reference, from wrapping a throwaway key: rows already under it need no call.
+  const probe = await provider.wrapKey(new Uint8Array(32).fill(1), { atrest_probe: 'current-key' });
+  const rewraps: DataKeyRewrap[] = [];
+  for (const row of rows) {
+    const done =
+      unwrapped !== undefined ? !unwrapped.has(row.id) : row.provider === provider.id && row.keyRef === probe.keyRef;
+    if (done) {
+      report.unchanged++;
+      continue;
+    }
+    // A copy the cache cannot zero while the provider wraps it; zeroed once wrapped.
+    let key: Buffer | undefined;
+    try {
+      key = Buffer.from(unwrapped?.get(row.id) ?? (await ctx.envelope.dataKey(row.id)));
+      const wrapped = await provider.wrapKey(key, dataKeyContext(row));
+      rewraps.push({
+        id: row.id,
+        expectedWrapped: row.wrapped,
+        provider: provider.id,
+        keyRef: wrapped.keyRef,
+        wrapped: Buffer.from(wrapped.ciphertext),
+      });
+    } catch (err) {
+      // A key dropped when encryption was turned off may be under a key that is gone: leave it.
+      if (row.droppedAt !== null) report.droppedLeft++;
+      else report.failed.push(failedDataKey(row, err));
+    } finally {
+      key?.fill(0);
+    }
+  }
+  const outcome = await ctx.store.rewrapDataKeys(rewraps, { retireActive });
+  const conflicts = new Set(outcome.conflicts);
+  const providerOf = new Map(rows.map((r) => [r.id, r.provider]));
+  for (const r of rewraps) {
+    if (!conflicts.has(r.id)) report.rewrapped++;
+    else {
+      const conflict = errors.conflict('The data key changed meanwhile.', 'Run the command again.');
+      report.failed.push(failedDataKey({ id: r.id, provider: providerOf.get(r.id) ?? '?' }, conflict));
+    }
+  }
+  report.retired = outcome.retired;
+  ctx.envelope.forgetActiveKeys();
+  return report;
+}

@@ -1,0 +1,42 @@
+// `atrest.migrations`: each migration runs under the database's migration lock (one at a time
+// across every process on the database), named by the command it serves so that ATREST_LOCKED
+// tells an operator what is running, where.
+import { hostname } from 'node:os';
+import type { MigrationLock } from '../store/types.js';
+import { rewrapDataKeys } from './data-keys.js';
+import { reEncryptPass } from './reencrypt.js';
+import { disableEncryption, pruneKeys, rotateEncryptionKey } from './rotation.js';
+import type { MigrationContext, MigrationsApi } from './types.js';
+
+/** The migrations of an open atrest. */
+export function createMigrations(ctx: MigrationContext): MigrationsApi {
+  const locked = async <T>(command: string, work: (lock: MigrationLock) => Promise<T>): Promise<T> => {
+    const lock = await ctx.store.acquireMigrationLock({
+      command,
+      pid: process.pid,
+      host: hostname(),
+      since: new Date().toISOString(),
+    });
+    try {
+      return await work(lock);
+    } finally {
+      await lock.release();
+    }
+  };
+  return {
+    reEncrypt: (options = {}) =>
+      locked('secrets-migration re-encrypt', (lock) => reEncryptPass(ctx, 'encrypt', options, lock)),
+    reEncryptDataKeys: () => locked('secrets-migration re-encrypt-data-keys', () => rewrapDataKeys(ctx, false)),
+    rotateDataKeys: () =>
+      locked('secrets-migration rotate-data-keys', async () => {
+        const retired = await ctx.store.retireActiveDataKeys();
+        ctx.envelope.forgetActiveKeys();
+        return retired;
+      }),
+    rotateEncryptionKey: (options = {}) =>
+      locked('rotate-encryption-key', (lock) => rotateEncryptionKey(ctx, options, lock)),
+    disableEncryption: (options = {}) =>
+      locked('rotate-encryption-key (turn encryption off)', (lock) => disableEncryption(ctx, options, lock)),
+    pruneKeys: () => locked('rotate-encryption-key --prune', () => pruneKeys(ctx)),
+  };
+}

@@ -1,0 +1,137 @@
+// The sources a migration pass walks: atrest's secrets table and each registered target, each
+// seen as pages of rows whose values (items) are rewritten by compare-and-swap through the store.
+import type { TargetSpec } from '../config/types.js';
+import { armor, dearmor, isArmored } from '../envelope/format.js';
+import { errors } from '../errors.js';
+import type { RowId, SecretRow, SecretSwap, Store, TargetRow, TargetSwap } from '../store/types.js';
+import { SECRETS_SCOPE, SECRETS_TARGET, cellStrings, checkTarget, secretContext, targetContext } from '../targets.js';
+
+/** One value of a row; its context is bytes, made once for both the decryption and the new encryption. */
+export type Item = {
+  field: string | undefined;
+  context: Buffer;
+  cipher: Buffer | undefined;
+  plain: Buffer | undefined;
+};
+/** What an item becomes: a new ciphertext, or (encryption turned off) its plaintext. */
+export type Replacement = { cipher: Buffer } | { plain: Buffer };
+
+/** A table of values: rows of type R, rewritten by swaps of type W. */
+export type Source<R extends { id: RowId }, W extends { row: R }> = {
+  /** As `re-encrypt --target` and the reports name it. */
+  name: string;
+  /** The data key scope of its values. */
+  scope: string;
+  count(): Promise<number>;
+  read(after: RowId | undefined, limit: number): Promise<R[]>;
+  reread(ids: readonly RowId[]): Promise<R[]>;
+  /** Write in one transaction; returns the swaps that lost to a concurrent writer. */
+  swap(swaps: readonly W[]): Promise<W[]>;
+  /** How reports name a row. */
+  rowName(row: R): string;
+  items(row: R): Item[];
+  rebuild(row: R, replaced: ReadonlyMap<string | undefined, Replacement>): W;
+};
+
+/** Something that works on a source of any row type. */
+export type SourceWork<T> = <R extends { id: RowId }, W extends { row: R }>(source: Source<R, W>) => Promise<T>;
+/** A source whose row types are its own business. */
+export type AnySource = { name: string; run<T>(work: SourceWork<T>): Promise<T> };
+
+function anySource<R extends { id: RowId }, W extends { row: R }>(source: Source<R, W>): AnySource {
+  return { name: source.name, run: (work) => work(source) };
+}
+
+function only(replaced: ReadonlyMap<string | undefined, Replacement>): Replacement {
+  const r = replaced.get(undefined);
+  if (r === undefined) throw errors.internal('a row was rebuilt without a replacement for its value');
+  return r;
+}
+
+function secretsSource(store: Store): Source<SecretRow, SecretSwap> {
+  return {
+    name: SECRETS_TARGET,
+    scope: SECRETS_SCOPE,
+    count: () => store.countSecrets(),
+    read: (after, limit) => store.readSecrets(after, limit),
+    reread: (ids) => store.rereadSecrets(ids),
+    swap: (swaps) => store.swapSecrets(swaps),
+    rowName: (row) => row.name,
+    items: (row) => {
+      const context = Buffer.from(secretContext(row.name), 'utf8');
+      return [
+        row.encrypted
+          ? { field: undefined, context, cipher: row.value, plain: undefined }
+          : { field: undefined, context, cipher: undefined, plain: row.value },
+      ];
+    },
+    rebuild: (row, replaced) => {
+      const r = only(replaced);
+      return 'cipher' in r ? { row, value: r.cipher, encrypted: true } : { row, value: r.plain, encrypted: false };
+    },
+  };
+}
+
+function targetSource(store: Store, target: TargetSpec): Source<TargetRow, TargetSwap> {
+  const text = (r: Replacement): string => ('cipher' in r ? armor(r.cipher) : r.plain.toString('utf8'));
+  return {
+    name: target.spec,
+    scope: targetContext(target),
+    count: () => store.countTargetRows(target),
+    read: (after, limit) => store.readTargetRows(target, after, limit),
+    reread: (ids) => store.rereadTargetRows(target, ids),
+    swap: (swaps) => store.swapTargetCells(target, swaps),
+    rowName: (row) => String(row.id),
+    items: (row) =>
+      cellStrings(target, row.cell).map(({ field, value }) => {
+        const context = Buffer.from(targetContext(target, field), 'utf8');
+        return isArmored(value)
+          ? { field, context, cipher: dearmor(value), plain: undefined }
+          : { field, context, cipher: undefined, plain: Buffer.from(value, 'utf8') };
+      }),
+    rebuild: (row, replaced) => {
+      if (!target.json) return { row, cell: text(only(replaced)) };
+      const obj = JSON.parse(row.cell ?? '{}') as Record<string, unknown>;
+      for (const [field, r] of replaced) if (field !== undefined) obj[field] = text(r);
+      return { row, cell: JSON.stringify(obj) };
+    },
+  };
+}
+
+/**
+ * The sources named (all when none): `atrest_secrets` and the registered targets, by spec or by
+ * `table.column` without `:json`. Every target's table and column must exist.
+ */
+export async function selectSources(
+  store: Store,
+  targets: readonly TargetSpec[],
+  names: readonly string[] | undefined,
+): Promise<AnySource[]> {
+  const all: { name: string; target: TargetSpec | undefined }[] = [
+    { name: SECRETS_TARGET, target: undefined },
+    ...targets.map((t) => ({ name: t.spec, target: t })),
+  ];
+  const chosen =
+    names === undefined || names.length === 0
+      ? all
+      : names.map((n) => {
+          const hit = all.find((s) => s.name === n || s.name.replace(/:json$/, '') === n);
+          if (hit === undefined) {
+            throw errors.usage(
+              `Unknown target ${n}: the targets are ${all.map((s) => s.name).join(', ')}.`,
+              'Set them in [secrets_migration] targets.',
+              { details: { target: n } },
+            );
+          }
+          return hit;
+        });
+  const sources: AnySource[] = [];
+  for (const { target } of chosen) {
+    if (target === undefined) sources.push(anySource(secretsSource(store)));
+    else {
+      await checkTarget(store, target);
+      sources.push(anySource(targetSource(store, target)));
+    }
+  }
+  return sources;
+}

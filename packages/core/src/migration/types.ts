@@ -1,0 +1,80 @@
+// The shapes of the migration engine: its options and reports (public, what the CLI prints), and
+// the context an open atrest hands it (internal).
+import type { TargetSpec } from '../config/types.js';
+import type { Envelope, ProviderRegistry } from '../envelope/envelope.js';
+import type { Store } from '../store/types.js';
+
+/** One failed row. */
+export type RowFailure = { row: string; field?: string; code: string; message: string };
+
+/** Per-target outcome of `re-encrypt` (or of turning encryption off). */
+export type TargetReport = {
+  target: string;
+  scanned: number;
+  reEncrypted: number;
+  alreadyCurrent: number;
+  plaintextEncrypted: number;
+  decrypted: number;
+  failed: number;
+  failures: RowFailure[];
+};
+
+/** Progress of a long command, reported after every batch. */
+export type Progress = { target: string; scanned: number; total: number; elapsedMs: number };
+
+/** Options of `reEncrypt`. */
+export type ReEncryptOptions = {
+  dryRun?: boolean;
+  /** Rows per transaction (default 1000). */
+  batchSize?: number;
+  /** Only these targets (`atrest_secrets` for atrest's own table, else `table.column`). */
+  targets?: readonly string[];
+  onProgress?: (p: Progress) => void;
+};
+
+/** Outcome of `reEncryptDataKeys` and the data key part of `rotateEncryptionKey`. */
+export type DataKeysReport = {
+  total: number;
+  rewrapped: number;
+  unchanged: number;
+  retired: number;
+  /**
+   * Data keys dropped when encryption was turned off that do not unwrap with today's keys: left as
+   * they are (no value needs them).
+   */
+  droppedLeft: number;
+  failed: { id: string; provider: string; code: string; message: string }[];
+};
+
+/** Options of `rotateEncryptionKey`. */
+export type RotateEncryptionKeyOptions = {
+  /** For a passphrase provider: the new passphrase. */
+  newSecret?: string;
+  /** Also re-encrypt every value onto fresh data keys, under the same lock. */
+  full?: boolean;
+  onProgress?: (p: Progress) => void;
+};
+
+/** What `atrest.migrations` offers: the work of the `secrets-migration` and `rotate-encryption-key` commands. */
+export type MigrationsApi = {
+  /** Move every value onto an active data key of the current provider; encrypt legacy plaintext. */
+  reEncrypt(options?: ReEncryptOptions): Promise<TargetReport[]>;
+  /** Re-wrap every data key with the current provider's current key. */
+  reEncryptDataKeys(): Promise<DataKeysReport>;
+  /** Retire the active data keys: new ones are made on the next encryption. Returns how many. */
+  rotateDataKeys(): Promise<number>;
+  /** A new key for the current (local) provider, data keys re-wrapped under it. */
+  rotateEncryptionKey(options?: RotateEncryptionKeyOptions): Promise<DataKeysReport & { reports: TargetReport[] }>;
+  /** Decrypt every value back to plaintext, then drop every data key (encryption off). */
+  disableEncryption(options?: ReEncryptOptions): Promise<{ reports: TargetReport[]; dataKeysDropped: number }>;
+  /** Remove the current provider's old keys that no data key needs. Returns the removed key references. */
+  pruneKeys(): Promise<readonly string[]>;
+};
+
+/** What the migrations work on: an open atrest's store, envelope, providers and targets. */
+export type MigrationContext = {
+  readonly store: Store;
+  readonly envelope: Envelope;
+  readonly registry: ProviderRegistry;
+  readonly targets: readonly TargetSpec[];
+};

@@ -1,0 +1,93 @@
+// A SQLite application database opened for atrest: its own connection (WAL, busy timeout), atrest's
+// tables brought to STORE_SCHEMA_VERSION, and SQLite's failures turned into catalogue errors.
+import Database from 'better-sqlite3';
+import { errors, isAtrestError } from '../errors.js';
+import type { AtrestError } from '../errors.js';
+import { sqliteMigrations } from './sqlite-schema.js';
+import { STORE_SCHEMA_VERSION } from './types.js';
+
+export type Db = Database.Database;
+
+const BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * Open `database` (a path, or the application's own handle) and bring atrest's tables up to date.
+ * `owned`: the connection is atrest's, closed with the store.
+ */
+export function openSqliteDatabase(database: string | Db): { db: Db; owned: boolean } {
+  let db: Db;
+  if (typeof database === 'string') {
+    try {
+      db = new Database(database);
+    } catch (cause) {
+      throw errors.store(
+        `Cannot open the database ${database}: ${(cause as Error).message}.`,
+        'Check the path and its permissions.',
+        { cause, details: { path: database } },
+      );
+    }
+  } else if (!database.memory && database.name) {
+    // A separate connection to the same file: atrest's writes (data keys) then commit on their own,
+    // never inside (and never rolled back with) a transaction the application has open.
+    db = new Database(database.name, { fileMustExist: true });
+  } else {
+    db = database;
+  }
+  const owned = db !== database;
+  try {
+    if (owned) {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('synchronous = NORMAL');
+    }
+    upgradeSchema(db);
+  } catch (err) {
+    if (owned) db.close();
+    throw sqliteFailure(err, 'set up its tables in');
+  }
+  return { db, owned };
+}
+
+/** The schema version recorded in the database (0: none of atrest's tables yet). */
+export function schemaVersion(db: Db): number {
+  const row = db.prepare('SELECT max(version) AS v FROM atrest_schema').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+function upgradeSchema(db: Db): void {
+  db.exec('CREATE TABLE IF NOT EXISTS atrest_schema (version INTEGER NOT NULL, applied_at TEXT NOT NULL)');
+  const current = schemaVersion(db);
+  if (current > STORE_SCHEMA_VERSION) throw errors.schemaTooNew(current, STORE_SCHEMA_VERSION);
+  if (current === STORE_SCHEMA_VERSION) return;
+  db.transaction(() => {
+    // Re-read inside the write transaction: another process may have upgraded meanwhile.
+    const insert = db.prepare('INSERT INTO atrest_schema (version, applied_at) VALUES (?, ?)');
+    for (let v = schemaVersion(db); v < STORE_SCHEMA_VERSION; v++) {
+      db.exec(sqliteMigrations[v] ?? '');
+      insert.run(v + 1, new Date().toISOString());
+    }
+  }).immediate();
+}
+
+/**
+ * What SQLite threw while atrest tried to `what` the database, as a catalogue error. A write lock
+ * held past the busy timeout is explained: data keys commit on atrest's own connection, so the
+ * application's own open write transaction cannot be waited out.
+ */
+export function sqliteFailure(err: unknown, what: string): AtrestError {
+  if (isAtrestError(err)) return err;
+  if (!(err instanceof Database.SqliteError)) return errors.internal(`SQLite store: ${String(err)}`, { cause: err });
+  if (err.code === 'SQLITE_BUSY') {
+    return errors.store(
+      `atrest could not ${what} the database: another connection held its write lock for ${BUSY_TIMEOUT_MS / 1000} s.`,
+      "If it is the application's own open transaction, encrypt before writing in it (atrest commits its " +
+        "data keys on its own connection, never inside a caller's transaction).",
+      { cause: err, details: { sqlite: err.code } },
+    );
+  }
+  return errors.store(
+    `atrest could not ${what} the database: ${err.message} (${err.code}).`,
+    'Check the disk, the file and its permissions.',
+    { cause: err, details: { sqlite: err.code } },
+  );
+}

@@ -1,0 +1,102 @@
+// The migration lock of a SQLite database: a row of atrest_meta naming the holder (host, pid,
+// process token, heartbeat). SQLite has no lock that outlives a statement and dies with its
+// holder, so a dead holder is recognised instead: its pid is gone on this host, or its heartbeat
+// is older than the stale limit (which also covers another host, and a reused pid).
+import { randomBytes } from 'node:crypto';
+import { errors } from '../errors.js';
+import type { LockHolder } from '../errors.js';
+import { sqliteFailure } from './sqlite-database.js';
+import type { Db } from './sqlite-database.js';
+import type { MigrationLock } from './types.js';
+
+const LOCK_KEY = 'migration_lock';
+/** A lock whose heartbeat is older than this is taken over even from another host. */
+const STALE_MS = 10 * 60_000;
+
+/** The lock row as stored (JSON); `startedAt` is the holder's `since`. */
+type LockRow = { host: string; pid: number; token: string; command: string; startedAt: string; heartbeat: number };
+
+/** This process's identity in locks: the pid alone is reused (a restarted container, a recycled pid). */
+const PROCESS_TOKEN = randomBytes(8).toString('hex');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readLock(db: Db): LockRow | undefined {
+  const row = db.prepare('SELECT value FROM atrest_meta WHERE key = ?').get(LOCK_KEY) as { value: string } | undefined;
+  if (row === undefined) return undefined;
+  try {
+    return JSON.parse(row.value) as LockRow;
+  } catch (cause) {
+    throw errors.store(
+      `The migration lock row of atrest_meta (key '${LOCK_KEY}') is damaged: it is not JSON.`,
+      `Make sure no migration runs, then delete that row: DELETE FROM atrest_meta WHERE key = '${LOCK_KEY}'.`,
+      { cause },
+    );
+  }
+}
+
+function writeLock(db: Db, lock: LockRow): void {
+  db.prepare(
+    'INSERT INTO atrest_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+  ).run(LOCK_KEY, JSON.stringify(lock));
+}
+
+/** True when `held` no longer stands: stale, or its process is gone (same host), or an earlier instance of this pid. */
+function isDead(held: LockRow, me: LockRow, now: number): boolean {
+  if (now - held.heartbeat > STALE_MS) return true;
+  if (held.host !== me.host) return false;
+  // The same pid with another token is a previous process that had this pid; with ours, it is a
+  // second migration in this very process: held.
+  if (held.pid === me.pid) return held.token !== me.token;
+  return !alive(held.pid);
+}
+
+/** Take the lock for `holder` or throw ATREST_LOCKED naming the process that holds it. */
+export function acquireSqliteLock(db: Db, holder: LockHolder): MigrationLock {
+  const me: LockRow = {
+    host: holder.host,
+    pid: holder.pid,
+    token: PROCESS_TOKEN,
+    command: holder.command,
+    startedAt: holder.since,
+    heartbeat: Date.now(),
+  };
+  db.transaction(() => {
+    const held = readLock(db);
+    if (held !== undefined && !isDead(held, me, Date.now())) {
+      throw errors.locked({ command: held.command, pid: held.pid, host: held.host, since: held.startedAt });
+    }
+    writeLock(db, me);
+  }).immediate();
+  const ours = (held: LockRow | undefined): boolean =>
+    held !== undefined && held.pid === me.pid && held.token === me.token && held.startedAt === me.startedAt;
+  const inTransaction = async (what: string, step: (held: LockRow | undefined) => void): Promise<void> => {
+    try {
+      db.transaction(() => step(readLock(db))).immediate();
+    } catch (err) {
+      throw sqliteFailure(err, what);
+    }
+  };
+  return {
+    heartbeat: () =>
+      inTransaction('refresh the migration lock in', (held) => {
+        // Taken over (this process looked dead for the stale limit): stop rather than run two migrations.
+        if (held !== undefined && !ours(held)) {
+          throw errors.locked({ command: held.command, pid: held.pid, host: held.host, since: held.startedAt });
+        }
+        me.heartbeat = Date.now();
+        writeLock(db, me);
+      }),
+    release: () =>
+      inTransaction('release the migration lock in', (held) => {
+        if (ours(held)) db.prepare('DELETE FROM atrest_meta WHERE key = ?').run(LOCK_KEY);
+      }),
+  };
+}

@@ -1,0 +1,400 @@
+// The SQLite store: atrest's tables and the registered targets through better-sqlite3. The driver
+// is synchronous; each method runs its statements at once (a batch in one transaction) and
+// resolves, so the asynchronous seam costs one promise per call, never one per row.
+import type { TargetSpec } from '../config/types.js';
+import type { LockHolder } from '../errors.js';
+import { errors } from '../errors.js';
+import { DATA_KEY_ID_LENGTH, DATA_KEY_ID_OFFSET } from '../envelope/format.js';
+import { openSqliteDatabase, schemaVersion, sqliteFailure } from './sqlite-database.js';
+import type { Db } from './sqlite-database.js';
+import { acquireSqliteLock } from './sqlite-lock.js';
+import { SqliteTargets } from './sqlite-targets.js';
+import type {
+  DataKeyRecord,
+  DataKeyRewrap,
+  MigrationLock,
+  NewDataKey,
+  RewrapOutcome,
+  RowId,
+  SecretRecord,
+  SecretRow,
+  SecretSummary,
+  SecretSwap,
+  Store,
+  TargetRow,
+  TargetSwap,
+} from './types.js';
+
+/** A row of atrest_data_keys as SQLite returns it. */
+type DataKeyRow = {
+  id: string;
+  label: string;
+  provider: string;
+  key_ref: string;
+  wrapped: Buffer;
+  active: number;
+  encryptions_reserved: number;
+  created_at: string;
+  updated_at: string;
+  dropped_at: string | null;
+};
+
+function toDataKey(r: DataKeyRow): DataKeyRecord {
+  return {
+    id: r.id,
+    label: r.label,
+    provider: r.provider,
+    keyRef: r.key_ref,
+    wrapped: r.wrapped,
+    active: r.active === 1,
+    encryptionsReserved: r.encryptions_reserved,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    droppedAt: r.dropped_at,
+  };
+}
+
+type SecretDbRow = { id: number; name: string; value: Buffer; encrypted: number };
+const toSecretRow = (r: SecretDbRow): SecretRow => ({
+  id: r.id,
+  name: r.name,
+  value: r.value,
+  encrypted: r.encrypted === 1,
+});
+
+/** SQL for the data key id that the envelope in `column` names (offsets from the format). */
+function dataKeyIdOf(column: string): string {
+  return `lower(hex(substr(${column}, ${DATA_KEY_ID_OFFSET + 1}, ${DATA_KEY_ID_LENGTH})))`;
+}
+
+/** Open the SQLite store on a path or on the application's better-sqlite3 handle. */
+export function openSqliteStore(database: string | Db): Store {
+  const { db, owned } = openSqliteDatabase(database);
+  return new SqliteStore(db, owned);
+}
+
+class SqliteStore implements Store {
+  private readonly q;
+  private readonly targets: SqliteTargets;
+
+  constructor(
+    private readonly db: Db,
+    private readonly owned: boolean,
+  ) {
+    this.targets = new SqliteTargets(db);
+    this.q = {
+      keyById: db.prepare('SELECT * FROM atrest_data_keys WHERE id = ?'),
+      activeKey: db.prepare('SELECT * FROM atrest_data_keys WHERE label = ? AND provider = ? AND active = 1'),
+      insertKey: db.prepare(
+        `INSERT INTO atrest_data_keys
+           (id, label, provider, key_ref, wrapped, active, encryptions_reserved, created_at, updated_at)
+         VALUES (@id, @label, @provider, @keyRef, @wrapped, 1, @encryptionsReserved, @createdAt, @createdAt)
+         ON CONFLICT DO NOTHING`,
+      ),
+      reserve: db.prepare(
+        `UPDATE atrest_data_keys SET encryptions_reserved = encryptions_reserved + @count, updated_at = @now
+         WHERE id = @id AND active = 1 AND encryptions_reserved + @count <= @cap`,
+      ),
+      retire: db.prepare('UPDATE atrest_data_keys SET active = 0, updated_at = ? WHERE id = ? AND active = 1'),
+      retireAll: db.prepare('UPDATE atrest_data_keys SET active = 0, updated_at = ? WHERE active = 1'),
+      // A data key that moves to a provider with an active key of its label already is retired:
+      // at most one active data key per label and provider.
+      rewrap: db.prepare(
+        `UPDATE atrest_data_keys SET provider = @provider, key_ref = @keyRef, wrapped = @wrapped, updated_at = @now,
+           active = CASE WHEN active = 1 AND EXISTS (SELECT 1 FROM atrest_data_keys o
+             WHERE o.label = atrest_data_keys.label AND o.provider = @provider AND o.active = 1 AND o.id <> @id)
+             THEN 0 ELSE active END
+         WHERE id = @id AND wrapped = @expectedWrapped`,
+      ),
+      getSecret: db.prepare('SELECT * FROM atrest_secrets WHERE name = ?'),
+      putSecret: db.prepare(
+        `INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at)
+         VALUES (@name, @value, @encrypted, @now, @now)
+         ON CONFLICT(name) DO UPDATE SET
+           value = excluded.value, encrypted = excluded.encrypted, updated_at = excluded.updated_at`,
+      ),
+      deleteSecret: db.prepare('DELETE FROM atrest_secrets WHERE name = ?'),
+      readSecrets: db.prepare(
+        'SELECT rowid AS id, name, value, encrypted FROM atrest_secrets WHERE rowid > ? ORDER BY rowid LIMIT ?',
+      ),
+      rereadSecrets: db.prepare(
+        `SELECT rowid AS id, name, value, encrypted FROM atrest_secrets
+         WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
+      ),
+      swapSecret: db.prepare(
+        'UPDATE atrest_secrets SET value = ?, encrypted = ? WHERE rowid = ? AND value = ? AND encrypted = ?',
+      ),
+      getMeta: db.prepare('SELECT value FROM atrest_meta WHERE key = ?'),
+      setMeta: db.prepare(
+        'INSERT INTO atrest_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ),
+    };
+  }
+
+  /** Run `work` now; what it throws becomes a catalogue error naming what atrest tried to do. */
+  private async run<T>(what: string, work: () => T): Promise<T> {
+    try {
+      return work();
+    } catch (err) {
+      throw sqliteFailure(err, what);
+    }
+  }
+
+  schemaVersion(): Promise<number> {
+    return this.run('read the schema version of', () => schemaVersion(this.db));
+  }
+
+  dataKey(id: string): Promise<DataKeyRecord | undefined> {
+    return this.run('read a data key from', () => {
+      const row = this.q.keyById.get(id) as DataKeyRow | undefined;
+      return row === undefined ? undefined : toDataKey(row);
+    });
+  }
+
+  activeDataKey(label: string, provider: string): Promise<DataKeyRecord | undefined> {
+    return this.run('read the active data key from', () => {
+      const row = this.q.activeKey.get(label, provider) as DataKeyRow | undefined;
+      return row === undefined ? undefined : toDataKey(row);
+    });
+  }
+
+  createActiveDataKey(key: NewDataKey): Promise<DataKeyRecord> {
+    if (this.db.inTransaction) {
+      // Only a shared in-memory handle gets here (a file gets atrest's own connection).
+      return Promise.reject(
+        errors.store(
+          'A new data key cannot be created inside an open transaction on an in-memory database.',
+          'Encrypt once before BEGIN, or give atrest a database file.',
+        ),
+      );
+    }
+    return this.run('commit a new data key to', () =>
+      this.db
+        .transaction(() => {
+          this.q.insertKey.run(key);
+          const active = this.q.activeKey.get(key.label, key.provider) as DataKeyRow | undefined;
+          if (active === undefined) throw errors.internal(`no active data key for label ${key.label} after insert`);
+          return toDataKey(active);
+        })
+        .immediate(),
+    );
+  }
+
+  reserveEncryptions(id: string, count: number, cap: number): Promise<boolean> {
+    return this.run(
+      'reserve encryptions in',
+      () => this.q.reserve.run({ id, count, cap, now: new Date().toISOString() }).changes === 1,
+    );
+  }
+
+  retireDataKey(id: string): Promise<boolean> {
+    return this.run('retire a data key in', () => this.q.retire.run(new Date().toISOString(), id).changes === 1);
+  }
+
+  retireActiveDataKeys(): Promise<number> {
+    return this.run('retire the active data keys in', () => this.q.retireAll.run(new Date().toISOString()).changes);
+  }
+
+  dropDataKeys(): Promise<number> {
+    const now = new Date().toISOString();
+    return this.run(
+      'drop the data keys in',
+      () =>
+        this.db
+          .prepare('UPDATE atrest_data_keys SET active = 0, dropped_at = ?, updated_at = ? WHERE dropped_at IS NULL')
+          .run(now, now).changes,
+    );
+  }
+
+  listDataKeys(): Promise<DataKeyRecord[]> {
+    return this.run('list the data keys of', () =>
+      (this.db.prepare('SELECT * FROM atrest_data_keys ORDER BY created_at, id').all() as DataKeyRow[]).map(toDataKey),
+    );
+  }
+
+  countDataKeys(provider?: string): Promise<number> {
+    return this.run('count the data keys of', () => {
+      const sql = 'SELECT count(*) AS n FROM atrest_data_keys WHERE dropped_at IS NULL';
+      const row = (
+        provider === undefined ? this.db.prepare(sql).get() : this.db.prepare(`${sql} AND provider = ?`).get(provider)
+      ) as { n: number };
+      return row.n;
+    });
+  }
+
+  newestDataKeys(perProviderKey: number): Promise<DataKeyRecord[]> {
+    return this.run('read the newest data keys of', () =>
+      (
+        this.db
+          .prepare(
+            `SELECT * FROM (
+               SELECT *, row_number() OVER (PARTITION BY provider, key_ref ORDER BY created_at DESC, id) AS n
+               FROM atrest_data_keys WHERE dropped_at IS NULL
+             ) WHERE n <= ? ORDER BY provider, key_ref, n`,
+          )
+          .all(perProviderKey) as DataKeyRow[]
+      ).map(toDataKey),
+    );
+  }
+
+  rewrapDataKeys(rewraps: readonly DataKeyRewrap[], options: { retireActive: boolean }): Promise<RewrapOutcome> {
+    const now = new Date().toISOString();
+    return this.run('write the re-wrapped data keys to', () =>
+      this.db
+        .transaction(() => {
+          const conflicts = rewraps.filter((r) => this.q.rewrap.run({ ...r, now }).changes !== 1).map((r) => r.id);
+          const retired = options.retireActive ? this.q.retireAll.run(now).changes : 0;
+          return { conflicts, retired };
+        })
+        .immediate(),
+    );
+  }
+
+  getSecret(name: string): Promise<SecretRecord | undefined> {
+    return this.run('read a secret from', () => {
+      const r = this.q.getSecret.get(name) as
+        | { name: string; value: Buffer; encrypted: number; created_at: string; updated_at: string }
+        | undefined;
+      return r === undefined
+        ? undefined
+        : {
+            name: r.name,
+            value: r.value,
+            encrypted: r.encrypted === 1,
+            createdAt: r.created_at,
+            updatedAt: r.updated_at,
+          };
+    });
+  }
+
+  putSecret(name: string, value: Uint8Array, encrypted: boolean): Promise<void> {
+    return this.run('write a secret to', () => {
+      this.q.putSecret.run({ name, value, encrypted: encrypted ? 1 : 0, now: new Date().toISOString() });
+    });
+  }
+
+  deleteSecret(name: string): Promise<boolean> {
+    return this.run('delete a secret from', () => this.q.deleteSecret.run(name).changes === 1);
+  }
+
+  listSecrets(): Promise<SecretSummary[]> {
+    return this.run('list the secrets of', () =>
+      (
+        this.db
+          .prepare(
+            'SELECT name, encrypted, length(value) AS size, created_at, updated_at FROM atrest_secrets ORDER BY name',
+          )
+          .all() as { name: string; encrypted: number; size: number; created_at: string; updated_at: string }[]
+      ).map((r) => ({
+        name: r.name,
+        size: r.size,
+        encrypted: r.encrypted === 1,
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+      })),
+    );
+  }
+
+  countSecrets(): Promise<number> {
+    return this.run(
+      'count the secrets of',
+      () => (this.db.prepare('SELECT count(*) AS n FROM atrest_secrets').get() as { n: number }).n,
+    );
+  }
+
+  readSecrets(after: RowId | undefined, limit: number): Promise<SecretRow[]> {
+    return this.run('read secrets from', () =>
+      (this.q.readSecrets.all(after ?? 0, limit) as SecretDbRow[]).map(toSecretRow),
+    );
+  }
+
+  rereadSecrets(ids: readonly RowId[]): Promise<SecretRow[]> {
+    return this.run('read secrets from', () =>
+      (this.q.rereadSecrets.all(JSON.stringify(ids)) as SecretDbRow[]).map(toSecretRow),
+    );
+  }
+
+  swapSecrets(swaps: readonly SecretSwap[]): Promise<SecretSwap[]> {
+    return this.run('write re-encrypted secrets to', () =>
+      this.db
+        .transaction(() =>
+          swaps.filter(
+            (s) =>
+              this.q.swapSecret.run(s.value, s.encrypted ? 1 : 0, s.row.id, s.row.value, s.row.encrypted ? 1 : 0)
+                .changes !== 1,
+          ),
+        )
+        .immediate(),
+    );
+  }
+
+  secretsByProvider(): Promise<Map<string, number>> {
+    return this.run('count the secrets of', () => {
+      const rows = this.db
+        .prepare(
+          `SELECT CASE WHEN s.encrypted = 0 THEN '' ELSE coalesce(k.provider, '?') END AS provider, count(*) AS n
+           FROM atrest_secrets s LEFT JOIN atrest_data_keys k
+             ON s.encrypted = 1 AND k.id = ${dataKeyIdOf('s.value')}
+           GROUP BY 1`,
+        )
+        .all() as { provider: string; n: number }[];
+      return new Map(rows.map((r) => [r.provider, r.n]));
+    });
+  }
+
+  countSecretsUnder(dataKeyIds: readonly string[]): Promise<number> {
+    if (dataKeyIds.length === 0) return Promise.resolve(0);
+    return this.run(
+      'count the secrets of',
+      () =>
+        (
+          this.db
+            .prepare(
+              `SELECT count(*) AS n FROM atrest_secrets
+               WHERE encrypted = 1 AND ${dataKeyIdOf('value')} IN (SELECT value FROM json_each(?))`,
+            )
+            .get(JSON.stringify(dataKeyIds)) as { n: number }
+        ).n,
+    );
+  }
+
+  targetColumns(target: TargetSpec): Promise<readonly string[] | undefined> {
+    return this.run('read the columns of a target in', () => this.targets.columns(target));
+  }
+
+  countTargetRows(target: TargetSpec): Promise<number> {
+    return this.run(`count the rows of ${target.table} in`, () => this.targets.count(target));
+  }
+
+  readTargetRows(target: TargetSpec, after: RowId | undefined, limit: number): Promise<TargetRow[]> {
+    return this.run(`read ${target.spec} from`, () => this.targets.read(target, after ?? 0, limit));
+  }
+
+  rereadTargetRows(target: TargetSpec, ids: readonly RowId[]): Promise<TargetRow[]> {
+    return this.run(`read ${target.spec} from`, () => this.targets.reread(target, ids));
+  }
+
+  swapTargetCells(target: TargetSpec, swaps: readonly TargetSwap[]): Promise<TargetSwap[]> {
+    return this.run(`write ${target.spec} to`, () =>
+      this.db.transaction(() => this.targets.swap(target, swaps)).immediate(),
+    );
+  }
+
+  getMeta(key: string): Promise<string | undefined> {
+    return this.run('read atrest_meta in', () => (this.q.getMeta.get(key) as { value: string } | undefined)?.value);
+  }
+
+  setMeta(key: string, value: string): Promise<void> {
+    return this.run('write atrest_meta in', () => {
+      this.q.setMeta.run(key, value);
+    });
+  }
+
+  acquireMigrationLock(holder: LockHolder): Promise<MigrationLock> {
+    return this.run('take the migration lock in', () => acquireSqliteLock(this.db, holder));
+  }
+
+  async close(): Promise<void> {
+    if (this.owned && this.db.open) this.db.close();
+  }
+}
