@@ -14,7 +14,16 @@ export type {
   RotateKeyOptions,
   WrappedKey,
 } from './providers/contract.js';
-export { ARMOR_PREFIX, armor, dearmor, encodeContext, isArmored, readDataKeyId } from './envelope/format.js';
+export {
+  ARMOR_PREFIX,
+  DATA_KEY_ID_LENGTH,
+  DATA_KEY_ID_OFFSET,
+  armor,
+  dearmor,
+  encodeContext,
+  isArmored,
+  readDataKeyId,
+} from './envelope/format.js';
 export { loadAtrestConfig, openAtrest } from './atrest/open.js';
 export type {
   Atrest,

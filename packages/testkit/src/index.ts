@@ -1,6 +1,8 @@
 // @atrest/testkit public API.
 export { runProviderConformance } from './conformance.js';
 export type { ConformanceOptions } from './conformance.js';
+export { runStoreConformance } from './store-conformance.js';
+export type { MakeStoreHarness, StoreHarness } from './store-harness.js';
 export { createTestTls } from './tls.js';
 export type { TestTls } from './tls.js';
 export { awsKmsOperations, startAwsKmsEmulator } from './emulators/aws-kms.js';

@@ -43,7 +43,7 @@ export function openSqliteDatabase(database: string | Db): { db: Db; owned: bool
     upgradeSchema(db);
   } catch (err) {
     if (owned) db.close();
-    throw sqliteFailure(err, 'set up its tables in');
+    throw sqliteFailure(err, 'set up its tables in', db);
   }
   return { db, owned };
 }
@@ -70,24 +70,27 @@ function upgradeSchema(db: Db): void {
 }
 
 /**
- * What SQLite threw while atrest tried to `what` the database, as a catalogue error. A write lock
- * held past the busy timeout is explained: data keys commit on atrest's own connection, so the
+ * What SQLite threw while atrest tried to `what` the database `db`, as a catalogue error. A write
+ * lock held past the busy timeout is explained: data keys commit on atrest's own connection, so the
  * application's own open write transaction cannot be waited out.
  */
-export function sqliteFailure(err: unknown, what: string): AtrestError {
+export function sqliteFailure(err: unknown, what: string, db: Db): AtrestError {
   if (isAtrestError(err)) return err;
   if (!(err instanceof Database.SqliteError)) return errors.internal(`SQLite store: ${String(err)}`, { cause: err });
+  const path = db.memory ? ':memory:' : db.name;
+  const details = { sqlite: err.code, path };
   if (err.code === 'SQLITE_BUSY') {
     return errors.store(
-      `atrest could not ${what} the database: another connection held its write lock for ${BUSY_TIMEOUT_MS / 1000} s.`,
+      `atrest could not ${what} the database ${path}: another connection held its write lock for ` +
+        `${BUSY_TIMEOUT_MS / 1000} s.`,
       "If it is the application's own open transaction, encrypt before writing in it (atrest commits its " +
         "data keys on its own connection, never inside a caller's transaction).",
-      { cause: err, details: { sqlite: err.code } },
+      { cause: err, details },
     );
   }
   return errors.store(
-    `atrest could not ${what} the database: ${err.message} (${err.code}).`,
+    `atrest could not ${what} the database ${path}: ${err.message} (${err.code}).`,
     'Check the disk, the file and its permissions.',
-    { cause: err, details: { sqlite: err.code } },
+    { cause: err, details },
   );
 }

@@ -13,8 +13,19 @@ const LOCK_KEY = 'migration_lock';
 /** A lock whose heartbeat is older than this is taken over even from another host. */
 const STALE_MS = 10 * 60_000;
 
-/** The lock row as stored (JSON); `startedAt` is the holder's `since`. */
-type LockRow = { host: string; pid: number; token: string; command: string; startedAt: string; heartbeat: number };
+/**
+ * The lock row as stored (JSON): `token` names the process (its pid may be reused), `lockId` this
+ * acquisition (one process may take the lock again after releasing it); `startedAt` is `since`.
+ */
+type LockRow = {
+  host: string;
+  pid: number;
+  token: string;
+  lockId: string;
+  command: string;
+  startedAt: string;
+  heartbeat: number;
+};
 
 /** This process's identity in locks: the pid alone is reused (a restarted container, a recycled pid). */
 const PROCESS_TOKEN = randomBytes(8).toString('hex');
@@ -64,6 +75,7 @@ export function acquireSqliteLock(db: Db, holder: LockHolder): MigrationLock {
     host: holder.host,
     pid: holder.pid,
     token: PROCESS_TOKEN,
+    lockId: randomBytes(8).toString('hex'),
     command: holder.command,
     startedAt: holder.since,
     heartbeat: Date.now(),
@@ -76,12 +88,12 @@ export function acquireSqliteLock(db: Db, holder: LockHolder): MigrationLock {
     writeLock(db, me);
   }).immediate();
   const ours = (held: LockRow | undefined): boolean =>
-    held !== undefined && held.pid === me.pid && held.token === me.token && held.startedAt === me.startedAt;
+    held !== undefined && held.token === me.token && held.lockId === me.lockId;
   const inTransaction = async (what: string, step: (held: LockRow | undefined) => void): Promise<void> => {
     try {
       db.transaction(() => step(readLock(db))).immediate();
     } catch (err) {
-      throw sqliteFailure(err, what);
+      throw sqliteFailure(err, what, db);
     }
   };
   return {

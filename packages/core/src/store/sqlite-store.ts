@@ -136,7 +136,7 @@ class SqliteStore implements Store {
     try {
       return work();
     } catch (err) {
-      throw sqliteFailure(err, what);
+      throw sqliteFailure(err, what, this.db);
     }
   }
 

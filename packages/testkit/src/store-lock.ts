@@ -1,0 +1,68 @@
+// Store conformance, the migration lock and meta: one holder at a time across connections and in
+// one process, ATREST_LOCKED naming the holder, released by its holder, and released when the
+// holding process dies (a real process, SIGKILLed).
+import { hostname } from 'node:os';
+import type { LockHolder } from '@atrest/core';
+import type { Test } from 'tap';
+import { freshStore } from './store-harness.js';
+import type { MakeStoreHarness } from './store-harness.js';
+
+function holder(command: string): LockHolder {
+  return { command, pid: process.pid, host: hostname(), since: new Date().toISOString() };
+}
+
+export async function lockConformance(t: Test, make: MakeStoreHarness): Promise<void> {
+  await t.test('one holder at a time, named to the others; released by its holder', async (t) => {
+    const { store, connect } = await freshStore(t, make);
+    const first = holder('conformance first');
+    const lock = await store.acquireMigrationLock(first);
+    const other = await connect();
+    await t.rejects(
+      other.acquireMigrationLock(holder('conformance second')),
+      {
+        code: 'ATREST_LOCKED',
+        details: { command: first.command, pid: first.pid, host: first.host, since: first.since },
+      },
+      'another connection is refused, told who holds it',
+    );
+    await t.rejects(
+      store.acquireMigrationLock(holder('conformance again')),
+      { code: 'ATREST_LOCKED' },
+      'so is a second migration on the same connection',
+    );
+    await lock.heartbeat();
+    await t.rejects(other.acquireMigrationLock(holder('after heartbeat')), { code: 'ATREST_LOCKED' }, 'still held');
+    await lock.release();
+    const second = await other.acquireMigrationLock(holder('conformance second'));
+    t.pass('released: another connection takes it');
+    await lock.release();
+    await t.rejects(
+      store.acquireMigrationLock(holder('conformance third')),
+      { code: 'ATREST_LOCKED', details: { command: 'conformance second' } },
+      "a release by a former holder leaves the new holder's lock alone",
+    );
+    await second.release();
+  });
+
+  await t.test("a holder's death releases the lock", async (t) => {
+    const { store, harness } = await freshStore(t, make);
+    const child = await harness.spawnLockHolder('conformance holder process');
+    await t.rejects(
+      store.acquireMigrationLock(holder('while it lives')),
+      { code: 'ATREST_LOCKED', details: { command: 'conformance holder process', pid: child.pid } },
+      'held by the live process, named by its pid',
+    );
+    await child.kill();
+    const lock = await store.acquireMigrationLock(holder('after the kill'));
+    t.pass('free once it was SIGKILLed');
+    await lock.release();
+  });
+
+  await t.test('meta values', async (t) => {
+    const { store, connect } = await freshStore(t, make);
+    t.equal(await store.getMeta('conformance'), undefined, 'unset');
+    await store.setMeta('conformance', 'one');
+    await store.setMeta('conformance', 'two');
+    t.equal(await (await connect()).getMeta('conformance'), 'two', 'set, replaced, seen by another connection');
+  });
+}
