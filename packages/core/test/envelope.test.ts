@@ -139,3 +139,25 @@ t.test('a wrong provider key is a typed error', async (t) => {
   await t.rejects(other.envelope.decrypt(ct, undefined), { code: 'ATREST_WRONG_KEY' });
   await other.store.close();
 });
+
+t.test('an active data key is never used past its cache lifetime; expired keys are zeroed', async (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'atrest-env-')), 'app.db');
+  const store = openSqliteStore(file);
+  const checked = new CheckedProvider('test.main', 'test', new CountingProvider());
+  const envelope = new Envelope(store, { currentId: 'test.main', get: () => checked }, 30, silentLogger, 5);
+  const first = await envelope.encrypt('before', undefined, 'ttl');
+  const active = await envelope.activeKeyFor('ttl');
+  t.equal(envelope.usable(active), true, 'fresh: usable');
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  t.equal(envelope.usable(active), false, 'past the lifetime: not usable');
+  t.ok(active.key.equals(Buffer.alloc(32)), 'and its key was zeroed by the cleanup');
+  t.throws(() => envelope.seal(active, 'x', undefined), { code: 'ATREST_INTERNAL' }, 'sealing with it is refused');
+  const again = await envelope.activeKeyFor('ttl');
+  t.not(again, active, 'the next encryption gets a fresh active key');
+  t.notOk(again.key.equals(Buffer.alloc(32)), 'with a key');
+  t.equal(again.id, active.id, 'of the same data key (its budget is not used up)');
+  t.equal((await envelope.decrypt(first, undefined)).toString(), 'before', 'values from before still decrypt');
+  envelope.clear();
+  t.ok(again.key.equals(Buffer.alloc(32)), 'close zeroes every key');
+  await store.close();
+});
