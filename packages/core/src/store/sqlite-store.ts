@@ -4,10 +4,10 @@
 import type { TargetSpec } from '../config/types.js';
 import type { LockHolder } from '../errors.js';
 import { errors } from '../errors.js';
-import { DATA_KEY_ID_LENGTH, DATA_KEY_ID_OFFSET } from '../envelope/format.js';
 import { openSqliteDatabase, schemaVersion, sqliteFailure } from './sqlite-database.js';
 import type { Db } from './sqlite-database.js';
 import { acquireSqliteLock } from './sqlite-lock.js';
+import { SqliteSecrets } from './sqlite-secrets.js';
 import { SqliteTargets } from './sqlite-targets.js';
 import type {
   DataKeyRecord,
@@ -54,19 +54,6 @@ function toDataKey(r: DataKeyRow): DataKeyRecord {
   };
 }
 
-type SecretDbRow = { id: number; name: string; value: Buffer; encrypted: number };
-const toSecretRow = (r: SecretDbRow): SecretRow => ({
-  id: r.id,
-  name: r.name,
-  value: r.value,
-  encrypted: r.encrypted === 1,
-});
-
-/** SQL for the data key id that the envelope in `column` names (offsets from the format). */
-function dataKeyIdOf(column: string): string {
-  return `lower(hex(substr(${column}, ${DATA_KEY_ID_OFFSET + 1}, ${DATA_KEY_ID_LENGTH})))`;
-}
-
 /** Open the SQLite store on a path or on the application's better-sqlite3 handle. */
 export function openSqliteStore(database: string | Db): Store {
   const { db, owned } = openSqliteDatabase(database);
@@ -75,12 +62,14 @@ export function openSqliteStore(database: string | Db): Store {
 
 class SqliteStore implements Store {
   private readonly q;
+  private readonly secrets: SqliteSecrets;
   private readonly targets: SqliteTargets;
 
   constructor(
     private readonly db: Db,
     private readonly owned: boolean,
   ) {
+    this.secrets = new SqliteSecrets(db);
     this.targets = new SqliteTargets(db);
     this.q = {
       keyById: db.prepare('SELECT * FROM atrest_data_keys WHERE id = ?'),
@@ -105,24 +94,6 @@ class SqliteStore implements Store {
              WHERE o.label = atrest_data_keys.label AND o.provider = @provider AND o.active = 1 AND o.id <> @id)
              THEN 0 ELSE active END
          WHERE id = @id AND wrapped = @expectedWrapped`,
-      ),
-      getSecret: db.prepare('SELECT * FROM atrest_secrets WHERE name = ?'),
-      putSecret: db.prepare(
-        `INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at)
-         VALUES (@name, @value, @encrypted, @now, @now)
-         ON CONFLICT(name) DO UPDATE SET
-           value = excluded.value, encrypted = excluded.encrypted, updated_at = excluded.updated_at`,
-      ),
-      deleteSecret: db.prepare('DELETE FROM atrest_secrets WHERE name = ?'),
-      readSecrets: db.prepare(
-        'SELECT rowid AS id, name, value, encrypted FROM atrest_secrets WHERE rowid > ? ORDER BY rowid LIMIT ?',
-      ),
-      rereadSecrets: db.prepare(
-        `SELECT rowid AS id, name, value, encrypted FROM atrest_secrets
-         WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
-      ),
-      swapSecret: db.prepare(
-        'UPDATE atrest_secrets SET value = ?, encrypted = ? WHERE rowid = ? AND value = ? AND encrypted = ?',
       ),
       getMeta: db.prepare('SELECT value FROM atrest_meta WHERE key = ?'),
       setMeta: db.prepare(
@@ -251,111 +222,45 @@ class SqliteStore implements Store {
   }
 
   getSecret(name: string): Promise<SecretRecord | undefined> {
-    return this.run('read a secret from', () => {
-      const r = this.q.getSecret.get(name) as
-        | { name: string; value: Buffer; encrypted: number; created_at: string; updated_at: string }
-        | undefined;
-      return r === undefined
-        ? undefined
-        : {
-            name: r.name,
-            value: r.value,
-            encrypted: r.encrypted === 1,
-            createdAt: r.created_at,
-            updatedAt: r.updated_at,
-          };
-    });
+    return this.run('read a secret from', () => this.secrets.get(name));
   }
 
   putSecret(name: string, value: Uint8Array, encrypted: boolean): Promise<void> {
-    return this.run('write a secret to', () => {
-      this.q.putSecret.run({ name, value, encrypted: encrypted ? 1 : 0, now: new Date().toISOString() });
-    });
+    return this.run('write a secret to', () => this.secrets.put(name, value, encrypted));
   }
 
   deleteSecret(name: string): Promise<boolean> {
-    return this.run('delete a secret from', () => this.q.deleteSecret.run(name).changes === 1);
+    return this.run('delete a secret from', () => this.secrets.delete(name));
   }
 
   listSecrets(): Promise<SecretSummary[]> {
-    return this.run('list the secrets of', () =>
-      (
-        this.db
-          .prepare(
-            'SELECT name, encrypted, length(value) AS size, created_at, updated_at FROM atrest_secrets ORDER BY name',
-          )
-          .all() as { name: string; encrypted: number; size: number; created_at: string; updated_at: string }[]
-      ).map((r) => ({
-        name: r.name,
-        size: r.size,
-        encrypted: r.encrypted === 1,
-        createdAt: r.created_at,
-        updatedAt: r.updated_at,
-      })),
-    );
+    return this.run('list the secrets of', () => this.secrets.list());
   }
 
   countSecrets(): Promise<number> {
-    return this.run(
-      'count the secrets of',
-      () => (this.db.prepare('SELECT count(*) AS n FROM atrest_secrets').get() as { n: number }).n,
-    );
+    return this.run('count the secrets of', () => this.secrets.count());
   }
 
   readSecrets(after: RowId | undefined, limit: number): Promise<SecretRow[]> {
-    return this.run('read secrets from', () =>
-      (this.q.readSecrets.all(after ?? 0, limit) as SecretDbRow[]).map(toSecretRow),
-    );
+    return this.run('read secrets from', () => this.secrets.read(after ?? 0, limit));
   }
 
   rereadSecrets(ids: readonly RowId[]): Promise<SecretRow[]> {
-    return this.run('read secrets from', () =>
-      (this.q.rereadSecrets.all(JSON.stringify(ids)) as SecretDbRow[]).map(toSecretRow),
-    );
+    return this.run('read secrets from', () => this.secrets.reread(ids));
   }
 
   swapSecrets(swaps: readonly SecretSwap[]): Promise<SecretSwap[]> {
     return this.run('write re-encrypted secrets to', () =>
-      this.db
-        .transaction(() =>
-          swaps.filter(
-            (s) =>
-              this.q.swapSecret.run(s.value, s.encrypted ? 1 : 0, s.row.id, s.row.value, s.row.encrypted ? 1 : 0)
-                .changes !== 1,
-          ),
-        )
-        .immediate(),
+      this.db.transaction(() => this.secrets.swap(swaps)).immediate(),
     );
   }
 
   secretsByProvider(): Promise<Map<string, number>> {
-    return this.run('count the secrets of', () => {
-      const rows = this.db
-        .prepare(
-          `SELECT CASE WHEN s.encrypted = 0 THEN '' ELSE coalesce(k.provider, '?') END AS provider, count(*) AS n
-           FROM atrest_secrets s LEFT JOIN atrest_data_keys k
-             ON s.encrypted = 1 AND k.id = ${dataKeyIdOf('s.value')}
-           GROUP BY 1`,
-        )
-        .all() as { provider: string; n: number }[];
-      return new Map(rows.map((r) => [r.provider, r.n]));
-    });
+    return this.run('count the secrets of', () => this.secrets.byProvider());
   }
 
   countSecretsUnder(dataKeyIds: readonly string[]): Promise<number> {
-    if (dataKeyIds.length === 0) return Promise.resolve(0);
-    return this.run(
-      'count the secrets of',
-      () =>
-        (
-          this.db
-            .prepare(
-              `SELECT count(*) AS n FROM atrest_secrets
-               WHERE encrypted = 1 AND ${dataKeyIdOf('value')} IN (SELECT value FROM json_each(?))`,
-            )
-            .get(JSON.stringify(dataKeyIds)) as { n: number }
-        ).n,
-    );
+    return this.run('count the secrets of', () => this.secrets.countUnder(dataKeyIds));
   }
 
   targetColumns(target: TargetSpec): Promise<readonly string[] | undefined> {
