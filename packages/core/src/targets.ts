@@ -69,7 +69,7 @@ export function cellStrings(target: TargetSpec, cell: string | null): { field: s
 }
 
 /** What a target holds: rows, plaintext values, malformed cells, and ciphertexts per data key id ('?': malformed). */
-export type TargetCounts = { rows: number; invalid: number; plaintext: number; byDataKey: Map<string, number> };
+type TargetCounts = { rows: number; invalid: number; plaintext: number; byDataKey: Map<string, number> };
 
 const COUNT_BATCH = 5000;
 

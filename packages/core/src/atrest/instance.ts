@@ -14,7 +14,7 @@ import { computeStatus } from './status.js';
 import type { Atrest, CryptOptions, DecryptOptions, SecretsApi } from './types.js';
 
 /** What an instance is made of (openAtrest builds it). */
-export type InstanceParts = {
+type InstanceParts = {
   readonly config: AtrestConfig;
   readonly store: Store;
   readonly envelope: Envelope;

@@ -17,7 +17,7 @@ const MAX_FAILURE_DETAILS = 100;
 const CAS_RETRIES = 3;
 
 /** 'encrypt': onto the current provider (plaintext encrypted too); 'decrypt': back to plaintext. */
-export type PassMode = 'encrypt' | 'decrypt';
+type PassMode = 'encrypt' | 'decrypt';
 
 /** A failure of one value of a row (a JSON field names itself in the report). */
 class ItemError extends Error {

@@ -34,9 +34,9 @@ export type Source<R extends { id: RowId }, W extends { row: R }> = {
 };
 
 /** Something that works on a source of any row type. */
-export type SourceWork<T> = <R extends { id: RowId }, W extends { row: R }>(source: Source<R, W>) => Promise<T>;
+type SourceWork<T> = <R extends { id: RowId }, W extends { row: R }>(source: Source<R, W>) => Promise<T>;
 /** A source whose row types are its own business. */
-export type AnySource = { name: string; run<T>(work: SourceWork<T>): Promise<T> };
+type AnySource = { name: string; run<T>(work: SourceWork<T>): Promise<T> };
 
 function anySource<R extends { id: RowId }, W extends { row: R }>(source: Source<R, W>): AnySource {
   return { name: source.name, run: (work) => work(source) };
