@@ -112,7 +112,10 @@ t.test('exit codes: 0, and 2 for usage errors (nothing written)', async (t) => {
     [['secrets-migration', 're-encrypt', '--batch-size', '10001'], /--batch-size/],
     [
       ['secrets-migration', 're-encrypt', '--target', 'nosuch.column'],
-      /Unknown target nosuch\.column: the targets are atrest_secrets, datasources\.password, datasources\.json_data:json/,
+      new RegExp(
+        'Unknown target nosuch\\.column: the targets are ' +
+          'atrest_secrets, datasources\\.password, datasources\\.json_data:json',
+      ),
     ],
     [['secrets-migration', 're-encrypt', 'extra-argument'], /wrong number of arguments/],
     [['secrets-migration', 'frobnicate'], /unknown command 'secrets-migration frobnicate'/],

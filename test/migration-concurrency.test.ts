@@ -123,7 +123,8 @@ t.test('application writes during re-encrypt are never lost', async (t) => {
       }
       t.ok(
         rep.scanned > 0,
-        `round ${round}: ${rep.target} scanned ${rep.scanned}, re-encrypted ${rep.reEncrypted}, plaintext encrypted ${rep.plaintextEncrypted}, failed ${rep.failed}`,
+        `round ${round}: ${rep.target} scanned ${rep.scanned}, re-encrypted ${rep.reEncrypted}, ` +
+          `plaintext encrypted ${rep.plaintextEncrypted}, failed ${rep.failed}`,
       );
     }
     if (round === 1)
@@ -138,7 +139,9 @@ t.test('application writes during re-encrypt are never lost', async (t) => {
   const w = JSON.parse(Buffer.concat(out).toString('utf8')) as WriterReport;
   t.ok(
     w.ops > 500,
-    `the application wrote ${w.ops} times during the migration (${Object.keys(w.secrets).length} secrets, ${Object.keys(w.passwords).length} passwords, ${Object.keys(w.json).length} JSON cells, ${w.inserted.length} inserts, ${w.deleted.length} deletes)`,
+    `the application wrote ${w.ops} times during the migration (${Object.keys(w.secrets).length} secrets, ` +
+      `${Object.keys(w.passwords).length} passwords, ${Object.keys(w.json).length} JSON cells, ` +
+      `${w.inserted.length} inserts, ${w.deleted.length} deletes)`,
   );
   t.same(failures, [], 'no row failed for any reason but a reported conflict');
   t.comment(`rows re-encrypt reported as conflicts (left to the application's value): ${conflicts}`);
@@ -205,7 +208,8 @@ t.test("a row the application rewrites between re-encrypt's read and its write i
     t.equal(
       report?.failed,
       0,
-      `${target}: no row failed (${report?.scanned} scanned, ${report?.reEncrypted} re-encrypted, ${report?.plaintextEncrypted} plaintext encrypted)`,
+      `${target}: no row failed (${report?.scanned} scanned, ${report?.reEncrypted} re-encrypted, ` +
+        `${report?.plaintextEncrypted} plaintext encrypted)`,
     );
   }
   appDb.close();

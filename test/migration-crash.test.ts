@@ -85,7 +85,8 @@ async function killUntilDone(t: Test, f: Fixture, originals: Originals, job: Job
     t.same(
       v.mismatches.slice(0, 10),
       [],
-      `${run.signal === 'SIGKILL' ? 'killed' : 'finished'} after ${delay} ms${note}: all ${v.secrets} secrets and ${v.values} target values decrypt to their originals`,
+      `${run.signal === 'SIGKILL' ? 'killed' : 'finished'} after ${delay} ms${note}: ` +
+        `all ${v.secrets} secrets and ${v.values} target values decrypt to their originals`,
     );
     t.equal(v.secrets, originals.secrets.length, 'every secret was read back');
   }
@@ -258,7 +259,8 @@ t.test('rotate-encryption-key (secret_key: new passphrase from stdin)', async (t
       const code = await openError(f);
       if (code === undefined) {
         if (f.env['ATREST_ENCRYPTION_SECRET_KEY'] === OLD_PASSPHRASE) oldStillWorked++;
-        return `, ${f.env['ATREST_ENCRYPTION_SECRET_KEY'] === OLD_PASSPHRASE ? 'old' : 'new'} passphrase in the configuration opens it`;
+        const which = f.env['ATREST_ENCRYPTION_SECRET_KEY'] === OLD_PASSPHRASE ? 'old' : 'new';
+        return `, ${which} passphrase in the configuration opens it`;
       }
       // The rotation committed before the kill: the configuration must switch to the new passphrase.
       t.equal(code, 'ATREST_WRONG_KEY', 'the old passphrase is refused only because the rotation completed');
@@ -269,7 +271,8 @@ t.test('rotate-encryption-key (secret_key: new passphrase from stdin)', async (t
     },
   });
   t.comment(
-    `kills that left the old passphrase valid: ${oldStillWorked}; rotations completed before a kill or without one: ${rotatedWhileKilled}`,
+    `kills that left the old passphrase valid: ${oldStillWorked}; ` +
+      `rotations completed before a kill or without one: ${rotatedWhileKilled}`,
   );
   t.equal(
     f.env['ATREST_ENCRYPTION_SECRET_KEY'],
