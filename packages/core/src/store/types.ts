@@ -99,7 +99,10 @@ export type TargetSwap = { readonly row: TargetRow; readonly cell: string };
 
 /** A migration lock held by this process. */
 export type MigrationLock = {
-  /** Tell other processes the holder is alive (once per batch). */
+  /**
+   * Tell other processes the holder is alive (once per batch); ATREST_LOCKED when another process
+   * took the lock over meanwhile (the migration must stop).
+   */
   heartbeat(): Promise<void>;
   /** Release the lock; a lock taken over by another process meanwhile is left alone. */
   release(): Promise<void>;
