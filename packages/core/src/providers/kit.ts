@@ -19,7 +19,7 @@ export function configProblem(
   fix: string,
   cause?: unknown,
 ): AtrestError {
-  return errors.configInvalid(`${sectionKey(providerId, key)} ${problem}`, fix, {
+  return errors.configInvalid(`${sectionKey(providerId, key)}: ${problem}`, fix, {
     ...(cause === undefined ? {} : { cause }),
     details: { provider: providerId, key },
   });
@@ -31,7 +31,7 @@ export function configProblem(
  */
 export function readCaBundle(providerId: string, caFile: string): readonly string[] {
   const refused = (problem: string, fix: string, cause?: unknown): AtrestError =>
-    errors.tls(`${sectionKey(providerId, 'ca_file')} ${caFile} ${problem}`, fix, {
+    errors.tls(`${sectionKey(providerId, 'ca_file')}: ${caFile} ${problem}`, fix, {
       ...(cause === undefined ? {} : { cause }),
       details: { provider: providerId, key: 'ca_file', caFile },
     });
