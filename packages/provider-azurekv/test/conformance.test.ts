@@ -2,7 +2,7 @@
 import { runProviderConformance } from '@atrest/testkit';
 import t from 'tap';
 import { createAzureKeyVaultProvider, wrapAlgorithms } from '../src/index.js';
-import { configFor, emulator } from './helpers/provider.js';
+import { configFor, createOptions, emulator } from './helpers/provider.js';
 
 t.test('azurekv conformance', async (t) => {
   const emu = await emulator(t);
@@ -10,12 +10,11 @@ t.test('azurekv conformance', async (t) => {
   for (const algorithm of wrapAlgorithms) {
     await t.test(algorithm, async (t) => {
       await runProviderConformance(t, {
-        create: () => createAzureKeyVaultProvider({ id: 'azurekv.main', config: configFor(emu, { algorithm }) }),
+        create: () => createAzureKeyVaultProvider(createOptions('azurekv.main', configFor(emu, { algorithm }))),
         createOther: () =>
-          createAzureKeyVaultProvider({
-            id: 'azurekv.other',
-            config: configFor(emu, { algorithm, key_id: 'other-kek' }),
-          }),
+          createAzureKeyVaultProvider(
+            createOptions('azurekv.other', configFor(emu, { algorithm, key_id: 'other-kek' })),
+          ),
       });
     });
   }
