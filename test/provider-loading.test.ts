@@ -3,8 +3,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
+import { runProviderConformance } from '@atrest/testkit';
 import { repoRoot, runAtrest, tempDir } from './helpers.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures');
@@ -166,4 +168,15 @@ t.test('the atrest CLI run in any directory finds the built-in providers it depe
   });
   t.equal(thirdParty.code, 2, 'a third-party type is not looked up beside the CLI');
   t.match(thirdParty.stderr, /ATREST_PROVIDER_NOT_INSTALLED[\s\S]*atrest-provider-envkey/, 'it names the package');
+});
+
+t.test('the third-party fixture provider passes the conformance suite', async (t) => {
+  const entry = pathToFileURL(join(fixtures, 'atrest-provider-envkey', 'index.js')).href;
+  const { providers } = (await import(entry)) as { providers: unknown[] };
+  await runProviderConformance(t, {
+    definition: providers[0],
+    type: 'envkey',
+    config: { key_hex: KEY },
+    otherConfig: { key_hex: 'b'.repeat(64) },
+  });
 });

@@ -1,8 +1,8 @@
 // The shared provider conformance suite, against the Azure Key Vault emulator, for both algorithms.
 import { runProviderConformance } from '@atrest/testkit';
 import t from 'tap';
-import { createAzureKeyVaultProvider, wrapAlgorithms } from '../src/index.js';
-import { configFor, createOptions, emulator } from './helpers/provider.js';
+import { azureKeyVaultProvider, wrapAlgorithms } from '../src/index.js';
+import { configFor, emulator } from './helpers/provider.js';
 
 t.test('azurekv conformance', async (t) => {
   const emu = await emulator(t);
@@ -10,11 +10,10 @@ t.test('azurekv conformance', async (t) => {
   for (const algorithm of wrapAlgorithms) {
     await t.test(algorithm, async (t) => {
       await runProviderConformance(t, {
-        create: () => createAzureKeyVaultProvider(createOptions('azurekv.main', configFor(emu, { algorithm }))),
-        createOther: () =>
-          createAzureKeyVaultProvider(
-            createOptions('azurekv.other', configFor(emu, { algorithm, key_id: 'other-kek' })),
-          ),
+        definition: azureKeyVaultProvider,
+        type: 'azurekv',
+        config: configFor(emu, { algorithm }),
+        otherConfig: configFor(emu, { algorithm, key_id: 'other-kek' }),
       });
     });
   }
