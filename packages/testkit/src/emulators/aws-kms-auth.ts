@@ -29,7 +29,8 @@ export function verifyKmsSignature(
     throw new KmsError(
       'IncompleteSignatureException',
       400,
-      `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization=${header.split(' ')[0] ?? ''}`,
+      `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. ` +
+        `Authorization=${header.split(' ')[0] ?? ''}`,
     );
   }
   const known = credentials.get(auth.accessKeyId);

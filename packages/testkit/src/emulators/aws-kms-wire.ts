@@ -36,7 +36,8 @@ export const badSignature = (): KmsError =>
   new KmsError(
     'InvalidSignatureException',
     400,
-    'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+    'The request signature we calculated does not match the signature you provided. Check your AWS ' +
+      'Secret Access Key and signing method. Consult the service documentation for details.',
   );
 export const invalidToken = (): KmsError =>
   new KmsError('UnrecognizedClientException', 400, 'The security token included in the request is invalid.');
@@ -108,7 +109,8 @@ export function stringField(input: JsonObject, name: string, required: boolean):
       throw new KmsError(
         'ValidationException',
         400,
-        `1 validation error detected: Value null at '${lowerFirst(name)}' failed to satisfy constraint: Member must not be null`,
+        `1 validation error detected: Value null at '${lowerFirst(name)}' failed to satisfy constraint: ` +
+          `Member must not be null`,
       );
     return undefined;
   }

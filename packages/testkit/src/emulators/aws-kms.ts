@@ -133,7 +133,8 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
         throw new KmsError(
           'ValidationException',
           400,
-          "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and 4096",
+          "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must " +
+            'have length between 1 and 4096',
         );
       }
       checkAlgorithm(input);
@@ -171,7 +172,8 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
         throw new KmsError(
           'ValidationException',
           400,
-          `Value '${spec}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]`,
+          `Value '${spec}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value ` +
+            `set: [AES_256, AES_128]`,
         );
       else if (typeof count === 'number' && Number.isInteger(count) && count >= 1 && count <= 1024) size = count;
       else throw new KmsError('ValidationException', 400, 'Please specify either number of bytes or key spec.');
