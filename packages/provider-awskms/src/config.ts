@@ -40,7 +40,9 @@ export const awsKmsConfigSchema: ProviderConfigSchema = {
     default: '',
   },
   region: {
-    doc: "AWS region of the key, e.g. eu-north-1 (default: the key ARN's region, else the AWS default chain: AWS_REGION, profile)",
+    doc:
+      "AWS region of the key, e.g. eu-north-1 (default: the key ARN's region, else the AWS default " +
+      'chain: AWS_REGION, profile)',
     format: String,
     default: '',
   },

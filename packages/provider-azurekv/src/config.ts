@@ -41,17 +41,23 @@ const RENAMED: readonly RenamedRetryKey[] = [{ old: 'max_retries', key: 'max_att
 
 export const azureKeyVaultConfigSchema: ProviderConfigSchema = {
   tenant_id: {
-    doc: 'Directory (tenant) ID of the application registration. With no client_secret: passed to the Azure default credential chain.',
+    doc:
+      'Directory (tenant) ID of the application registration. With no client_secret: passed to the ' +
+      'Azure default credential chain.',
     format: String,
     default: '',
   },
   client_id: {
-    doc: 'Application (client) ID of the application registration. With no client_secret: the client ID of a user-assigned managed identity or workload identity.',
+    doc:
+      'Application (client) ID of the application registration. With no client_secret: the client ID ' +
+      'of a user-assigned managed identity or workload identity.',
     format: String,
     default: '',
   },
   client_secret: {
-    doc: "The application's client secret (its VALUE, not its ID). Unset: the Azure default credential chain (environment, workload identity, managed identity…).",
+    doc:
+      "The application's client secret (its VALUE, not its ID). Unset: the Azure default credential " +
+      'chain (environment, workload identity, managed identity…).',
     format: String,
     default: '',
     sensitive: true,
@@ -67,22 +73,30 @@ export const azureKeyVaultConfigSchema: ProviderConfigSchema = {
     default: '',
   },
   key_version: {
-    doc: 'Pin new wrapping to this key version. Unset: the latest version of the key (unwrapping always uses the version that wrapped).',
+    doc:
+      'Pin new wrapping to this key version. Unset: the latest version of the key (unwrapping always ' +
+      'uses the version that wrapped).',
     format: String,
     default: '',
   },
   algorithm: {
-    doc: 'Wrapping algorithm for new data keys: RSA-OAEP-256 (default) or RSA-OAEP. Existing wrapped keys record their own.',
+    doc:
+      'Wrapping algorithm for new data keys: RSA-OAEP-256 (default) or RSA-OAEP. Existing wrapped ' +
+      'keys record their own.',
     format: [...wrapAlgorithms],
     default: 'RSA-OAEP-256',
   },
   authority_host: {
-    doc: 'Microsoft Entra ID authority host, e.g. https://login.microsoftonline.us for US Government. Unset: AZURE_AUTHORITY_HOST, else the public cloud.',
+    doc:
+      'Microsoft Entra ID authority host, e.g. https://login.microsoftonline.us for US Government. ' +
+      'Unset: AZURE_AUTHORITY_HOST, else the public cloud.',
     format: String,
     default: '',
   },
   ca_file: {
-    doc: "PEM file of CA certificates trusted in addition to Node's defaults, for the vault and the token endpoint (TLS inspection proxies, private clouds).",
+    doc:
+      "PEM file of CA certificates trusted in addition to Node's defaults, for the vault and the " +
+      'token endpoint (TLS inspection proxies, private clouds).',
     format: String,
     default: '',
   },
