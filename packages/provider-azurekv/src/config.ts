@@ -2,14 +2,14 @@
 // and the checks and conversions that need the whole section (required keys, URLs). Retries and
 // timeouts use the provider kit's vocabulary; `max_retries` is the deprecated form of `max_attempts`.
 import { configProblem, readCaBundle, readRetrySettings, retryConfigSchema } from '@atrest/core';
-import type { Logger, ProviderConfigSchema, RenamedRetryKey, RetrySettings } from '@atrest/core';
+import type { Logger, ProviderConfigSchema, RenamedRetryKey, RetryConfig, RetrySettings } from '@atrest/core';
 
 /** The wrapping algorithms offered; both are RSA-OAEP, with SHA-256 or SHA-1. */
 export const wrapAlgorithms = ['RSA-OAEP-256', 'RSA-OAEP'] as const;
 export type WrapAlgorithm = (typeof wrapAlgorithms)[number];
 
 /** The section as core passes it: keys as in `configSchema`. */
-export type AzureKeyVaultConfig = {
+export type AzureKeyVaultConfig = RetryConfig & {
   readonly tenant_id?: string;
   readonly client_id?: string;
   readonly client_secret?: string;
@@ -19,12 +19,6 @@ export type AzureKeyVaultConfig = {
   readonly algorithm?: string;
   readonly authority_host?: string;
   readonly ca_file?: string;
-  /** Retry keys: numbers (milliseconds for times), or their text when a source does not coerce. */
-  readonly max_attempts?: number | string;
-  readonly request_timeout?: number | string;
-  readonly retry_delay?: number | string;
-  readonly max_retry_delay?: number | string;
-  readonly total_timeout?: number | string;
   /** Deprecated: max_attempts, one more. */
   readonly max_retries?: number | string;
 };

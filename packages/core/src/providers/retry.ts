@@ -24,6 +24,15 @@ export type RetrySettings = {
   readonly totalTimeoutMs: number;
 };
 
+/** The vocabulary's keys in a section: numbers (milliseconds for times), or their text. */
+export type RetryConfig = {
+  readonly max_attempts?: number | string;
+  readonly request_timeout?: number | string;
+  readonly retry_delay?: number | string;
+  readonly max_retry_delay?: number | string;
+  readonly total_timeout?: number | string;
+};
+
 /** The section keys of the vocabulary, and the setting each one sets. */
 const RETRY_KEYS = {
   max_attempts: 'maxAttempts',
