@@ -11,6 +11,8 @@ export type {
   ProviderConfigSchema,
   ProviderCreateOptions,
   ProviderDefinition,
+  SharedConfigDeclaration,
+  SharedConfigKey,
   RotateKeyOptions,
   WrappedKey,
 } from './providers/contract.js';
