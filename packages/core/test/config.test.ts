@@ -1,6 +1,6 @@
 // Configuration sources, precedence, origins and the host's INI file.
 import t from 'tap';
-import { GRAFANA_STYLE_INI, load, rejection, schemaSource, tempDir, writeIn } from './config-fixtures.js';
+import { GRAFANA_STYLE_INI, builtins, load, rejection, schemaSource, tempDir, writeIn } from './config-fixtures.js';
 
 t.test('built-in defaults: file.default at /srv/<app>-encryption.key, 15m cache', async (t) => {
   const config = await load();
@@ -108,7 +108,7 @@ t.test('process.env is the default environment', async (t) => {
     else process.env['ATREST_DATABASE_PATH'] = saved;
   });
   const { loadConfig } = await import('../src/config/load.js');
-  const config = await loadConfig({ providerSchema: schemaSource().providerSchema });
+  const config = await loadConfig({ builtinProviders: builtins, providerSchema: schemaSource().providerSchema });
   t.equal(config.database.path, '/from/process.env');
 });
 
