@@ -147,6 +147,16 @@ export async function rejection(promise: Promise<unknown>): Promise<AtrestError>
   throw new Error('expected loadConfig to reject');
 }
 
+/** Grafana's own CSP template: a value holding `;` and quotes, triple-quoted as go-ini writes it. */
+const CSP_TEMPLATE = `"""${
+  `script-src 'self' 'unsafe-eval' 'unsafe-inline' 'strict-dynamic' $NONCE;object-src 'none';` +
+  `font-src 'self';style-src 'self' 'unsafe-inline' blob:;img-src * data:;base-uri 'self';` +
+  `connect-src 'self' grafana.com ws://$ROOT_PATH wss://$ROOT_PATH;manifest-src 'self';` +
+  `media-src 'none';form-action 'self';`
+}"""`;
+const GRAFANA_TARGETS =
+  'data_source.secure_json_data:json alert_configuration.alertmanager_configuration:json user_auth.o_auth_access_token';
+
 /** A realistic host INI file in the style of Grafana's defaults.ini: many sections, atrest's keys among them. */
 export const GRAFANA_STYLE_INI = `##################### Grafana Configuration Defaults #####################
 #
@@ -264,7 +274,7 @@ cookie_secure = false
 # set cookie SameSite attribute. defaults to \`lax\`. can be set to "lax", "strict", "none" and "disabled"
 cookie_samesite = lax
 
-# set to true if you want to allow browsers to render Grafana in a <frame>, <iframe>, <embed> or <object>. default is false.
+# set to true if you want to allow browsers to render Grafana in a <frame>, <iframe>, <embed> or <object>.
 allow_embedding = false
 
 # Set to true if you want to enable http strict transport security (HSTS) response header.
@@ -273,7 +283,7 @@ strict_transport_security_max_age_seconds = 86400
 x_content_type_options = true
 x_xss_protection = true
 content_security_policy = false
-content_security_policy_template = """script-src 'self' 'unsafe-eval' 'unsafe-inline' 'strict-dynamic' $NONCE;object-src 'none';font-src 'self';style-src 'self' 'unsafe-inline' blob:;img-src * data:;base-uri 'self';connect-src 'self' grafana.com ws://$ROOT_PATH wss://$ROOT_PATH;manifest-src 'self';media-src 'none';form-action 'self';"""
+content_security_policy_template = ${CSP_TEMPLATE}
 angular_support_enabled = true
 
 [security.encryption]
@@ -362,7 +372,7 @@ evaluation_timeout = 30s
 max_attempts = 3
 
 [secrets_migration]
-targets = data_source.secure_json_data:json alert_configuration.alertmanager_configuration:json user_auth.o_auth_access_token
+targets = ${GRAFANA_TARGETS}
 
 [feature_toggles]
 enable = secretsEncryption envelopeEncryption
