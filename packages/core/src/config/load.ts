@@ -55,11 +55,17 @@ function roleOf(id: string, selection: Selection): string | undefined {
   return selection.available.includes(id) ? 'an available encryption provider' : undefined;
 }
 
+/** The INI and .env files' settings (a file that was given must exist), and the .env variables for `$__env{}`. */
 async function collectFiles(options: LoadConfigOptions, keys: KeyTable) {
   const { configFile, envFile } = options;
-  const ini = configFile === undefined ? undefined : await readConfigFile(configFile, 'configuration file', '--config');
   const fromIni =
-    ini === undefined || configFile === undefined ? NOTHING : collectIni(parseIniSections(ini), configFile, keys);
+    configFile === undefined
+      ? NOTHING
+      : collectIni(
+          parseIniSections(await readConfigFile(configFile, 'configuration file', '--config')),
+          configFile,
+          keys,
+        );
   const dotenv = envFile === undefined ? {} : parseDotenv(await readConfigFile(envFile, '.env file', '--env-file'));
   return { fromIni, dotenv, fromDotenv: collectVariables('dotenv', dotenv, keys, envFile) };
 }
