@@ -159,8 +159,9 @@ export async function loadAtrestConfig(options: OpenAtrestOptions = {}): Promise
   return loadWith(loader, options);
 }
 
-function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Promise<AtrestConfig> {
+async function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Promise<AtrestConfig> {
   const configOptions: LoadConfigOptions = {
+    builtinProviders: await loader.builtinProviders(),
     providerSchema: async (type, context) => (await loader.definition(type, context.module)).configSchema,
     ...(options.app !== undefined ? { app: options.app } : {}),
     ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),

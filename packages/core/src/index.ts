@@ -26,6 +26,8 @@ export type {
   ProviderDefinition,
   KeyRotation,
   KeyRotationKind,
+  SharedConfigDeclaration,
+  SharedConfigKey,
   WrappedKey,
 } from './providers/contract.js';
 export {

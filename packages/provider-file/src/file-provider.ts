@@ -170,6 +170,7 @@ export const fileProvider = defineProvider<FileProviderConfig>({
       doc: 'Path of the key file (created 0600 on first boot, never overwritten)',
       format: String,
       default: '',
+      required: 'always',
     },
   },
   async create(options: ProviderCreateOptions<FileProviderConfig>): Promise<KeyProvider> {

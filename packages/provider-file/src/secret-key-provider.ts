@@ -134,6 +134,9 @@ export const secretKeyProvider = defineProvider<SecretKeyProviderConfig>({
       format: String,
       default: '',
       sensitive: true,
+      required: 'in use',
+      minLength: MIN_PASSPHRASE_LENGTH,
+      label: 'passphrase',
     },
   },
   async create(options: ProviderCreateOptions<SecretKeyProviderConfig>): Promise<KeyProvider> {

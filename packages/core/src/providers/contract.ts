@@ -82,6 +82,16 @@ export type ProviderConfigKey = {
   readonly default: unknown;
   /** True for secrets (client secrets, secret access keys): redacted everywhere. */
   readonly sensitive?: boolean;
+  /**
+   * When the key must have a value (defaults count, an empty value does not): `'always'` in every
+   * section of the type; `'in use'` only in a section that is the encryption provider or an
+   * available one, so that a host file may keep an unused section without it.
+   */
+  readonly required?: 'always' | 'in use';
+  /** The least number of characters (code points, as people count them), checked where the section is in use. */
+  readonly minLength?: number;
+  /** What messages call the value ("has no passphrase"); default: the key itself. */
+  readonly label?: string;
 };
 
 /** The schema of a provider's `[security.encryption.<type>.<name>]` section. */
@@ -117,8 +127,52 @@ export type ProviderDefinition<C = Record<string, unknown>> = {
   readonly description: string;
   /** The section's keys; an unknown key in the section is a configuration error. */
   readonly configSchema: ProviderConfigSchema;
+  /**
+   * What the configuration must know of this type before any section names it: see
+   * `SharedConfigDeclaration`. Read from the built-in packages only, before the configuration is.
+   */
+  readonly sharedConfig?: SharedConfigDeclaration;
   /** Build a provider from its validated section. */
   create(options: ProviderCreateOptions<C>): Promise<KeyProvider>;
+};
+
+/**
+ * A key outside the provider's own section that is one of its sections' keys under another name:
+ * `[security] secret_key` and `<APP>_ENCRYPTION_SECRET_KEY` are `secret_key` of `secret_key.default`.
+ * A value given both ways in one source must be the same. Shared keys are text.
+ */
+export type SharedConfigKey = {
+  /** The `<name>` of the section it feeds, e.g. `default`. */
+  readonly section: string;
+  /** The key of `configSchema` it sets. */
+  readonly key: string;
+  /** Its dotted path in a section atrest shares with the host (`security.secret_key`): read there, listed under it. */
+  readonly ini?: string;
+  /** Its environment variables after `<APP>_` (`ENCRYPTION_SECRET_KEY`); the first is the one messages name. */
+  readonly env: readonly string[];
+  /** What it is, for `config show`. */
+  readonly doc: string;
+  /** True for a secret: redacted everywhere. */
+  readonly sensitive?: boolean;
+  /** The key's value when no source sets it, for the application `app` (a key file under `/srv`). */
+  readonly default?: (app: string) => string;
+};
+
+/**
+ * How the host's configuration reaches a provider before its package is asked for a schema: the
+ * shared keys that feed its sections, other products' ids of its sections, and when it is the
+ * encryption provider by default. Core knows none of this itself.
+ */
+export type SharedConfigDeclaration = {
+  readonly keys?: readonly SharedConfigKey[];
+  /** Ids another product writes for one of its sections, to the section's name: `{ 'secretKey.v1': 'default' }`. */
+  readonly idAliases?: Readonly<Record<string, string>>;
+  /**
+   * The section that is the encryption provider when `encryption_provider` is not set: `'configured'`
+   * when a source sets one of that section's keys (a passphrase), `'otherwise'` when no provider's
+   * `'configured'` rule holds. The first rule that holds, in the built-in types' order, wins.
+   */
+  readonly defaultProvider?: { readonly section: string; readonly when: 'configured' | 'otherwise' };
 };
 
 /** Identity helper that types a definition (and lets core evolve the shape checks in one place). */

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { errors } from '../errors.js';
+import type { BuiltinProvider } from '../config/types.js';
+import { errors, isAtrestError } from '../errors.js';
 import { PROVIDER_API_VERSION } from './contract.js';
 import type { ProviderDefinition } from './contract.js';
 
@@ -17,6 +18,13 @@ export const builtinProviderPackages: Readonly<Record<string, string>> = {
   awskms: '@atrest/provider-awskms',
   azurekv: '@atrest/provider-azurekv',
 };
+
+/**
+ * The built-in package whose definitions are read before the configuration is: its providers
+ * declare the shared keys and default provider rules (`sharedConfig`) the configuration needs
+ * before any section names a type. The other built-in packages load only once a section needs them.
+ */
+const PRELOADED_PACKAGE = '@atrest/provider-file';
 
 const NPM_NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 
@@ -102,6 +110,26 @@ export class ProviderLoader {
       pending.catch(() => this.loaded.delete(key));
     }
     return pending;
+  }
+
+  /**
+   * Every built-in type, with the `sharedConfig` of those in the preloaded package. That package
+   * not being installed is no error here: nothing is then configured by default, and a section or
+   * id that names one of its types reports the missing package.
+   */
+  builtinProviders(): Promise<BuiltinProvider[]> {
+    return Promise.all(
+      Object.entries(builtinProviderPackages).map(async ([type, name]) => {
+        if (name !== PRELOADED_PACKAGE) return { type };
+        try {
+          const { sharedConfig } = await this.definition(type);
+          return sharedConfig === undefined ? { type } : { type, sharedConfig };
+        } catch (err) {
+          if (isAtrestError(err, 'ATREST_PROVIDER_NOT_INSTALLED')) return { type };
+          throw err;
+        }
+      }),
+    );
   }
 
   private async load(type: string, module: string | undefined): Promise<ProviderDefinition> {
