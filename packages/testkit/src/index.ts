@@ -37,3 +37,14 @@ export type {
 } from './emulators/hashicorp-vault.js';
 export type { VaultCapability, VaultPolicyRules, VaultTokenOptions } from './emulators/vault-auth.js';
 export type { TransitKeyFacts, TransitKeyType } from './emulators/vault-transit.js';
+export { googleKmsOperations, startGoogleKmsEmulator } from './emulators/google-kms.js';
+export type {
+  GoogleKmsEmulator,
+  GoogleKmsEmulatorOptions,
+  GoogleKmsFault,
+  GoogleKmsFaultKind,
+  GoogleKmsOperation,
+  GoogleKmsProviderKeys,
+  GoogleKmsTamper,
+} from './emulators/google-kms.js';
+export type { ServiceAccountCredentials } from './emulators/google-oauth.js';
