@@ -100,7 +100,8 @@ const MAX_BODY = 256 * 1024;
 /** Start a Cloud KMS emulator with one key ring, one crypto key and a service account allowed on it. */
 export async function startGoogleKmsEmulator(options: GoogleKmsEmulatorOptions = {}): Promise<GoogleKmsEmulator> {
   const projectId = options.projectId ?? 'atrest-test';
-  const keyRingName = `projects/${projectId}/locations/${options.location ?? 'global'}/keyRings/${options.keyRing ?? 'atrest'}`;
+  const location = options.location ?? 'global';
+  const keyRingName = `projects/${projectId}/locations/${location}/keyRings/${options.keyRing ?? 'atrest'}`;
   const ring = new KmsKeyRing(keyRingName);
   const grants = new Map<string, Set<string>>();
   const calls = new CallCounter<GoogleKmsOperation>(googleKmsOperations);
