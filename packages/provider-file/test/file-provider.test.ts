@@ -63,13 +63,16 @@ t.test('rotation adds a primary version and keeps the old one', async (t) => {
   const p1 = openKeyFile(path, true);
   const key = new Uint8Array(32).fill(7);
   const w1 = await p1.wrapKey(key, ctx);
-  const p2 = await p1.rotateKey();
+  t.equal(p1.rotation.kind, 'generated-key', 'declares a generated-key rotation');
+  t.equal(p1.currentKeyRef, w1.keyRef, 'the current keyRef is what it wraps with');
+  const p2 = await p1.rotation.rotate();
   const ring = readKeyFile(path);
   t.equal(ring.keys.length, 2);
   t.equal(ring.primary, 2);
   t.equal(statSync(path).mode & 0o777, 0o600, 'still 0600 after rotation');
   const w2 = await p2.wrapKey(key, ctx);
   t.not(w2.keyRef, w1.keyRef, 'new wraps use the new version');
+  t.equal(p2.currentKeyRef, w2.keyRef, 'the rotated provider names its new current key');
   t.equal(w2.keyRef, fingerprint(ring.keys[1]?.key ?? new Uint8Array()));
   t.same(Buffer.from(await p2.unwrapKey(w1, ctx)), Buffer.from(key), 'old wraps still unwrap');
   addKeyVersion(path);

@@ -22,41 +22,61 @@ export type WrappedKey = {
   readonly keyRef: string;
 };
 
-/** A configured, ready provider instance. */
+/**
+ * How a provider rotates a key of its own (`rotate-encryption-key`). A provider whose key lives in
+ * a service has none: the key is rotated there, then `secrets-migration re-encrypt-data-keys` runs.
+ */
+export type KeyRotation =
+  | {
+      /** The provider generates the new key itself and keeps the old ones for unwrapping (a key file). */
+      readonly kind: 'generated-key';
+      /** Make a new key the one that wraps; returns the provider to use from now on. */
+      rotate(): Promise<KeyProvider>;
+      /**
+       * Remove the old keys whose keyRef is not in `keep` (the current key always stays); returns the
+       * removed keyRefs. Core calls it only when no data key needs an old key.
+       */
+      prune(keep: readonly string[]): Promise<readonly string[]>;
+    }
+  | {
+      /** The operator gives the new secret (a passphrase); no old key is kept. */
+      readonly kind: 'passphrase';
+      /** Returns the provider that wraps under `newPassphrase` from now on. */
+      rotate(newPassphrase: string): Promise<KeyProvider>;
+    };
+
+/** The kinds of `KeyRotation`, and `none` for a provider without one. */
+export type KeyRotationKind = KeyRotation['kind'] | 'none';
+
+/** A configured, ready provider instance. Core's guard checks everything it returns. */
 export type KeyProvider = {
   /** Wrap a 32-byte data key, binding `context`. */
   wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey>;
   /** Unwrap what `wrapKey` returned, with the same `context`; returns the 32-byte data key. */
   unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array>;
+  /**
+   * The keyRef `wrapKey` returns now, for a provider that knows it without asking a service (a
+   * key-file fingerprint). Key rotation and `--prune` tell the current key from old ones by it.
+   */
+  readonly currentKeyRef?: string;
+  /** Set when the provider rotates a key of its own; see `KeyRotation`. */
+  readonly rotation?: KeyRotation;
   /** Optional health check: resolves when the provider is usable, throws an AtrestError otherwise. */
   health?(): Promise<void>;
-  /** Optional: facts for `status` (key path, fingerprint, key id…); never secret. */
+  /** Optional: facts for `status` (key path, key id…); never secret. */
   describe?(): Readonly<Record<string, string | number | boolean>>;
-  /**
-   * Optional: make a new provider key the one that wraps (new key-file version, new passphrase).
-   * Returns the provider to use from now on; see `rotate-encryption-key`.
-   */
-  rotateKey?(options: RotateKeyOptions): Promise<KeyProvider>;
-  /**
-   * Optional: remove the provider's old keys whose keyRef is not in `keep` (the primary key is
-   * always kept). Returns the removed keyRefs. See `rotate-encryption-key --prune`.
-   */
-  pruneKeys?(keep: readonly string[]): Promise<readonly string[]>;
   /** Release connections, timers and key material. */
   close?(): Promise<void>;
-};
-
-/** Options of `KeyProvider.rotateKey`. */
-export type RotateKeyOptions = {
-  /** For passphrase providers: the new passphrase. */
-  readonly newSecret?: string;
 };
 
 /** One key of a provider's configuration section, in convict's schema form. */
 export type ProviderConfigKey = {
   /** What the key means, shown by `config show` and in errors. */
   readonly doc: string;
-  /** A convict format: a type constructor (String, Number, Boolean), an array of allowed values, or a format name ('duration', 'nat', 'url', 'port'). */
+  /**
+   * A convict format: a type constructor (String, Number, Boolean), an array of allowed values, or a
+   * format name ('duration', 'nat', 'url', 'port').
+   */
   readonly format: unknown;
   /** The default value; `''` for "not set". */
   readonly default: unknown;
@@ -79,7 +99,10 @@ export type ProviderCreateOptions<C = Record<string, unknown>> = {
   readonly app: string;
   /** The application's directory. */
   readonly appRoot: string;
-  /** True when the store holds no data key wrapped by this provider: a local provider may create its key now (first boot). */
+  /**
+   * True when the store holds no data key wrapped by this provider: a local provider may create its
+   * key now (first boot).
+   */
   readonly firstUse: boolean;
   readonly logger: Logger;
 };

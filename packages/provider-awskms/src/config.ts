@@ -1,9 +1,8 @@
 // The `[security.encryption.awskms.<name>]` section: its schema (convict form) and the checks that
-// turn the validated values into settings the provider can use.
-import { readFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
-import type { ProviderConfigSchema } from '@atrest/core';
-import { AtrestError } from '@atrest/core';
+// turn the validated values into settings the provider can use. Retries and timeouts use the
+// provider kit's vocabulary; `timeout` is the deprecated name of `request_timeout`.
+import { configProblem, readCaBundle, readRetrySettings, retryConfigSchema } from '@atrest/core';
+import type { Logger, ProviderConfigSchema, RenamedRetryKey, RetrySettings } from '@atrest/core';
 
 /** The section's keys, as core's config layer passes them (`''` for unset). */
 export type AwsKmsConfig = {
@@ -14,14 +13,25 @@ export type AwsKmsConfig = {
   readonly session_token?: string;
   readonly endpoint?: string;
   readonly ca_file?: string;
-  /** A number, or its decimal text when a source does not coerce. */
+  /** Retry keys: numbers (milliseconds for times), or their text when a source does not coerce. */
   readonly max_attempts?: number | string;
-  /** Milliseconds (core's config layer turns `10s` into 10000), or their decimal text. */
+  readonly request_timeout?: number | string;
+  readonly retry_delay?: number | string;
+  readonly max_retry_delay?: number | string;
+  readonly total_timeout?: number | string;
+  /** Deprecated: request_timeout. */
   readonly timeout?: number | string;
 };
 
-export const DEFAULT_MAX_ATTEMPTS = 3;
-export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Retries of the AWS SDK's standard mode, in the kit's vocabulary. */
+const RETRY_DEFAULTS: RetrySettings = {
+  maxAttempts: 3,
+  requestTimeoutMs: 10_000,
+  retryDelayMs: 100,
+  maxRetryDelayMs: 20_000,
+  totalTimeoutMs: 120_000,
+};
+const RENAMED: readonly RenamedRetryKey[] = [{ old: 'timeout', key: 'request_timeout' }];
 
 export const awsKmsConfigSchema: ProviderConfigSchema = {
   key_id: {
@@ -61,16 +71,7 @@ export const awsKmsConfigSchema: ProviderConfigSchema = {
     format: String,
     default: '',
   },
-  max_attempts: {
-    doc: 'Attempts per KMS call, first one included; throttling, 5xx, timeouts and dropped connections are retried with backoff',
-    format: 'nat',
-    default: DEFAULT_MAX_ATTEMPTS,
-  },
-  timeout: {
-    doc: 'Time limit of one attempt (connection, request and response): a duration such as 10s or 500ms, or milliseconds',
-    format: 'duration',
-    default: DEFAULT_TIMEOUT_MS,
-  },
+  ...retryConfigSchema(RETRY_DEFAULTS, RENAMED),
 };
 
 /** Checked settings of one provider instance. */
@@ -86,9 +87,8 @@ export type AwsKmsSettings = {
   readonly endpoint: URL | undefined;
   readonly caFile: string | undefined;
   /** The PEM certificates of `caFile`. */
-  readonly caPem: string | undefined;
-  readonly maxAttempts: number;
-  readonly timeoutMs: number;
+  readonly caCertificates: readonly string[] | undefined;
+  readonly retry: RetrySettings;
 };
 
 const KEY_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
@@ -99,60 +99,8 @@ function text(value: unknown): string {
   return typeof value === 'string' ? value.trim() : '';
 }
 
-function configError(id: string, key: string, message: string): AtrestError {
-  return new AtrestError('ATREST_CONFIG_INVALID', `[security.encryption.${id}] ${key}: ${message}`, {
-    details: { provider: id, key },
-  });
-}
-
-function integer(id: string, key: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined || value === '') return fallback;
-  const n =
-    typeof value === 'number'
-      ? value
-      : typeof value === 'string' && /^\s*\d+\s*$/.test(value)
-        ? Number(value)
-        : Number.NaN;
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw configError(id, key, `must be a whole number from ${min} to ${max} (got ${JSON.stringify(value)})`);
-  }
-  return n;
-}
-
-function readCaFile(id: string, caFile: string): string {
-  let pem: string;
-  try {
-    pem = readFileSync(caFile, 'utf8');
-  } catch (err) {
-    throw new AtrestError(
-      'ATREST_TLS',
-      `[security.encryption.${id}] ca_file ${caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}): fix the path or its permissions`,
-      {
-        cause: err,
-        details: { provider: id, caFile },
-      },
-    );
-  }
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  try {
-    if (blocks.length === 0) throw new Error('no PEM certificate found');
-    for (const block of blocks) new X509Certificate(block);
-  } catch (err) {
-    throw new AtrestError(
-      'ATREST_TLS',
-      `[security.encryption.${id}] ca_file ${caFile} does not hold valid PEM certificates (${(err as Error).message}): give the CA certificate that signed the KMS endpoint's certificate`,
-      {
-        cause: err,
-        details: { provider: id, caFile },
-      },
-    );
-  }
-  return `${blocks.join('\n')}\n`;
-}
-
-/** Check the section of provider `id` and read its CA file. */
 /** 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine. */
-export function isLoopback(hostname: string): boolean {
+function isLoopback(hostname: string): boolean {
   return (
     hostname === 'localhost' ||
     hostname === '[::1]' ||
@@ -161,26 +109,35 @@ export function isLoopback(hostname: string): boolean {
   );
 }
 
-export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSettings {
+/** Check the section of provider `id` and read its CA file; `logger` hears of deprecated keys. */
+export function parseAwsKmsSettings(id: string, config: AwsKmsConfig, logger: Logger): AwsKmsSettings {
   const keyId = text(config.key_id);
   if (keyId === '') {
-    throw configError(id, 'key_id', 'is required: the KMS key id, key ARN, alias name (alias/…) or alias ARN');
+    throw configProblem(
+      id,
+      'key_id',
+      'is required',
+      'Give the KMS key id, key ARN, alias name (alias/…) or alias ARN.',
+    );
   }
   const arn = ARN.exec(keyId);
   if (!arn && !KEY_ID.test(keyId) && !ALIAS_NAME.test(keyId)) {
-    throw configError(
+    throw configProblem(
       id,
       'key_id',
-      `"${keyId}" is not a KMS key reference: use a key id (1234abcd-12ab-34cd-56ef-1234567890ab), a key ARN (arn:aws:kms:<region>:<account>:key/<id>), an alias name (alias/<name>) or an alias ARN (arn:aws:kms:<region>:<account>:alias/<name>)`,
+      `"${keyId}" is not a KMS key reference`,
+      'Use a key id (1234abcd-12ab-34cd-56ef-1234567890ab), a key ARN (arn:aws:kms:<region>:<account>:key/<id>), ' +
+        'an alias name (alias/<name>) or an alias ARN (arn:aws:kms:<region>:<account>:alias/<name>).',
     );
   }
   let region: string | undefined = text(config.region) || undefined;
   const arnRegion = arn?.[1];
   if (region !== undefined && arnRegion !== undefined && region !== arnRegion) {
-    throw configError(
+    throw configProblem(
       id,
       'region',
-      `is ${region} but key_id is an ARN in ${arnRegion}: set region = ${arnRegion} or leave it unset`,
+      `is ${region} but key_id is an ARN in ${arnRegion}`,
+      `Set region = ${arnRegion} or leave it unset.`,
     );
   }
   region ??= arnRegion;
@@ -189,14 +146,15 @@ export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSet
   const secretAccessKey = text(config.secret_access_key);
   const sessionToken = text(config.session_token);
   if (accessKeyId !== '' && secretAccessKey === '')
-    throw configError(id, 'secret_access_key', 'is required with access_key_id');
+    throw configProblem(id, 'secret_access_key', 'is required with access_key_id', 'Set both, or neither.');
   if (accessKeyId === '' && secretAccessKey !== '')
-    throw configError(id, 'access_key_id', 'is required with secret_access_key');
+    throw configProblem(id, 'access_key_id', 'is required with secret_access_key', 'Set both, or neither.');
   if (sessionToken !== '' && accessKeyId === '') {
-    throw configError(
+    throw configProblem(
       id,
       'session_token',
-      'needs access_key_id and secret_access_key (the temporary credentials it belongs to)',
+      'needs access_key_id and secret_access_key',
+      'Set the temporary credentials it belongs to.',
     );
   }
   const credentials =
@@ -208,22 +166,24 @@ export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSet
     try {
       endpoint = new URL(endpointText);
     } catch {
-      throw configError(id, 'endpoint', `"${endpointText}" is not a URL: give https://host[:port]`);
+      throw configProblem(id, 'endpoint', `"${endpointText}" is not a URL`, 'Give https://host[:port].');
     }
     if (endpoint.username !== '' || endpoint.password !== '') {
-      throw configError(
+      throw configProblem(
         id,
         'endpoint',
-        'must not carry credentials (user:password@); use access_key_id and secret_access_key',
+        'must not carry credentials (user:password@)',
+        'Use access_key_id and secret_access_key.',
       );
     }
     // Plain HTTP would send data keys unencrypted and skip server verification: refused, except to
     // this machine's loopback, where local KMS implementations (local-kms, moto) listen.
     if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && isLoopback(endpoint.hostname))) {
-      throw configError(
+      throw configProblem(
         id,
         'endpoint',
-        `must be an https:// URL (got ${endpoint.protocol}//…); plain http:// is accepted for a loopback address only`,
+        `must be an https:// URL (got ${endpoint.protocol}//…)`,
+        'Plain http:// is accepted for a loopback address only.',
       );
     }
   }
@@ -236,8 +196,7 @@ export function parseAwsKmsSettings(id: string, config: AwsKmsConfig): AwsKmsSet
     credentials,
     endpoint,
     caFile,
-    caPem: caFile === undefined ? undefined : readCaFile(id, caFile),
-    maxAttempts: integer(id, 'max_attempts', config.max_attempts, DEFAULT_MAX_ATTEMPTS, 1, 20),
-    timeoutMs: integer(id, 'timeout', config.timeout, DEFAULT_TIMEOUT_MS, 1, 600_000),
+    caCertificates: caFile === undefined ? undefined : readCaBundle(id, caFile),
+    retry: readRetrySettings(id, config, RETRY_DEFAULTS, logger, RENAMED),
   };
 }
