@@ -14,6 +14,7 @@ export const builtinProviderPackages: Readonly<Record<string, string>> = {
   secret_key: '@atrest/provider-file',
   awskms: '@atrest/provider-awskms',
   azurekv: '@atrest/provider-azurekv',
+  hashicorpvault: '@atrest/provider-hashicorpvault',
 };
 
 const NPM_NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;

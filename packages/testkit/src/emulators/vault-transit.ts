@@ -47,12 +47,17 @@ type TransitKey = {
 /** What an encryption or a rewrap answers. */
 export type TransitCiphertext = { readonly ciphertext: string; readonly key_version: number };
 
+/** Standard base64 as Go's StdEncoding reads it: padded, canonical; undefined otherwise. */
+function strictBase64(value: string): Buffer | undefined {
+  const bytes = Buffer.from(value, 'base64');
+  return value.length % 4 === 0 && bytes.toString('base64') === value ? bytes : undefined;
+}
+
 function decodeBase64(value: unknown, what: string): Buffer {
   if (value === undefined || value === null || value === '') return Buffer.alloc(0);
-  if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) {
-    throw new VaultError(400, [`failed to base64-decode ${what}`]);
-  }
-  return Buffer.from(value, 'base64');
+  const bytes = typeof value === 'string' ? strictBase64(value) : undefined;
+  if (bytes === undefined) throw new VaultError(400, [`failed to base64-decode ${what}`]);
+  return bytes;
 }
 
 function wholeNumber(value: unknown, name: string): number {
@@ -221,11 +226,9 @@ export class TransitEngine {
     const effective = version === 0 ? 1 : version;
     if (effective > key.versions.length) throw new VaultError(400, ['invalid ciphertext: version is too new']);
     if (effective < key.minDecryptionVersion) throw new VaultError(400, [TOO_OLD]);
-    const body = parts[2] ?? '';
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body))
-      throw new VaultError(400, ['invalid ciphertext: could not decode base64']);
-    const raw = Buffer.from(body, 'base64');
-    if (raw.length < NONCE + TAG) throw new VaultError(400, ['invalid ciphertext: could not decode base64']);
+    const raw = strictBase64(parts[2] ?? '');
+    if (raw === undefined) throw new VaultError(400, ['invalid ciphertext: could not decode base64']);
+    if (raw.length < NONCE + TAG) throw new VaultError(400, ['cipher: message authentication failed']);
     const material = key.versions[effective - 1]?.key ?? Buffer.alloc(0);
     const decipher = createDecipheriv(cipherOf[key.type] as CipherGCMTypes, material, raw.subarray(0, NONCE), {
       authTagLength: TAG,
