@@ -113,6 +113,8 @@ export type HashicorpVaultEmulator = HashicorpVaultProviderKeys &
     revokeToken(token: string): void;
     /** Make a token expire now. */
     expireToken(token: string): void;
+    /** Make every token an AppRole login issued expire now. */
+    expireAppRoleTokens(): void;
     /** Seconds a token has left (0: expired or revoked), as `lookup-self` reports them. */
     tokenTtl(token: string): number;
   };
@@ -352,7 +354,8 @@ export async function startHashicorpVaultEmulator(
       return { role_id: r.roleId, secret_id: r.secretId };
     },
     revokeToken: (id) => auth.revoke(id),
-    expireToken: (id) => auth.expire(id),
+    expireToken: (id) => auth.expire({ id }),
+    expireAppRoleTokens: () => auth.expire({ path: 'auth/approle/login' }),
     tokenTtl: (id) => {
       try {
         return VaultAuth.ttlOf(auth.authenticate(id));

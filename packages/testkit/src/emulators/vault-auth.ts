@@ -146,10 +146,11 @@ export class VaultAuth {
     if (token) token.revoked = true;
   }
 
-  /** Make a token expire now (a test's stand-in for waiting out its TTL). */
-  expire(id: string): void {
-    const token = this.#tokens.get(id);
-    if (token) token.expiresAt = Date.now() - 1;
+  /** Make tokens expire now (a test's stand-in for waiting out their TTL): `id`, or those `path` issued. */
+  expire(which: { readonly id?: string; readonly path?: string }): void {
+    for (const token of this.#tokens.values()) {
+      if (token.id === which.id || token.path === which.path) token.expiresAt = Date.now() - 1;
+    }
   }
 
   createAppRole(namespace: string, name: string, token: VaultTokenOptions): VaultAppRole {
