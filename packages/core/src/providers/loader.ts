@@ -15,6 +15,7 @@ export const builtinProviderPackages: Readonly<Record<string, string>> = {
   awskms: '@atrest/provider-awskms',
   azurekv: '@atrest/provider-azurekv',
   hashicorpvault: '@atrest/provider-hashicorpvault',
+  googlekms: '@atrest/provider-googlekms',
 };
 
 const NPM_NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
