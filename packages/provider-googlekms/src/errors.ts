@@ -45,6 +45,23 @@ type ErrorLike = {
 
 const str = (value: unknown): string => (typeof value === 'string' ? value : '');
 
+/** The google.rpc.Status of a KMS error that reached us through gaxios (its body, as JSON or text). */
+function rpcStatusOf(e: ErrorLike): { status?: unknown; message?: unknown } | undefined {
+  for (const candidate of [e.response?.data, e.message]) {
+    let body: unknown = candidate;
+    if (typeof candidate === 'string' && candidate.startsWith('{')) {
+      try {
+        body = JSON.parse(candidate);
+      } catch {
+        body = undefined;
+      }
+    }
+    const error = (body as { error?: unknown } | undefined)?.error;
+    if (typeof error === 'object' && error !== null) return error as { status?: unknown; message?: unknown };
+  }
+  return undefined;
+}
+
 /** The host a gaxios request went to, when the error says. */
 function hostOf(e: ErrorLike, fallback: string): string {
   try {
@@ -88,9 +105,10 @@ export function classifyKmsFailure(err: unknown, settings: GoogleKmsSettings, op
     );
   }
   // gax's GoogleError carries the gRPC code; a KMS error that came up through gaxios, its JSON body.
-  const rpc = (oauth as { error?: { status?: unknown; message?: unknown } } | undefined)?.error;
+  const rpc = rpcStatusOf(e);
   const rpcStatus = typeof rpc?.status === 'string' && rpc.status in Code ? rpc.status : undefined;
-  const code = typeof e.code === 'number' ? e.code : rpcStatus ? Code[rpcStatus as keyof typeof Code] : undefined;
+  // An HTTP status (gaxios) is not a gRPC code (gax): the body's status name wins.
+  const code = rpcStatus ? Code[rpcStatus as keyof typeof Code] : typeof e.code === 'number' ? e.code : undefined;
   if (typeof rpc?.message === 'string') message = rpc.message;
   if (code === Code.UNAUTHENTICATED) {
     return final(
