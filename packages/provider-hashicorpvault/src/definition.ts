@@ -3,12 +3,12 @@
 import { defineProvider } from '@atrest/core';
 import type { HashicorpVaultConfig } from './config.js';
 import { hashicorpVaultConfigSchema } from './config.js';
-import { createHashicorpVaultProvider } from './provider.js';
 
 export const hashicorpVaultProvider = defineProvider<HashicorpVaultConfig>({
   apiVersion: 1,
   type: 'hashicorpvault',
   description: 'HashiCorp Vault / OpenBao Transit: data keys wrapped by a transit key (encrypt, decrypt, rewrap)',
   configSchema: hashicorpVaultConfigSchema,
-  create: (options) => createHashicorpVaultProvider(options),
+  // The HTTPS client is loaded on first use: an application whose section is unused never loads it.
+  create: async (options) => (await import('./provider.js')).createHashicorpVaultProvider(options),
 });
