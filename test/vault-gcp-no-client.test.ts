@@ -45,7 +45,8 @@ export async function resolve(specifier, context, next) {
     `import { register } from 'node:module';
 register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});
 const { openAtrest } = await import(${JSON.stringify(core)});
-const a = await openAtrest({ configFile: ${JSON.stringify(join(dir, 'app.ini'))}, database: ${JSON.stringify(join(dir, 'a.db'))},
+const a = await openAtrest({ configFile: ${JSON.stringify(join(dir, 'app.ini'))},
+  database: ${JSON.stringify(join(dir, 'a.db'))},
   env: {}, appRoot: ${JSON.stringify(repoRoot)},
   options: { 'security.encryption.file.default.key_path': ${JSON.stringify(join(dir, 'a.key'))} } });
 await a.secrets.set('x', 'y');
