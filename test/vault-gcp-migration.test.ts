@@ -146,7 +146,7 @@ t.test('file.default → hashicorpvault: data keys wrapped by Transit, the key f
   t.equal(
     vault.calls.decrypt,
     K,
-    `${seeded.secrets.size + seeded.rows.size - seeded.plaintextRows} values under ${K} data keys: ${K} Transit decrypts`,
+    `${seeded.secrets.size + seeded.rows.size - seeded.plaintextRows} values, ${K} data keys: ${K} decrypts`,
   );
 
   // Vault goes down: values whose data keys are cached keep working, nothing else is attempted.
