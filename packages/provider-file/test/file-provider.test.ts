@@ -3,20 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { runProviderConformance } from '@atrest/testkit';
-import { openKeyFile, readKeyFile, addKeyVersion, fingerprint } from '@atrest/provider-file';
+import { addKeyVersion, fileProvider, fingerprint, openKeyFile, readKeyFile } from '@atrest/provider-file';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'atrest-file-'));
 const ctx = { atrest_data_key: 'ab', atrest_label: 'x/2026-01-01' };
 
 t.test('conformance', async (t) => {
   const d = dir();
-  const path = join(d, 'a.key');
-  const other = join(d, 'b.key');
-  openKeyFile(path, true);
-  openKeyFile(other, true);
   await runProviderConformance(t, {
-    create: async () => openKeyFile(path, false),
-    createOther: async () => openKeyFile(other, false),
+    definition: fileProvider,
+    type: 'file',
+    config: { key_path: join(d, 'a.key') },
+    otherConfig: { key_path: join(d, 'b.key') },
   });
 });
 

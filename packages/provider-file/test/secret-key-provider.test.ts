@@ -1,6 +1,6 @@
 import t from 'tap';
 import { runProviderConformance } from '@atrest/testkit';
-import { SecretKeyProvider } from '@atrest/provider-file';
+import { SecretKeyProvider, secretKeyProvider } from '@atrest/provider-file';
 
 const ctx = { atrest_data_key: 'ab', atrest_label: 'x/2026-01-01' };
 // Cheap KDF parameters keep the suite fast; the record carries them, as in production.
@@ -8,8 +8,10 @@ const fast = { log2N: 10, r: 8, p: 1 };
 
 t.test('conformance', async (t) => {
   await runProviderConformance(t, {
-    create: async () => new SecretKeyProvider('correct horse battery staple', fast),
-    createOther: async () => new SecretKeyProvider('another passphrase entirely', fast),
+    definition: secretKeyProvider,
+    type: 'secret_key',
+    config: { secret_key: 'correct horse battery staple' },
+    otherConfig: { secret_key: 'another passphrase entirely' },
   });
 });
 

@@ -141,6 +141,11 @@ export class CheckedProvider {
     return this.inner.rotation?.kind ?? 'none';
   }
 
+  /** The keyRef new wraps get, when the provider declares it. */
+  get currentKeyRef(): string | undefined {
+    return this.inner.currentKeyRef;
+  }
+
   /** Switch to a new provider key (key-file version, passphrase); this instance then uses it. */
   async rotateKey(newPassphrase?: string): Promise<void> {
     const rotation = this.inner.rotation;
@@ -174,7 +179,7 @@ export class CheckedProvider {
    */
   async pruneKeys(dataKeyRefs: readonly string[]): Promise<readonly string[]> {
     const rotation = this.inner.rotation;
-    const current = this.inner.currentKeyRef;
+    const current = this.currentKeyRef;
     if (rotation?.kind !== 'generated-key' || current === undefined) {
       throw errors.usage(
         `Provider ${this.id} keeps no old keys of its own: there is nothing to prune.`,
