@@ -142,7 +142,7 @@ export function classifyKmsFailure(err: unknown, settings: GoogleKmsSettings, op
   }
   if (code === Code.INVALID_ARGUMENT && /decryption failed/i.test(message)) {
     return final(
-      errors.decryptFailed(
+      errors.wrongKey(
         `Google Cloud KMS provider ${id}: the wrapped data key does not decrypt with ${settings.keyName}: another ` +
           'key wrapped it, its context differs from the one it was wrapped with, or it was altered.',
         "Configure the key that wrapped it (see the data key's key reference), or restore the row from a backup.",

@@ -96,8 +96,8 @@ export async function createGoogleKmsProvider(
 
     async unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array> {
       if (wrapped.ciphertext[0] !== FORMAT_V1 || wrapped.ciphertext.length < 2) {
-        throw errors.formatInvalid(
-          `Google Cloud KMS provider ${id}: the wrapped data key is not one this provider stored.`,
+        throw errors.decryptFailed(
+          `Google Cloud KMS provider ${id}: the wrapped data key is damaged (not one this provider stored).`,
           'Restore the data key row from a backup.',
           { details: { provider: id } },
         );

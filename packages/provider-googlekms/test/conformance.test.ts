@@ -1,7 +1,8 @@
 // The shared provider conformance suite, against the Cloud KMS emulator with Google's own libraries.
 import t from 'tap';
 import { runProviderConformance, startGoogleKmsEmulator } from '@atrest/testkit';
-import { createProvider } from './helpers.js';
+import { googleKmsProvider } from '../src/index.js';
+import { emulatorConfig } from './helpers.js';
 
 const emulator = await startGoogleKmsEmulator();
 t.teardown(() => emulator.close());
@@ -9,8 +10,10 @@ const other = emulator.createCryptoKey('other');
 emulator.grant(emulator.serviceAccount, other);
 
 await runProviderConformance(t, {
-  create: () => createProvider(emulator),
-  createOther: () => createProvider(emulator, { key_id: other }, undefined, 'other'),
+  definition: googleKmsProvider,
+  type: 'googlekms',
+  config: emulatorConfig(emulator),
+  otherConfig: emulatorConfig(emulator, { key_id: other }),
 });
 
 t.test('every conformance call reached the emulator', async (t) => {

@@ -6,6 +6,11 @@ import type { GoogleKmsEmulator } from '@atrest/testkit';
 import type { GoogleKmsConfig } from '../src/index.js';
 import { googleKmsProvider } from '../src/index.js';
 
+/** The emulator's INI keys with short retry settings (times in milliseconds, as core passes them), plus `overrides`. */
+export function emulatorConfig(emulator: GoogleKmsEmulator, overrides: Partial<GoogleKmsConfig> = {}): GoogleKmsConfig {
+  return { ...emulator.providerKeys, max_attempts: 3, retry_delay: 10, request_timeout: 5000, ...overrides };
+}
+
 export function createProvider(
   emulator: GoogleKmsEmulator,
   overrides: Partial<GoogleKmsConfig> = {},
@@ -16,7 +21,7 @@ export function createProvider(
     id: `googlekms.${name}`,
     type: 'googlekms',
     name,
-    config: { ...emulator.providerKeys, max_attempts: 3, retry_delay: 10, request_timeout: 5000, ...overrides },
+    config: emulatorConfig(emulator, overrides),
     app: 'atrest',
     appRoot: process.cwd(),
     firstUse: false,

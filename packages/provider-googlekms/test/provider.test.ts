@@ -31,7 +31,7 @@ t.test('one token for many calls; versions; the key version is the keyRef', asyn
   t.same(emu.calls, { token: 1, encrypt: 2, decrypt: 2 }, 'one token from token_uri, one call per operation');
   t.match(p.describe?.(), { key_id: emu.key_id, credentials: emu.serviceAccount, key_version: second });
   const mismatch = await rejection(p.unwrapKey(first, { ...context, label: 'secrets/2026-01-02' }));
-  t.match(mismatch, { code: 'ATREST_DECRYPT_FAILED' }, 'the context is bound as AAD');
+  t.match(mismatch, { code: 'ATREST_WRONG_KEY', message: /its context differs/ }, 'the context is bound as AAD');
 });
 
 t.test('a damaged or unverified answer is refused, and retried', async (t) => {

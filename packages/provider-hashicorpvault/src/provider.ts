@@ -69,8 +69,8 @@ export async function createHashicorpVaultProvider(
   const storedCiphertext = (wrapped: WrappedKey): string => {
     const decoded = decodeWrapped(wrapped.ciphertext);
     if (decoded === undefined) {
-      throw errors.formatInvalid(
-        `HashiCorp Vault provider ${id}: the wrapped data key is not one this provider stored.`,
+      throw errors.decryptFailed(
+        `HashiCorp Vault provider ${id}: the wrapped data key is damaged (not a Transit ciphertext this provider stored).`,
         'Restore the data key row from a backup.',
         { details: { provider: id } },
       );

@@ -1,7 +1,8 @@
 // The shared provider conformance suite, against the Vault emulator.
 import t from 'tap';
 import { runProviderConformance, startHashicorpVaultEmulator } from '@atrest/testkit';
-import { createProvider } from './helpers.js';
+import { hashicorpVaultProvider } from '../src/index.js';
+import { emulatorConfig } from './helpers.js';
 
 const emulator = await startHashicorpVaultEmulator();
 t.teardown(() => emulator.close());
@@ -10,8 +11,10 @@ emulator.definePolicy('other', { 'transit/encrypt/other': ['update'], 'transit/d
 const otherToken = emulator.createToken({ policies: ['default', 'other'], period: 3600 });
 
 await runProviderConformance(t, {
-  create: () => createProvider(emulator),
-  createOther: () => createProvider(emulator, { key_ring: 'other', token: otherToken }, undefined, 'other'),
+  definition: hashicorpVaultProvider,
+  type: 'hashicorpvault',
+  config: emulatorConfig(emulator),
+  otherConfig: emulatorConfig(emulator, { key_ring: 'other', token: otherToken }),
 });
 
 t.test('every conformance call reached the emulator', async (t) => {
