@@ -70,7 +70,7 @@ export async function createHashicorpVaultProvider(
     const decoded = decodeWrapped(wrapped.ciphertext);
     if (decoded === undefined) {
       throw errors.decryptFailed(
-        `HashiCorp Vault provider ${id}: the wrapped data key is damaged (not a Transit ciphertext this provider stored).`,
+        `HashiCorp Vault provider ${id}: the wrapped data key is damaged (not a Transit ciphertext it stored).`,
         'Restore the data key row from a backup.',
         { details: { provider: id } },
       );
