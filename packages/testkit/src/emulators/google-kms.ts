@@ -19,6 +19,7 @@ import {
   dropOrDelay,
   emulatorControls,
   readBody,
+  sendJson,
   startEmulatorServer,
 } from './http-emulator.js';
 
@@ -140,16 +141,8 @@ export async function startGoogleKmsEmulator(options: GoogleKmsEmulatorOptions =
     return { ...answer, [field]: bytes.toString('base64') };
   }
 
-  function send(res: ServerResponse, status: number, body: Json, headers: Record<string, string> = {}): void {
-    if (res.destroyed || res.writableEnded) return;
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      'content-type': 'application/json; charset=UTF-8',
-      'content-length': Buffer.byteLength(text),
-      ...headers,
-    });
-    res.end(text);
-  }
+  const send = (res: ServerResponse, status: number, body: Json, headers: Record<string, string> = {}): void =>
+    sendJson(res, status, body, { 'content-type': 'application/json; charset=UTF-8', ...headers });
 
   function faultAnswer(res: ServerResponse, fault: GoogleKmsFault, oauth: boolean): void {
     const [code, status, error, message] =

@@ -13,6 +13,7 @@ import {
   dropOrDelay,
   emulatorControls,
   readBody,
+  sendJson,
   startEmulatorServer,
 } from './http-emulator.js';
 import { VaultAuth } from './vault-auth.js';
@@ -151,15 +152,10 @@ export async function startHashicorpVaultEmulator(
     namespaces.engine(location.mount ?? homeMount, trimNamespace(location.namespace ?? home));
 
   function send(res: ServerResponse, status: number, body: Json | undefined, headers: Record<string, string> = {}) {
-    if (res.destroyed || res.writableEnded) return;
-    const text = body === undefined ? '' : JSON.stringify(body);
-    res.writeHead(status, {
-      'cache-control': 'no-store',
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      'content-length': Buffer.byteLength(text),
-      ...headers,
-    });
-    res.end(text);
+    if (body !== undefined)
+      sendJson(res, status, body, { 'cache-control': 'no-store', 'content-type': 'application/json', ...headers });
+    else if (!res.destroyed && !res.writableEnded)
+      res.writeHead(status, { 'cache-control': 'no-store', ...headers }).end();
   }
 
   function envelope(data: Json | null, extra: Json = {}): Json {
