@@ -83,7 +83,14 @@ export async function createKmsClient(settings: GoogleKmsSettings): Promise<{ cl
         // The assertion's audience is the token endpoint it is sent to.
         additionalClaims: { aud: account.tokenUri },
       })
-    : await new auth.GoogleAuth({ scopes: [KMS_SCOPE] }).getClient();
+    : await new auth.GoogleAuth({ scopes: [KMS_SCOPE] }).getClient().catch((err: unknown) => {
+        throw errors.providerAuth(
+          `Google Cloud KMS provider ${settings.id}: no credentials_file, and no application default credentials ` +
+            `(${err instanceof Error ? err.message.split('\n')[0] : String(err)}).`,
+          'Set credentials_file to a service account key, or GOOGLE_APPLICATION_CREDENTIALS, or run on Google Cloud.',
+          { cause: err, details: { provider: settings.id } },
+        );
+      });
   authClient.transporter.interceptors.request.add({
     resolved: async (request) => {
       request.agent = agent;

@@ -108,3 +108,23 @@ t.test('transient failures are retried, within max_attempts', async (t) => {
   t.equal(emu.calls.decrypt, 6, 'no retries of the library on top of the kit');
   emu.clearFaults();
 });
+
+t.test('without credentials_file: application default credentials', async (t) => {
+  const saved = process.env['GOOGLE_APPLICATION_CREDENTIALS'];
+  t.teardown(() => {
+    if (saved === undefined) delete process.env['GOOGLE_APPLICATION_CREDENTIALS'];
+    else process.env['GOOGLE_APPLICATION_CREDENTIALS'] = saved;
+  });
+  process.env['GOOGLE_APPLICATION_CREDENTIALS'] = emu.credentials_file;
+  emu.resetCalls();
+  const p = await createProvider(emu, { credentials_file: '' });
+  t.teardown(() => p.close?.());
+  const wrapped = await p.wrapKey(dataKey(), context);
+  t.same(Buffer.from(await p.unwrapKey(wrapped, context)), Buffer.from(dataKey()));
+  t.match(emu.calls, { token: 0, encrypt: 1, decrypt: 1 }, "Google's default for a key file: self-signed JWTs");
+  t.match(p.describe?.(), { credentials: 'application default credentials' });
+
+  process.env['GOOGLE_APPLICATION_CREDENTIALS'] = join(emu.credentials_file, 'absent.json');
+  const none = await rejection(createProvider(emu, { credentials_file: '' }));
+  t.match(none, { code: 'ATREST_PROVIDER_AUTH', message: /no application default credentials/ });
+});
