@@ -40,7 +40,16 @@ export function createVaultTokens(settings: HashicorpVaultSettings, client: Vaul
     return issued;
   }
 
-  async function renew(): Promise<void> {
+  let renewing: Promise<void> | undefined;
+  /** One renewal at a time: a slow Vault does not get a pile of them. */
+  function renew(): Promise<void> {
+    renewing ??= renewOnce().finally(() => {
+      renewing = undefined;
+    });
+    return renewing;
+  }
+
+  async function renewOnce(): Promise<void> {
     const sent = token;
     if (sent === undefined) return;
     try {
@@ -61,6 +70,8 @@ export function createVaultTokens(settings: HashicorpVaultSettings, client: Vaul
       if (err instanceof VaultHttpError && err.says('invalid token') && login.kind === 'approle' && token === sent) {
         token = undefined;
       }
+      // A token that cannot be renewed (a root or non-renewable token) is said once, not every tick.
+      if (err instanceof VaultHttpError && err.says('not renewable')) clearInterval(timer);
       logger.warn(`hashicorpvault: renewing the token failed: ${err instanceof Error ? err.message : String(err)}`, {
         provider: settings.id,
         url: settings.url.origin,

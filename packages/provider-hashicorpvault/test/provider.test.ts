@@ -108,6 +108,20 @@ t.test('the token is renewed on token_renewal_interval', async (t) => {
   t.equal(local.calls.renewSelf, after, 'no renewal after close');
 });
 
+t.test('a token that cannot be renewed: said once, then renewal stops', async (t) => {
+  const local = await startHashicorpVaultEmulator();
+  t.teardown(() => local.close());
+  const logger = recordingLogger();
+  const fixed = local.createToken({ policies: ['default', 'atrest'], ttl: 3600, renewable: false });
+  const p = await createProvider(local, { token: fixed, token_renewal_interval: 20 }, logger);
+  t.teardown(() => p.close?.());
+  for (let i = 0; i < 200 && local.calls.renewSelf < 1; i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 150));
+  t.equal(local.calls.renewSelf, 1, 'one renew-self, refused');
+  t.match(logger.warnings, [{ message: /renewing the token failed.*lease is not renewable/ }]);
+  t.ok(await p.wrapKey(dataKey(), context), 'the token still serves until it expires');
+});
+
 t.test('transient failures are retried, within max_attempts', async (t) => {
   const local = await startHashicorpVaultEmulator();
   t.teardown(() => local.close());
