@@ -43,7 +43,8 @@ const db = () => join(tempDir('atrest-db-'), 'app.db');
 
 t.test('a third-party provider installed with npm loads by name from the INI file', async (t) => {
   const configFile = ini(
-    `[server]\nhttp_port = 3000\n\n[security]\nadmin_user = admin\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`,
+    `[server]\nhttp_port = 3000\n\n[security]\nadmin_user = admin\nencryption_provider = ` +
+      `envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`,
   );
   const database = db();
   const a = await openAtrest({ configFile, database, appRoot: app, env: {} });
@@ -67,7 +68,8 @@ t.test('a third-party provider installed with npm loads by name from the INI fil
 
 t.test('the section module key names the package', async (t) => {
   const configFile = ini(
-    `[security]\nencryption_provider = vendor.main\n\n[security.encryption.vendor.main]\nmodule = atrest-provider-notone\n`,
+    `[security]\nencryption_provider = vendor.main\n\n[security.encryption.vendor.main]\nmodule = ` +
+      `atrest-provider-notone\n`,
   );
   const err = await openAtrest({ configFile, database: db(), appRoot: app, env: {} }).catch((e: unknown) => e);
   t.match(err, { code: 'ATREST_PROVIDER_INVALID' });

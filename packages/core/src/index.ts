@@ -13,6 +13,7 @@ export type {
   AttemptVerdict,
   RenamedRetryKey,
   RetriedOperation,
+  RetryConfig,
   RetryKey,
   RetrySettings,
 } from './providers/retry.js';

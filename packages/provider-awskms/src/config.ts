@@ -2,10 +2,10 @@
 // turn the validated values into settings the provider can use. Retries and timeouts use the
 // provider kit's vocabulary; `timeout` is the deprecated name of `request_timeout`.
 import { configProblem, readCaBundle, readRetrySettings, retryConfigSchema } from '@atrest/core';
-import type { Logger, ProviderConfigSchema, RenamedRetryKey, RetrySettings } from '@atrest/core';
+import type { Logger, ProviderConfigSchema, RenamedRetryKey, RetryConfig, RetrySettings } from '@atrest/core';
 
 /** The section's keys, as core's config layer passes them (`''` for unset). */
-export type AwsKmsConfig = {
+export type AwsKmsConfig = RetryConfig & {
   readonly key_id: string;
   readonly region?: string;
   readonly access_key_id?: string;
@@ -13,12 +13,6 @@ export type AwsKmsConfig = {
   readonly session_token?: string;
   readonly endpoint?: string;
   readonly ca_file?: string;
-  /** Retry keys: numbers (milliseconds for times), or their text when a source does not coerce. */
-  readonly max_attempts?: number | string;
-  readonly request_timeout?: number | string;
-  readonly retry_delay?: number | string;
-  readonly max_retry_delay?: number | string;
-  readonly total_timeout?: number | string;
   /** Deprecated: request_timeout. */
   readonly timeout?: number | string;
 };
@@ -40,7 +34,9 @@ export const awsKmsConfigSchema: ProviderConfigSchema = {
     default: '',
   },
   region: {
-    doc: "AWS region of the key, e.g. eu-north-1 (default: the key ARN's region, else the AWS default chain: AWS_REGION, profile)",
+    doc:
+      "AWS region of the key, e.g. eu-north-1 (default: the key ARN's region, else the AWS default " +
+      'chain: AWS_REGION, profile)',
     format: String,
     default: '',
   },

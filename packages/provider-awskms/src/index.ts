@@ -10,5 +10,4 @@ export { awsKmsProvider } from './definition.js';
 export { createAwsKmsProvider } from './provider.js';
 export type { AwsKmsProviderDeps } from './provider.js';
 export type { KmsCallOptions, KmsClientLike } from './client.js';
-export { awsKmsConfigSchema } from './config.js';
 export type { AwsKmsConfig } from './config.js';

@@ -78,7 +78,9 @@ t.test('credentials from a shared credentials file and AWS_PROFILE; region from 
   const creds = emulator.addCredentials();
   writeFileSync(
     join(dir, 'credentials'),
-    `[default]\naws_access_key_id = AKIAWRONGWRONGWRONG0\naws_secret_access_key = wrong\n\n[atrest]\naws_access_key_id = ${creds.accessKeyId}\naws_secret_access_key = ${creds.secretAccessKey}\n`,
+    `[default]\naws_access_key_id = AKIAWRONGWRONGWRONG0\naws_secret_access_key = ` +
+      `wrong\n\n[atrest]\naws_access_key_id = ${creds.accessKeyId}\naws_secret_access_key = ` +
+      `${creds.secretAccessKey}\n`,
     { mode: 0o600 },
   );
   writeFileSync(join(dir, 'config'), `[profile atrest]\nregion = ${emulator.region}\n`);

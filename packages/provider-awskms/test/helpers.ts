@@ -21,7 +21,7 @@ export function createOptions(config: AwsKmsConfig, name = 'test'): ProviderCrea
 
 /** The emulator's INI keys, with short retry settings so failing tests stay fast, plus `overrides`. */
 export function emulatorConfig(emulator: AwsKmsEmulator, overrides: Partial<AwsKmsConfig> = {}): AwsKmsConfig {
-  return { ...emulator.providerKeys, session_token: '', max_attempts: 3, request_timeout: 2000, ...overrides };
+  return { ...emulator.providerKeys, session_token: '', max_attempts: 3, request_timeout: 10_000, ...overrides };
 }
 
 /** A provider through the package's definition, as core's loader would make it. */

@@ -35,8 +35,9 @@ for (const [what, fault] of transient) {
 
 t.test('latency beyond the timeout: the attempt is abandoned and retried', async (t) => {
   const logger = recordingLogger();
-  const p = await createProvider(emulator, { request_timeout: 300 }, 'test', logger);
-  emulator.injectFault({ kind: 'latency', ms: 1500, times: 1 });
+  // Timeouts far apart, so a busy machine cannot blur them: 1 s against a 20 s delay.
+  const p = await createProvider(emulator, { request_timeout: 1000 }, 'test', logger);
+  emulator.injectFault({ kind: 'latency', ms: 20_000, times: 1 });
   const wrapped = await p.wrapKey(dataKey, context);
   t.equal(wrapped.keyRef, emulator.key.keyArn, 'wrapped on the second attempt');
   t.equal(emulator.calls.Encrypt, 2, 'two attempts');
@@ -46,7 +47,7 @@ t.test('latency beyond the timeout: the attempt is abandoned and retried', async
 });
 
 t.test('latency under the timeout is just slow', async (t) => {
-  const p = await createProvider(emulator, { request_timeout: 2000 });
+  const p = await createProvider(emulator, { request_timeout: 10_000 });
   emulator.injectFault({ kind: 'latency', ms: 200, times: 1 });
   await p.wrapKey(dataKey, context);
   t.equal(emulator.calls.Encrypt, 1, 'one attempt');
@@ -58,12 +59,13 @@ const persistent: [string, AwsKmsFault, RegExp][] = [
   ['500 InternalFailure', { kind: 'internal-failure' }, /InternalFailure/],
   ['throttling', { kind: 'throttling' }, /ThrottlingException/],
   ['dropped connections', { kind: 'drop' }, /ECONNRESET|socket hang up/],
-  ['latency beyond the timeout', { kind: 'latency', ms: 5000 }, /TimeoutError/],
+  ['latency beyond the timeout', { kind: 'latency', ms: 20_000 }, /TimeoutError/],
 ];
 for (const [what, fault, cause] of persistent) {
   t.test(`persistent ${what}: ATREST_PROVIDER_UNAVAILABLE after max_attempts, in bounded time`, async (t) => {
     const logger = recordingLogger();
-    const p = await createProvider(emulator, { max_attempts: 3, request_timeout: 300 }, 'main', logger);
+    const requestTimeout = fault.kind === 'latency' ? 1000 : 10_000;
+    const p = await createProvider(emulator, { max_attempts: 3, request_timeout: requestTimeout }, 'main', logger);
     emulator.injectFault(fault);
     const err = await rejection(p.wrapKey(dataKey, context));
     t.ok(isAtrestError(err, 'ATREST_PROVIDER_UNAVAILABLE'), `ATREST_PROVIDER_UNAVAILABLE (got ${String(err)})`);
@@ -95,7 +97,7 @@ t.test('max_attempts = 1: no retry', async (t) => {
 });
 
 t.test('an outage (nothing listening): ATREST_PROVIDER_UNAVAILABLE, then back to work', async (t) => {
-  const p = await createProvider(emulator, { request_timeout: 500 });
+  const p = await createProvider(emulator, { request_timeout: 10_000 });
   const wrapped = await p.wrapKey(dataKey, context);
   await emulator.stop();
   const err = await rejection(p.unwrapKey(wrapped, context));

@@ -2,14 +2,14 @@
 // and the checks and conversions that need the whole section (required keys, URLs). Retries and
 // timeouts use the provider kit's vocabulary; `max_retries` is the deprecated form of `max_attempts`.
 import { configProblem, readCaBundle, readRetrySettings, retryConfigSchema } from '@atrest/core';
-import type { Logger, ProviderConfigSchema, RenamedRetryKey, RetrySettings } from '@atrest/core';
+import type { Logger, ProviderConfigSchema, RenamedRetryKey, RetryConfig, RetrySettings } from '@atrest/core';
 
 /** The wrapping algorithms offered; both are RSA-OAEP, with SHA-256 or SHA-1. */
 export const wrapAlgorithms = ['RSA-OAEP-256', 'RSA-OAEP'] as const;
 export type WrapAlgorithm = (typeof wrapAlgorithms)[number];
 
 /** The section as core passes it: keys as in `configSchema`. */
-export type AzureKeyVaultConfig = {
+export type AzureKeyVaultConfig = RetryConfig & {
   readonly tenant_id?: string;
   readonly client_id?: string;
   readonly client_secret?: string;
@@ -19,12 +19,6 @@ export type AzureKeyVaultConfig = {
   readonly algorithm?: string;
   readonly authority_host?: string;
   readonly ca_file?: string;
-  /** Retry keys: numbers (milliseconds for times), or their text when a source does not coerce. */
-  readonly max_attempts?: number | string;
-  readonly request_timeout?: number | string;
-  readonly retry_delay?: number | string;
-  readonly max_retry_delay?: number | string;
-  readonly total_timeout?: number | string;
   /** Deprecated: max_attempts, one more. */
   readonly max_retries?: number | string;
 };
@@ -41,17 +35,23 @@ const RENAMED: readonly RenamedRetryKey[] = [{ old: 'max_retries', key: 'max_att
 
 export const azureKeyVaultConfigSchema: ProviderConfigSchema = {
   tenant_id: {
-    doc: 'Directory (tenant) ID of the application registration. With no client_secret: passed to the Azure default credential chain.',
+    doc:
+      'Directory (tenant) ID of the application registration. With no client_secret: passed to the ' +
+      'Azure default credential chain.',
     format: String,
     default: '',
   },
   client_id: {
-    doc: 'Application (client) ID of the application registration. With no client_secret: the client ID of a user-assigned managed identity or workload identity.',
+    doc:
+      'Application (client) ID of the application registration. With no client_secret: the client ID ' +
+      'of a user-assigned managed identity or workload identity.',
     format: String,
     default: '',
   },
   client_secret: {
-    doc: "The application's client secret (its VALUE, not its ID). Unset: the Azure default credential chain (environment, workload identity, managed identity…).",
+    doc:
+      "The application's client secret (its VALUE, not its ID). Unset: the Azure default credential " +
+      'chain (environment, workload identity, managed identity…).',
     format: String,
     default: '',
     sensitive: true,
@@ -67,22 +67,30 @@ export const azureKeyVaultConfigSchema: ProviderConfigSchema = {
     default: '',
   },
   key_version: {
-    doc: 'Pin new wrapping to this key version. Unset: the latest version of the key (unwrapping always uses the version that wrapped).',
+    doc:
+      'Pin new wrapping to this key version. Unset: the latest version of the key (unwrapping always ' +
+      'uses the version that wrapped).',
     format: String,
     default: '',
   },
   algorithm: {
-    doc: 'Wrapping algorithm for new data keys: RSA-OAEP-256 (default) or RSA-OAEP. Existing wrapped keys record their own.',
+    doc:
+      'Wrapping algorithm for new data keys: RSA-OAEP-256 (default) or RSA-OAEP. Existing wrapped ' +
+      'keys record their own.',
     format: [...wrapAlgorithms],
     default: 'RSA-OAEP-256',
   },
   authority_host: {
-    doc: 'Microsoft Entra ID authority host, e.g. https://login.microsoftonline.us for US Government. Unset: AZURE_AUTHORITY_HOST, else the public cloud.',
+    doc:
+      'Microsoft Entra ID authority host, e.g. https://login.microsoftonline.us for US Government. ' +
+      'Unset: AZURE_AUTHORITY_HOST, else the public cloud.',
     format: String,
     default: '',
   },
   ca_file: {
-    doc: "PEM file of CA certificates trusted in addition to Node's defaults, for the vault and the token endpoint (TLS inspection proxies, private clouds).",
+    doc:
+      "PEM file of CA certificates trusted in addition to Node's defaults, for the vault and the " +
+      'token endpoint (TLS inspection proxies, private clouds).',
     format: String,
     default: '',
   },

@@ -6,7 +6,7 @@ export { FileKeyProvider, fileProvider, openKeyFile } from './file-provider.js';
 export type { FileProviderConfig } from './file-provider.js';
 export { DEFAULT_KDF, MIN_PASSPHRASE_LENGTH, SecretKeyProvider, secretKeyProvider } from './secret-key-provider.js';
 export type { SecretKeyProviderConfig } from './secret-key-provider.js';
-export { KEY_FILE_FORMAT, addKeyVersion, createKeyFile, fingerprint, readKeyFile, replaceKeyFile } from './keyfile.js';
+export { addKeyVersion, fingerprint, readKeyFile } from './keyfile.js';
 export type { FileKey, KeyRing } from './keyfile.js';
 
 /** The provider definitions of this package, as atrest's loader expects them. */

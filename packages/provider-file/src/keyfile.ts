@@ -19,7 +19,7 @@ import { dirname, basename, join } from 'node:path';
 import { errors } from '@atrest/core';
 import type { AtrestError } from '@atrest/core';
 
-export const KEY_FILE_FORMAT = 1;
+const KEY_FILE_FORMAT = 1;
 
 /** One key of the key file. */
 export type FileKey = {

@@ -24,6 +24,15 @@ export type RetrySettings = {
   readonly totalTimeoutMs: number;
 };
 
+/** The vocabulary's keys in a section: numbers (milliseconds for times), or their text. */
+export type RetryConfig = {
+  readonly max_attempts?: number | string;
+  readonly request_timeout?: number | string;
+  readonly retry_delay?: number | string;
+  readonly max_retry_delay?: number | string;
+  readonly total_timeout?: number | string;
+};
+
 /** The section keys of the vocabulary, and the setting each one sets. */
 const RETRY_KEYS = {
   max_attempts: 'maxAttempts',
@@ -98,18 +107,19 @@ function isSet(value: unknown): boolean {
   return value !== undefined && value !== null && value !== '';
 }
 
-/** A count (max_attempts) or a duration, as a number or its text, within [min, max]. */
+/** A count (max_attempts) or a duration, given as a number or its text; NaN when it is neither. */
+function numberOf(kind: RetryKey, value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string') return Number.NaN;
+  const text = value.trim();
+  if (kind === 'max_attempts') return /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  return parseDuration(text) ?? Number.NaN;
+}
+
+/** The value of `key`, read as `kind`, within [min, max]. */
 function readValue(providerId: string, key: string, kind: RetryKey, value: unknown, min: number, max: number): number {
+  const n = numberOf(kind, value);
   const count = kind === 'max_attempts';
-  const text = typeof value === 'string' ? value.trim() : '';
-  const n =
-    typeof value === 'number'
-      ? value
-      : count
-        ? /^\d+$/.test(text)
-          ? Number(text)
-          : Number.NaN
-        : (parseDuration(text) ?? Number.NaN);
   if (!Number.isInteger(n) || n < min || n > max) {
     const what = count ? 'a whole number' : 'a duration (such as 250ms, 10s, 1m) or milliseconds';
     throw configProblem(
