@@ -1,7 +1,7 @@
 // The Cloud KMS client: @google-cloud/kms in its HTTP/JSON (`fallback`) mode and google-auth-library,
-// both imported on first use only, typed structurally (only the calls the provider makes) so tests
-// and embedders can pass their own. Every request, the token's included, goes through our own
-// HTTPS agent (ca_file widens trust for this provider only). A service account key file's
+// both imported on first use only, typed structurally (only the calls the provider makes). Every
+// request, the token's included, goes through our own HTTPS agent (ca_file widens trust for this
+// provider only). A service account key file's
 // `token_uri` is honoured, as Google's Go and Python libraries do: its Node library always asks
 // oauth2.googleapis.com. Library retries are off: the provider kit's loop retries whole calls.
 import { Agent } from 'node:https';

@@ -3,19 +3,14 @@
 // values into settings. Without credentials_file, Google's application default credentials apply.
 import { readFileSync } from 'node:fs';
 import { configProblem, readCaBundle, readRetrySettings, retryConfigSchema } from '@atrest/core';
-import type { Logger, ProviderConfigSchema, RetrySettings } from '@atrest/core';
+import type { Logger, ProviderConfigSchema, RetryConfig, RetrySettings } from '@atrest/core';
 
 /** The section's keys, as core's config layer passes them (`''` for unset). */
-export type GoogleKmsConfig = {
+export type GoogleKmsConfig = RetryConfig & {
   readonly key_id: string;
   readonly credentials_file?: string;
   readonly endpoint?: string;
   readonly ca_file?: string;
-  readonly max_attempts?: number | string;
-  readonly request_timeout?: number | string;
-  readonly retry_delay?: number | string;
-  readonly max_retry_delay?: number | string;
-  readonly total_timeout?: number | string;
 };
 
 const RETRY_DEFAULTS: RetrySettings = {

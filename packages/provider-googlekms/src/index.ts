@@ -7,8 +7,4 @@ import { googleKmsProvider } from './definition.js';
 export const providers: readonly ProviderDefinition<GoogleKmsConfig>[] = [googleKmsProvider];
 
 export { googleKmsProvider } from './definition.js';
-export { createGoogleKmsProvider } from './provider.js';
-export type { GoogleKmsProviderDeps } from './provider.js';
-export type { KmsCallOptions, KmsClientLike } from './client.js';
-export { googleKmsConfigSchema } from './config.js';
 export type { GoogleKmsConfig } from './config.js';

@@ -4,18 +4,12 @@
 // match, is refused and retried. Every call runs under the provider kit's bounded retries.
 import { encodeContext, errors, withRetries } from '@atrest/core';
 import type { EncryptionContext, KeyProvider, ProviderCreateOptions, WrappedKey } from '@atrest/core';
-import type { KmsCallOptions, KmsClientLike } from './client.js';
+import type { KmsCallOptions } from './client.js';
 import { createKmsClient } from './client.js';
 import type { GoogleKmsConfig } from './config.js';
 import { parseGoogleKmsSettings } from './config.js';
 import { crc32c } from './crc32c.js';
 import { IntegrityError, classifyKmsFailure } from './errors.js';
-
-/** What `createGoogleKmsProvider` may be given besides its create options. */
-export type GoogleKmsProviderDeps = {
-  /** Use this client instead of building one (Google's libraries are then never loaded); never closed. */
-  readonly client?: KmsClientLike;
-};
 
 /** The stored bytes: [format 0x01][Cloud KMS ciphertext]. A stored format: add a byte to change it. */
 const FORMAT_V1 = 0x01;
@@ -26,16 +20,12 @@ function bytes(value: Uint8Array | string | null | undefined): Buffer | undefine
   return typeof value === 'string' ? Buffer.from(value, 'base64') : undefined;
 }
 
-/** Build a `googlekms` provider; `deps.client` replaces the library client. */
-export async function createGoogleKmsProvider(
-  options: ProviderCreateOptions<GoogleKmsConfig>,
-  deps: GoogleKmsProviderDeps = {},
-): Promise<KeyProvider> {
+/** Build a `googlekms` provider from its validated section. */
+export async function createGoogleKmsProvider(options: ProviderCreateOptions<GoogleKmsConfig>): Promise<KeyProvider> {
   const settings = parseGoogleKmsSettings(options.id, options.config, options.logger);
   const { id, keyName } = settings;
-  const owned = deps.client === undefined ? await createKmsClient(settings) : undefined;
-  const client = deps.client ?? owned?.client;
-  if (client === undefined) throw errors.internal('googlekms: no KMS client');
+  const owned = await createKmsClient(settings);
+  const { client } = owned;
   const closing = new AbortController();
   const callOptions: KmsCallOptions = { timeout: settings.retry.requestTimeoutMs, maxRetries: 0 };
   let lastVersion: string | undefined;
@@ -144,7 +134,7 @@ export async function createGoogleKmsProvider(
     async close(): Promise<void> {
       if (closing.signal.aborted) return;
       closing.abort();
-      owned?.close();
+      owned.close();
     },
   };
   return provider;

@@ -3,10 +3,10 @@
 // (role_id, secret_id), ca_file and the provider kit's retry keys; and the checks that turn the
 // validated values into settings.
 import { configProblem, readCaBundle, readRetrySettings, retryConfigSchema } from '@atrest/core';
-import type { Logger, ProviderConfigSchema, RetrySettings } from '@atrest/core';
+import type { Logger, ProviderConfigSchema, RetryConfig, RetrySettings } from '@atrest/core';
 
 /** The section's keys, as core's config layer passes them (`''` for unset). */
-export type HashicorpVaultConfig = {
+export type HashicorpVaultConfig = RetryConfig & {
   readonly url: string;
   readonly token?: string;
   readonly role_id?: string;
@@ -17,11 +17,6 @@ export type HashicorpVaultConfig = {
   /** Milliseconds (core converts `5m`), or its text when a source does not coerce. */
   readonly token_renewal_interval?: number | string;
   readonly ca_file?: string;
-  readonly max_attempts?: number | string;
-  readonly request_timeout?: number | string;
-  readonly retry_delay?: number | string;
-  readonly max_retry_delay?: number | string;
-  readonly total_timeout?: number | string;
 };
 
 const RETRY_DEFAULTS: RetrySettings = {

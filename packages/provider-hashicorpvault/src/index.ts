@@ -7,5 +7,4 @@ import { hashicorpVaultProvider } from './definition.js';
 export const providers: readonly ProviderDefinition<HashicorpVaultConfig>[] = [hashicorpVaultProvider];
 
 export { hashicorpVaultProvider } from './definition.js';
-export { hashicorpVaultConfigSchema } from './config.js';
 export type { HashicorpVaultConfig } from './config.js';
