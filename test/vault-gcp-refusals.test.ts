@@ -99,3 +99,47 @@ t.test('googlekms: a wrong service account key, an untrusted certificate', async
   t.equal(untrusted.code, 2);
   t.match(untrusted.stderr, /ATREST_TLS.*TLS verification of 127\.0\.0\.1:\d+ failed/s);
 });
+
+t.test('no INI file: both sections from the environment, their secrets from __FILE files', async (t) => {
+  const tokenFile = writeIn(dir, 'vault-token', `${vault.token}\n`);
+  const secretIdFile = writeIn(dir, 'vault-secret-id', vault.appRole.secret_id);
+  const db = join(dir, 'env-only.db');
+  const env = {
+    ...cloudEnv,
+    ATREST_DATABASE_PATH: db,
+    ATREST_SECURITY_ENCRYPTION_PROVIDER: 'hashicorpvault.main',
+    ATREST_SECURITY_AVAILABLE_ENCRYPTION_PROVIDERS: 'hashicorpvault.main hashicorpvault.approle googlekms.main',
+    ATREST_SECURITY_ENCRYPTION_HASHICORPVAULT_MAIN_URL: vault.url,
+    ATREST_SECURITY_ENCRYPTION_HASHICORPVAULT_MAIN_TOKEN__FILE: tokenFile,
+    ATREST_SECURITY_ENCRYPTION_HASHICORPVAULT_MAIN_KEY_RING: vault.key_ring,
+    ATREST_SECURITY_ENCRYPTION_HASHICORPVAULT_MAIN_CA_FILE: vault.ca_file,
+    ATREST_SECURITY_ENCRYPTION_HASHICORPVAULT_APPROLE_URL: vault.url,
+    ATREST_SECURITY_ENCRYPTION_HASHICORPVAULT_APPROLE_ROLE_ID: vault.appRole.role_id,
+    ATREST_SECURITY_ENCRYPTION_HASHICORPVAULT_APPROLE_SECRET_ID__FILE: secretIdFile,
+    ATREST_SECURITY_ENCRYPTION_HASHICORPVAULT_APPROLE_KEY_RING: vault.key_ring,
+    ATREST_SECURITY_ENCRYPTION_HASHICORPVAULT_APPROLE_CA_FILE: vault.ca_file,
+    ATREST_SECURITY_ENCRYPTION_GOOGLEKMS_MAIN_KEY_ID: google.key_id,
+    ATREST_SECURITY_ENCRYPTION_GOOGLEKMS_MAIN_CREDENTIALS_FILE: google.credentials_file,
+    ATREST_SECURITY_ENCRYPTION_GOOGLEKMS_MAIN_ENDPOINT: google.endpoint,
+    ATREST_SECURITY_ENCRYPTION_GOOGLEKMS_MAIN_CA_FILE: google.ca_file,
+  };
+  const set = await runAtrest(['secrets', 'set', 'from-env'], { env, input: 'env value' });
+  t.equal(set.code, 0, `secrets set exits 0 (${set.stderr.trim()})`);
+  const shown = await runAtrest(['config', 'show'], { env });
+  t.notMatch(shown.stdout.toString(), vault.token, 'config show redacts the token read from its file');
+  t.notMatch(shown.stdout.toString(), vault.appRole.secret_id, 'and the AppRole secret ID');
+  const status = await runAtrest(['status', '--json'], { env });
+  const providers = (JSON.parse(status.stdout.toString()) as { providers: { id: string; healthy: boolean }[] })
+    .providers;
+  t.same(
+    providers.map((p) => [p.id, p.healthy]),
+    [
+      ['hashicorpvault.main', true],
+      ['hashicorpvault.approle', true],
+      ['googlekms.main', true],
+    ],
+    'all three providers configured from the environment are healthy',
+  );
+  const get = await runAtrest(['secrets', 'get', 'from-env'], { env });
+  t.equal(get.stdout.toString(), 'env value');
+});
