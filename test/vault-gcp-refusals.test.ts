@@ -1,6 +1,7 @@
 // What an operator sees when Vault or Google Cloud KMS refuses: a revoked token, a sealed Vault, a
 // wrong service account key, an untrusted certificate. The CLI (a real process) exits with the
-// catalogue's code and says what is wrong and what to do; no secret is printed.
+// catalogue's code and says what is wrong and what to do; no secret is printed. And the same
+// providers configured from the environment alone, their secrets from `__FILE` files.
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
