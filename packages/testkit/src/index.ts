@@ -25,3 +25,26 @@ export type {
   AzureKeyVaultOperation,
   AzureKeyVaultProviderKeys,
 } from './emulators/azure-keyvault.js';
+export { hashicorpVaultOperations, startHashicorpVaultEmulator } from './emulators/hashicorp-vault.js';
+export type {
+  HashicorpVaultEmulator,
+  HashicorpVaultEmulatorOptions,
+  HashicorpVaultFault,
+  HashicorpVaultFaultKind,
+  HashicorpVaultOperation,
+  HashicorpVaultProviderKeys,
+  VaultKeyLocation,
+} from './emulators/hashicorp-vault.js';
+export type { VaultCapability, VaultPolicyRules, VaultTokenOptions } from './emulators/vault-auth.js';
+export type { TransitKeyFacts, TransitKeyType } from './emulators/vault-transit.js';
+export { googleKmsOperations, startGoogleKmsEmulator } from './emulators/google-kms.js';
+export type {
+  GoogleKmsEmulator,
+  GoogleKmsEmulatorOptions,
+  GoogleKmsFault,
+  GoogleKmsFaultKind,
+  GoogleKmsOperation,
+  GoogleKmsProviderKeys,
+  GoogleKmsTamper,
+} from './emulators/google-kms.js';
+export type { ServiceAccountCredentials } from './emulators/google-oauth.js';

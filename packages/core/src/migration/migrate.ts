@@ -453,8 +453,14 @@ export class Migrator implements MigrationsApi {
         continue;
       }
       try {
-        const key = unwrapped?.get(row.id) ?? Buffer.from(await this.envelope.dataKey(row.id));
-        const wrapped = await provider.wrapKey(key, dataKeyContext(row));
+        // Its own data keys, a provider that can re-wraps inside its key service: the key never leaves it.
+        const wrapped =
+          unwrapped === undefined && row.provider === provider.id && provider.canRewrap
+            ? await provider.rewrapKey({ ciphertext: row.wrapped, keyRef: row.key_ref }, dataKeyContext(row))
+            : await provider.wrapKey(
+                unwrapped?.get(row.id) ?? Buffer.from(await this.envelope.dataKey(row.id)),
+                dataKeyContext(row),
+              );
         updates.push({ row, ciphertext: wrapped.ciphertext, keyRef: wrapped.keyRef });
       } catch (err) {
         // A key dropped when encryption was turned off may be under a key that is gone: leave it.

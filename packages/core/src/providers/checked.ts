@@ -67,12 +67,7 @@ export class CheckedProvider {
       copy.fill(0);
     }
     this.lastHealth = { healthy: true };
-    if (!(wrapped?.ciphertext instanceof Uint8Array) || wrapped.ciphertext.length === 0) {
-      throw errors.providerContract(this.id, 'wrapKey returned no ciphertext bytes');
-    }
-    if (typeof wrapped.keyRef !== 'string' || wrapped.keyRef.length === 0 || wrapped.keyRef.length > 2048) {
-      throw errors.providerContract(this.id, 'wrapKey returned no keyRef string (1 to 2048 characters)');
-    }
+    this.checkWrapped(wrapped, 'wrapKey');
     // Views, not copies: no extra copy of the data key is left behind.
     const ciphertext = Buffer.from(wrapped.ciphertext.buffer, wrapped.ciphertext.byteOffset, wrapped.ciphertext.length);
     if (ciphertext.includes(Buffer.from(dataKey.buffer, dataKey.byteOffset, dataKey.length))) {
@@ -95,6 +90,34 @@ export class CheckedProvider {
       throw errors.providerContract(this.id, `unwrapKey returned ${found} instead of 32 bytes`);
     }
     return key;
+  }
+
+  /** True when the provider re-wraps inside its key service (see `KeyProvider.rewrapKey`). */
+  get canRewrap(): boolean {
+    return this.inner.rewrapKey !== undefined;
+  }
+
+  /** Re-wrap a data key this provider wrapped under its current key, inside the key service. */
+  async rewrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<WrappedKey> {
+    if (this.inner.rewrapKey === undefined) throw errors.internal(`provider ${this.id} cannot rewrap`);
+    let rewrapped: WrappedKey;
+    try {
+      rewrapped = await this.inner.rewrapKey(wrapped, { ...context });
+    } catch (err) {
+      throw this.observe(providerFailure(this.id, 're-wrap a data key', err));
+    }
+    this.lastHealth = { healthy: true };
+    this.checkWrapped(rewrapped, 'rewrapKey');
+    return { ciphertext: new Uint8Array(rewrapped.ciphertext), keyRef: rewrapped.keyRef };
+  }
+
+  private checkWrapped(wrapped: WrappedKey, method: string): void {
+    if (!(wrapped?.ciphertext instanceof Uint8Array) || wrapped.ciphertext.length === 0) {
+      throw errors.providerContract(this.id, `${method} returned no ciphertext bytes`);
+    }
+    if (typeof wrapped.keyRef !== 'string' || wrapped.keyRef.length === 0 || wrapped.keyRef.length > 2048) {
+      throw errors.providerContract(this.id, `${method} returned no keyRef string (1 to 2048 characters)`);
+    }
   }
 
   /** Run the provider's health check (if any); never throws. */

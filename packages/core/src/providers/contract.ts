@@ -55,6 +55,12 @@ export type KeyProvider = {
   /** Unwrap what `wrapKey` returned, with the same `context`; returns the 32-byte data key. */
   unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array>;
   /**
+   * Optional: wrap what `wrapKey` returned under the provider's current key inside the key service,
+   * the data key never leaving it in the clear (Vault Transit's rewrap). `re-encrypt-data-keys` uses
+   * it for the data keys this provider wrapped; without it, they are unwrapped and wrapped again.
+   */
+  rewrapKey?(wrapped: WrappedKey, context: EncryptionContext): Promise<WrappedKey>;
+  /**
    * The keyRef `wrapKey` returns now, for a provider that knows it without asking a service (a
    * key-file fingerprint). Key rotation and `--prune` tell the current key from old ones by it.
    */

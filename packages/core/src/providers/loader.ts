@@ -17,6 +17,8 @@ export const builtinProviderPackages: Readonly<Record<string, string>> = {
   secret_key: '@atrest/provider-file',
   awskms: '@atrest/provider-awskms',
   azurekv: '@atrest/provider-azurekv',
+  hashicorpvault: '@atrest/provider-hashicorpvault',
+  googlekms: '@atrest/provider-googlekms',
 };
 
 /**
