@@ -11,7 +11,9 @@ import { createTestTls, startPostgres } from '@atrest/testkit';
 
 const server = await startPostgres();
 t.teardown(() => server.stop());
-const otherCa = await createTestTls({ name: 'Some Other CA' });
+const scratch = mkdtempSync(join(tmpdir(), 'atrest-pg-tls-'));
+t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+const otherCa = await createTestTls({ name: 'Some Other CA', dir: scratch });
 const database = await server.createDatabase();
 const password = { user: server.user, password: server.password, name: database };
 const host = `127.0.0.1:${server.port}`;
@@ -101,11 +103,9 @@ t.test('client certificates (mutual TLS)', async (t) => {
     client_cert_path: carol.certFile,
     client_key_path: carol.keyFile,
   };
-  const dir = mkdtempSync(join(tmpdir(), 'atrest-pg-client-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const stranger = await otherCa.issueClientCertificate('carol');
-  writeFileSync(join(dir, 'stranger.crt'), stranger.certPem);
-  writeFileSync(join(dir, 'stranger.key'), stranger.keyPem, { mode: 0o600 });
+  writeFileSync(join(scratch, 'stranger.crt'), stranger.certPem);
+  writeFileSync(join(scratch, 'stranger.key'), stranger.keyPem, { mode: 0o600 });
 
   t.test('a certificate user logs in with its certificate', async (t) => {
     t.same(await session(keys), { ssl: true, client_dn: '/CN=carol' });
@@ -121,8 +121,8 @@ t.test('client certificates (mutual TLS)', async (t) => {
   });
 
   t.test("a certificate of a CA the server does not trust is refused, naming the certificate's file", async (t) => {
-    const cert = join(dir, 'stranger.crt');
-    await t.rejects(session({ ...keys, client_cert_path: cert, client_key_path: join(dir, 'stranger.key') }), {
+    const cert = join(scratch, 'stranger.crt');
+    await t.rejects(session({ ...keys, client_cert_path: cert, client_key_path: join(scratch, 'stranger.key') }), {
       code: 'ATREST_TLS',
       message: new RegExp(`the server refused the client certificate ${cert}`),
       details: { file: cert },
@@ -164,7 +164,7 @@ t.test('client certificates (mutual TLS)', async (t) => {
   });
 
   t.test("a client key that is not the certificate's key is refused before connecting", async (t) => {
-    await t.rejects(session({ ...keys, client_key_path: join(dir, 'stranger.key') }), {
+    await t.rejects(session({ ...keys, client_key_path: join(scratch, 'stranger.key') }), {
       code: 'ATREST_TLS',
       message: /\(sslmode verify-full\): the TLS files do not load .*carol\.crt, .*stranger\.key/,
     });
