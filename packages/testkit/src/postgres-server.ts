@@ -30,6 +30,8 @@ export type TestPostgres = {
   url(database?: string): string;
   /** Create a database (default: a fresh unique name) owned by `owner` (default the superuser); returns its name. */
   createDatabase(options?: { readonly name?: string; readonly owner?: string }): Promise<string>;
+  /** Drop a database, ending the sessions still on it. */
+  dropDatabase(name: string): Promise<void>;
   /** Create a login role that authenticates by password (default: a random one). */
   createPasswordUser(name: string, password?: string): Promise<{ readonly user: string; readonly password: string }>;
   /**
@@ -100,7 +102,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       fsync: 'off',
     };
     const args = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
-    let server = await startServer(binaries.postgres, data, args, runAs, options.log);
+    let server = await startServer(binaries.postgres, dir, args, runAs, options.log);
     const url = (database = 'postgres') =>
       `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${server.port}/${encodeURIComponent(database)}`;
     const admin = (sql: string) => superuserQuery(server.port, password, sql);
@@ -118,6 +120,9 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         const name = o.name ?? `db_${randomBytes(6).toString('hex')}`;
         await admin(`CREATE DATABASE ${quoteIdentifier(name)} OWNER ${quoteIdentifier(o.owner ?? 'postgres')}`);
         return name;
+      },
+      async dropDatabase(name) {
+        await admin(`DROP DATABASE ${quoteIdentifier(name)} WITH (FORCE)`);
       },
       async createPasswordUser(name, userPassword = randomBytes(12).toString('base64url')) {
         await admin(`CREATE ROLE ${quoteIdentifier(name)} LOGIN PASSWORD '${userPassword.replaceAll("'", "''")}'`);
@@ -137,7 +142,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       },
       async restart() {
         await server.stop();
-        server = await startServer(binaries.postgres, data, args, runAs, options.log, server.port);
+        server = await startServer(binaries.postgres, dir, args, runAs, options.log, server.port);
       },
       async stop() {
         if (stopped) return;
@@ -154,10 +159,10 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 
 type RunningServer = { readonly port: number; stop(): Promise<void> };
 
-/** Start the postmaster on `port` (default: a free one; a port taken meanwhile is retried). */
+/** Start the postmaster of the cluster in `dir` on `port` (default: a free one; a port taken meanwhile is retried). */
 async function startServer(
   postgres: string,
-  data: string,
+  dir: string,
   args: readonly string[],
   runAs: RunAs,
   log: ((line: string) => void) | undefined,
@@ -165,13 +170,13 @@ async function startServer(
 ): Promise<RunningServer> {
   for (let attempt = 1; ; attempt++) {
     const chosen = port ?? (await freePort());
-    const child = spawn(postgres, ['-D', data, '-p', String(chosen), ...args], {
+    const child = spawn(postgres, ['-D', join(dir, 'data'), '-p', String(chosen), ...args], {
       ...runAs,
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, LC_ALL: 'C' },
     });
     const outcome = await readiness(child, log);
-    if (outcome.ready) return supervise(child, chosen);
+    if (outcome.ready) return supervise(child, chosen, dir);
     const portTaken = outcome.lines.some((l) => l.includes('could not bind'));
     if (!portTaken || attempt >= 5) {
       throw new Error(`PostgreSQL did not start on 127.0.0.1:${chosen}:\n${outcome.lines.join('\n')}`);
@@ -202,14 +207,17 @@ function readiness(
   });
 }
 
+// Waits for the pipe to close, ends the postmaster ($1) at once, waits for it, removes its directory ($2).
+const WATCHDOG = 'read _; kill -QUIT "$1" 2>/dev/null; while kill -0 "$1" 2>/dev/null; do sleep 1; done; rm -rf "$2"';
+
 /**
  * Keep the test process free to exit, and the server from outliving it: a shell reads a pipe from
- * this process and sends the postmaster SIGQUIT (immediate shutdown) when the pipe closes, which
- * the kernel does however this process ends, SIGKILL included.
+ * this process and, when the pipe closes (the kernel closes it however this process ends, SIGKILL
+ * included), stops the server (immediate shutdown) and removes its directory.
  */
-function supervise(child: ChildProcess, port: number): RunningServer {
+function supervise(child: ChildProcess, port: number, dir: string): RunningServer {
   const pid = child.pid ?? 0;
-  const watchdog = spawn('/bin/sh', ['-c', 'read _; kill -QUIT "$1" 2>/dev/null', 'atrest-pg-watchdog', String(pid)], {
+  const watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'atrest-pg-watchdog', String(pid), dir], {
     stdio: ['pipe', 'ignore', 'ignore'],
   });
   const exited = new Promise<void>((resolve) => {
