@@ -3,6 +3,8 @@ export { runProviderConformance } from './conformance.js';
 export type { ConformanceOptions } from './conformance.js';
 export { createTestTls } from './tls.js';
 export type { TestTls } from './tls.js';
+export { startPostgres } from './postgres-server.js';
+export type { StartPostgresOptions, TestPostgres } from './postgres-server.js';
 export { awsKmsOperations, startAwsKmsEmulator } from './emulators/aws-kms.js';
 export type {
   AwsKmsCredentials,
