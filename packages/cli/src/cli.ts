@@ -1,7 +1,5 @@
 // The `atrest` command: a table of commands, each with its options, help and run function.
 // `runCli` is embeddable: an application mounts it under its own command name and app name.
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isAtrestError, openAtrest } from '@atrest/core';
 import type { Atrest, AtrestError, OpenAtrestOptions, Logger } from '@atrest/core';
@@ -64,10 +62,6 @@ const globalOptions = {
   'key-path': { type: 'string', description: 'key file path of file.default (overrides <APP>_ENCRYPTION_KEY_PATH)' },
   help: { type: 'boolean', short: 'h', description: 'show help' },
 } as const;
-
-const here = dirname(fileURLToPath(import.meta.url));
-/** The CLI package root: its node_modules hold the built-in provider packages. */
-const cliRoot = resolve(here, '..', '..');
 
 function globalHelp(name: string): string {
   const width = Math.max(...commands.map((c) => c.path.join(' ').length));
@@ -173,7 +167,6 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     options: explicit,
     logger,
     appRoot: options.appRoot ?? process.cwd(),
-    builtinProviderRoots: [cliRoot],
     ...(configFile !== undefined ? { configFile } : {}),
     ...(typeof values['env-file'] === 'string' ? { envFile: values['env-file'] } : {}),
     ...(options.env !== undefined ? { env: options.env } : {}),

@@ -142,14 +142,7 @@ export const commands: Command[] = [
     async run(ctx) {
       const config = await loadAtrestConfig(ctx.openOptions);
       if (ctx.values['json'] === true) {
-        await out(
-          ctx,
-          JSON.stringify(
-            config.entries.map((e) => (e.sensitive ? { ...e, value: '<redacted>' } : e)),
-            null,
-            2,
-          ),
-        );
+        await out(ctx, JSON.stringify(config.entries, null, 2));
       } else {
         await out(ctx, formatConfigEntries(config.entries));
       }

@@ -25,16 +25,14 @@ export async function loadAtrestConfig(options: OpenAtrestOptions = {}): Promise
 }
 
 function loaderFor(options: OpenAtrestOptions): ProviderLoader {
-  return new ProviderLoader({
-    appRoot: options.appRoot ?? process.cwd(),
-    builtinRoots: options.builtinProviderRoots ?? [],
-  });
+  return new ProviderLoader(options.appRoot ?? process.cwd());
 }
 
-function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Promise<AtrestConfig> {
-  const { database: _database, appRoot: _appRoot, logger: _logger, builtinProviderRoots: _roots, ...sources } = options;
+async function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Promise<AtrestConfig> {
+  const { database: _database, appRoot: _appRoot, logger: _logger, ...sources } = options;
   return loadConfig({
     ...sources,
+    builtinProviders: await loader.builtinProviders(),
     providerSchema: async (type, context) => (await loader.definition(type, context.module)).configSchema,
   });
 }

@@ -13,8 +13,6 @@ export type OpenAtrestOptions = ConfigSources & {
   appRoot?: string;
   /** Where atrest reports; default silent. */
   logger?: Logger;
-  /** Extra directories for the built-in provider packages (the CLI passes its own). */
-  builtinProviderRoots?: readonly string[];
 };
 
 /** Options of encrypt/decrypt. */

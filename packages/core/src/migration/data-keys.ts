@@ -40,8 +40,13 @@ export async function rewrapDataKeys(
     // A copy the cache cannot zero while the provider wraps it; zeroed once wrapped.
     let key: Buffer | undefined;
     try {
-      key = Buffer.from(unwrapped?.get(row.id) ?? (await ctx.envelope.dataKey(row.id)));
-      const wrapped = await provider.wrapKey(key, dataKeyContext(row));
+      // Its own data keys, a provider that can re-wraps inside its key service: the key never leaves it.
+      const inService = unwrapped === undefined && row.provider === provider.id && provider.canRewrap;
+      if (!inService) key = Buffer.from(unwrapped?.get(row.id) ?? (await ctx.envelope.dataKey(row.id)));
+      const wrapped =
+        key === undefined
+          ? await provider.rewrapKey({ ciphertext: row.wrapped, keyRef: row.keyRef }, dataKeyContext(row))
+          : await provider.wrapKey(key, dataKeyContext(row));
       rewraps.push({
         id: row.id,
         expectedWrapped: row.wrapped,

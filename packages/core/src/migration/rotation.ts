@@ -21,7 +21,7 @@ export async function rotateEncryptionKey(
   lock: MigrationLock,
 ): Promise<DataKeysReport & { reports: TargetReport[] }> {
   const provider = ctx.registry.get(ctx.registry.currentId);
-  if (!provider.canRotate) {
+  if (provider.rotation === 'none') {
     throw errors.usage(
       `The current provider ${provider.id} has no local key to rotate.`,
       'Rotate the key in its service (or configure a new key as the current provider), ' +
@@ -51,7 +51,7 @@ export async function rotateEncryptionKey(
         { details: { failed: failed.map((f) => f.id) } },
       );
     }
-    await provider.rotateKey(options.newSecret !== undefined ? { newSecret: options.newSecret } : {});
+    await provider.rotateKey(options.newSecret);
     report = await rewrapDataKeys(ctx, true, unwrapped);
   } finally {
     for (const key of unwrapped.values()) key.fill(0);
@@ -69,22 +69,11 @@ export async function rotateEncryptionKey(
   return { ...report, reports };
 }
 
-/** Remove the current provider's old keys that no data key needs; refuses while any is needed. */
+/** Remove the current provider's old keys that no data key needs (the provider refuses while any is needed). */
 export async function pruneKeys(ctx: MigrationContext): Promise<readonly string[]> {
   const provider = ctx.registry.get(ctx.registry.currentId);
   const rows = (await ctx.store.listDataKeys()).filter((r) => r.provider === provider.id);
-  const inUse = [...new Set(rows.map((r) => r.keyRef))];
-  const primary = provider.describe()['fingerprint'];
-  const stillNeeded = inUse.filter((ref) => ref !== primary);
-  if (stillNeeded.length > 0) {
-    const n = rows.filter((r) => r.keyRef !== primary).length;
-    throw errors.keyInUse(
-      `${n} data key(s) still need old key(s) ${stillNeeded.join(', ')}: nothing was pruned.`,
-      'Finish the rotation first (atrest rotate-encryption-key, or secrets-migration re-encrypt-data-keys).',
-      { details: { keys: stillNeeded, dataKeys: n } },
-    );
-  }
-  return provider.pruneKeys(inUse);
+  return provider.pruneKeys(rows.map((r) => r.keyRef));
 }
 
 /**
