@@ -1,7 +1,4 @@
-// Shared fixtures of the config tests: provider schemas like the real packages', temp files.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Shared fixtures of the config tests: provider schemas like the real packages', a Grafana-style INI.
 import { AtrestError } from '../src/errors.js';
 import type { ProviderConfigSchema } from '../src/providers/contract.js';
 import { loadConfig } from '../src/config/load.js';
@@ -68,34 +65,9 @@ export function schemaSource(extra: Readonly<Record<string, ProviderConfigSchema
   };
 }
 
-/** A fresh temporary directory, removed when the test ends. */
-export function tempDir(t: { teardown(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'atrest-config-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Writes a file in `dir` and returns its path. */
-export function writeIn(dir: string, name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
 /** loadConfig with an empty environment and the test schemas unless told otherwise. */
 export function load(options: Partial<LoadConfigOptions> = {}): Promise<AtrestConfig> {
   return loadConfig({ env: {}, providerSchema: schemaSource().providerSchema, ...options });
-}
-
-/** The error a promise rejects with (fails the test if it resolves). */
-export async function rejection(promise: Promise<unknown>): Promise<AtrestError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof AtrestError) return err;
-    throw err;
-  }
-  throw new Error('expected loadConfig to reject');
 }
 
 /** A realistic host INI file in the style of Grafana's defaults.ini: many sections, atrest's keys among them. */

@@ -1,9 +1,8 @@
 // The envelope engine over a real SQLite file, with a small real AES-GCM provider that counts calls.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { tempDir } from '@atrest/testkit';
 import { AtrestError, encodeContext } from '@atrest/core';
 import type { EncryptionContext, KeyProvider, WrappedKey } from '@atrest/core';
 import { CheckedProvider } from '../src/providers/checked.js';
@@ -40,7 +39,7 @@ class CountingProvider implements KeyProvider {
   }
 }
 
-function setup(provider = new CountingProvider(), file = join(mkdtempSync(join(tmpdir(), 'atrest-env-')), 'app.db')) {
+function setup(provider = new CountingProvider(), file = join(tempDir('atrest-env-'), 'app.db')) {
   const store = new Store(file);
   const checked = new CheckedProvider('test.main', 'test', provider);
   const registry = { currentId: 'test.main', get: () => checked };

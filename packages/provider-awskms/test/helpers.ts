@@ -33,14 +33,6 @@ export function createProvider(
   return awsKmsProvider.create(createOptions(emulatorConfig(emulator, overrides), name));
 }
 
-/** The rejection of `promise` (fails the caller's test through `undefined` when it resolves). */
-export async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-}
-
 export const context = { data_key_id: '0123456789abcdef0123456789abcdef', label: 'secrets/2026-01-01' } as const;
 
 /** `provider.health()`, which the awskms provider always has. */

@@ -8,9 +8,9 @@ import t from 'tap';
 import { KMS } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { isAtrestError } from '@atrest/core';
-import { startAwsKmsEmulator } from '@atrest/testkit';
+import { rejection, startAwsKmsEmulator } from '@atrest/testkit';
 import { createAwsKmsProvider, providers } from '../src/index.js';
-import { context, createOptions, createProvider, type emulatorConfig, health, rejection } from './helpers.js';
+import { context, createOptions, createProvider, type emulatorConfig, health } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { EncryptionContext } from '@atrest/core';
 import type { AzureKeyVaultFault } from '@atrest/testkit';
 import t from 'tap';
-import { emulator, healthOf, providerOn, recordingLogger, rejectionOf } from './helpers/provider.js';
+import { rejection } from '@atrest/testkit';
+import { emulator, healthOf, providerOn, recordingLogger } from './helpers/provider.js';
 
 const context: EncryptionContext = { data_key_id: 'dk-retry', label: 'retry/2026-01-01' };
 
@@ -74,7 +75,7 @@ t.test('persistent 5xx → ATREST_PROVIDER_UNAVAILABLE in bounded time', async (
   emu.resetCalls();
   emu.injectFault({ kind: 'service-unavailable' });
   const started = Date.now();
-  const err = await rejectionOf(p.wrapKey(new Uint8Array(randomBytes(32)), context));
+  const err = await rejection(p.wrapKey(new Uint8Array(randomBytes(32)), context));
   const elapsed = Date.now() - started;
   t.equal(err?.code, 'ATREST_PROVIDER_UNAVAILABLE', 'ATREST_PROVIDER_UNAVAILABLE');
   t.match(err?.message, 'azurekv.main', 'naming the provider');
@@ -93,7 +94,7 @@ t.test('an outage (vault down) → ATREST_PROVIDER_UNAVAILABLE, then recovery', 
   const dataKey = new Uint8Array(randomBytes(32));
   const wrapped = await p.wrapKey(dataKey, context);
   await emu.stop();
-  const err = await rejectionOf(p.unwrapKey(wrapped, context));
+  const err = await rejection(p.unwrapKey(wrapped, context));
   t.equal(err?.code, 'ATREST_PROVIDER_UNAVAILABLE', 'unavailable while down');
   t.match(err?.message, /ECONNREFUSED/, 'connection refused, said');
   await emu.start();
@@ -106,7 +107,7 @@ t.test('a hanging vault is bounded by request_timeout', async (t) => {
   await healthOf(p);
   emu.injectFault({ kind: 'latency', ms: 5000, operations: ['getKey'] });
   const started = Date.now();
-  const err = await rejectionOf(healthOf(p));
+  const err = await rejection(healthOf(p));
   t.equal(err?.code, 'ATREST_PROVIDER_UNAVAILABLE', 'unavailable');
   t.match(err?.message, /within 300 ms/, 'saying it timed out');
   t.ok(Date.now() - started < 2000, `in bounded time (${Date.now() - started} ms)`);

@@ -45,16 +45,6 @@ export async function providerOn(
   return provider;
 }
 
-/** The rejection of `promise`, or undefined when it resolves. */
-export function rejectionOf(
-  promise: Promise<unknown>,
-): Promise<(Error & { code?: string; details?: Record<string, unknown> }) | undefined> {
-  return promise.then(
-    () => undefined,
-    (err: unknown) => err as Error & { code?: string; details?: Record<string, unknown> },
-  );
-}
-
 /** Run the provider's health check (every azurekv provider has one). */
 export function healthOf(provider: KeyProvider): Promise<void> {
   if (!provider.health) throw new Error('the provider has no health()');
