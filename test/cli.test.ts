@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { runAtrest, tempDir } from './helpers.js';
+import { tempDir } from '@atrest/testkit';
+import { runAtrest } from './helpers.js';
 
 function box() {
   const dir = tempDir('atrest-cli-');

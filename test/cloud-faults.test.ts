@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { isAtrestError, openAtrest } from '@atrest/core';
 import type { Atrest } from '@atrest/core';
-import { startAwsKmsEmulator, startAzureKeyVaultEmulator } from '@atrest/testkit';
-import { cloudEnv, repoRoot, runAtrest, statusFrom, tempDir, writeIn } from './helpers.js';
+import { startAwsKmsEmulator, startAzureKeyVaultEmulator, tempDir, writeIn } from '@atrest/testkit';
+import { cloudEnv, repoRoot, runAtrest, statusFrom } from './helpers.js';
 
 Object.assign(process.env, cloudEnv);
 const kms = await startAwsKmsEmulator();

@@ -5,9 +5,9 @@
 import { join } from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
-import { createTestTls, startAwsKmsEmulator, startAzureKeyVaultEmulator } from '@atrest/testkit';
-import { cloudEnv, runAtrest, statusFrom, tempDir, writeIn } from './helpers.js';
-import type { Run } from './helpers.js';
+import { createTestTls, startAwsKmsEmulator, startAzureKeyVaultEmulator, tempDir, writeIn } from '@atrest/testkit';
+import type { Run } from '@atrest/testkit';
+import { cloudEnv, runAtrest, statusFrom } from './helpers.js';
 
 const kms = await startAwsKmsEmulator();
 t.teardown(() => kms.close());

@@ -5,7 +5,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
-import { repoRoot, tempDir } from './helpers.js';
+import { tempDir } from '@atrest/testkit';
+import { repoRoot } from './helpers.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures');
 const app = tempDir('atrest-thirdparty-');
