@@ -20,7 +20,7 @@ export function runAtrest(args: readonly string[], options: SpawnNodeOptions = {
 
 // ----- cloud providers end to end (test/cloud-*.test.ts) ------------------------------------------
 
-/** Environment every run with a cloud provider adds: the AWS SDK's Node 20 notice silenced, no instance metadata lookups. */
+/** Environment every run with a cloud provider adds: the AWS SDK's Node 20 notice silenced, no metadata lookups. */
 export const cloudEnv: Readonly<Record<string, string>> = {
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   AWS_EC2_METADATA_DISABLED: 'true',
@@ -100,7 +100,7 @@ export async function seedApplication(
   return seeded;
 }
 
-/** Read back everything `seedApplication` stored; returns the names/rows that did not decrypt to their value (with why). */
+/** Read back what `seedApplication` stored; returns the names and rows that did not decrypt to their value, and why. */
 export async function unreadable(atrest: Atrest, dbPath: string, seeded: Seeded): Promise<string[]> {
   const bad: string[] = [];
   for (const [name, value] of seeded.secrets) {

@@ -36,6 +36,7 @@ export type {
   TargetStatus,
 } from './atrest.js';
 export { formatConfigEntries } from './config/index.js';
+export { didYouMean } from './config/suggest.js';
 export type {
   AtrestConfig,
   ConfigEntry,
