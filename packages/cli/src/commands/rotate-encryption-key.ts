@@ -1,12 +1,11 @@
 // `rotate-encryption-key`: a new key for the local provider (a new key-file version, or a new
 // passphrase read from a file, stdin or a no-echo prompt), data keys re-wrapped; `--prune` removes
 // old key versions; an empty new passphrase with --yes turns encryption off.
-import { readFileSync } from 'node:fs';
 import { errors } from '@atrest/core';
 import type { Atrest } from '@atrest/core';
 import { secretInArgv } from '../arguments.js';
 import type { Command, CommandContext } from '../command.js';
-import { readAll } from '../io.js';
+import { readAll, readOptionFile } from '../io.js';
 import { jsonOption, printData } from '../output.js';
 import { rowProgress } from '../progress.js';
 import { askNewPassphrase, isTerminal } from '../prompt.js';
@@ -14,20 +13,8 @@ import { formatDataKeys, formatReports } from './reports.js';
 
 async function readNewPassphrase(ctx: CommandContext): Promise<string> {
   const file = ctx.value('new-key-file');
-  let raw: Buffer;
-  if (file !== undefined) {
-    try {
-      raw = readFileSync(file);
-    } catch (cause) {
-      throw errors.usage(`Cannot read --new-key-file ${file}: ${(cause as Error).message}.`, 'Check the path.', {
-        cause,
-      });
-    }
-  } else if (isTerminal(ctx.io)) {
-    return askNewPassphrase(ctx.io);
-  } else {
-    raw = await readAll(ctx.io.stdin);
-  }
+  if (file === undefined && isTerminal(ctx.io)) return askNewPassphrase(ctx.io);
+  const raw = file !== undefined ? readOptionFile('new-key-file', file) : await readAll(ctx.io.stdin);
   return raw.toString('utf8').replace(/\r?\n$/, '');
 }
 

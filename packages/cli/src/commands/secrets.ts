@@ -1,10 +1,9 @@
 // `secrets set|get|list|delete`: atrest's key/value table of secrets. Values come from stdin or a
 // file and go to stdout or a private file, never through argv.
-import { readFileSync } from 'node:fs';
 import { errors } from '@atrest/core';
 import { secretInArgv } from '../arguments.js';
 import type { Command, CommandContext } from '../command.js';
-import { readAll, write } from '../io.js';
+import { readAll, readOptionFile, write } from '../io.js';
 import { jsonOption, printData, tell } from '../output.js';
 import { writePrivateFile } from '../private-file.js';
 
@@ -25,13 +24,7 @@ async function readValue(ctx: CommandContext, name: string): Promise<Buffer> {
   const file = ctx.value('value-file');
   let value: Buffer;
   if (file !== undefined) {
-    try {
-      value = readFileSync(file);
-    } catch (cause) {
-      throw errors.usage(`Cannot read --value-file ${file}: ${(cause as Error).message}.`, 'Check the path.', {
-        cause,
-      });
-    }
+    value = readOptionFile('value-file', file);
   } else {
     if (ctx.io.stdin.isTTY === true) await tell(ctx, 'Reading the value from stdin (end with Ctrl-D)...');
     value = await readAll(ctx.io.stdin);
