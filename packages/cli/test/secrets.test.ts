@@ -41,7 +41,8 @@ t.test('binary round trips: a 1 MiB random file and a PEM certificate', async (t
 
 t.test('secrets import: JSON lines, text and base64; a bad line imports nothing', async (t) => {
   const b = box();
-  const lines = `{"name":"a","value":"text a"}\n{"name":"b","value_base64":"${Buffer.from([0, 1, 2, 255]).toString('base64')}"}\n`;
+  const base64 = Buffer.from([0, 1, 2, 255]).toString('base64');
+  const lines = `{"name":"a","value":"text a"}\n{"name":"b","value_base64":"${base64}"}\n`;
   const r = await runAtrest([...b.args, 'secrets', 'import'], { input: lines });
   t.equal(r.code, 0, r.stderr);
   t.same([...(await runAtrest([...b.args, 'secrets', 'get', 'b'])).stdout], [0, 1, 2, 255]);
