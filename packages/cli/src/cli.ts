@@ -83,8 +83,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       return invocation.asked ? 0 : 2;
     }
     const given = invocation.options;
-    const logger = stderrLogger(io);
-    const openOptions = openOptionsFor(given, options, logger);
+    const openOptions = openOptionsFor(given, options, stderrLogger(io));
     database = openOptions.options?.['database.path'];
     const ctx: CommandContext = {
       io,
@@ -102,7 +101,6 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       },
       env: options.env ?? process.env,
       openOptions,
-      logger,
       async open() {
         const a = await openAtrest(openOptions);
         opened.push(a);

@@ -1,6 +1,6 @@
 // What a command is (its words, options, help and run function) and what its run function is
 // given. The runner and the command table both depend on this module, never on each other.
-import type { Atrest, Logger, OpenAtrestOptions } from '@atrest/core';
+import type { Atrest, OpenAtrestOptions } from '@atrest/core';
 import type { CliIo } from './io.js';
 
 /** One option of a command, as `--name` (and `-x` when it has a short form). */
@@ -36,7 +36,6 @@ export type CommandContext = {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** What `open` passes to openAtrest (global options applied). */
   readonly openOptions: OpenAtrestOptions;
-  readonly logger: Logger;
   /** Open atrest with the global options; the runner closes it. */
   open(): Promise<Atrest>;
 };
