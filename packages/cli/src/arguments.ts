@@ -75,7 +75,7 @@ function unknownCommand(words: readonly string[], table: CommandTable, name: str
   const group = table.groups.find((g) => g.word === first);
   if (group === undefined) {
     const tops = [...new Set(table.commands.map((c) => c.path[0] ?? ''))];
-    return errors.usage(`Unknown command '${first}'.`, hint(didYouMean(first, tops), `Run '${name} --help'.`));
+    return errors.usage(`unknown command '${first}'.`, hint(didYouMean(first, tops), `Run '${name} --help'.`));
   }
   const inGroup = table.commands.filter((c) => c.path[0] === first).map((c) => c.path.slice(1).join(' '));
   if (second === undefined) {
@@ -86,7 +86,7 @@ function unknownCommand(words: readonly string[], table: CommandTable, name: str
   }
   const suggestion = didYouMean(second, inGroup);
   return errors.usage(
-    `Unknown command '${first} ${second}'.`,
+    `unknown command '${first} ${second}'.`,
     hint(suggestion === undefined ? undefined : `${first} ${suggestion}`, `Run '${name} ${first} --help'.`),
   );
 }
@@ -105,7 +105,7 @@ function readOptions(tokens: readonly Token[], specs: OptionSpecs, command: Comm
     if (spec === undefined) {
       const known = Object.keys(specs).map((k) => `--${k}`);
       throw errors.usage(
-        `Unknown option ${raw} for '${command.path.join(' ')}'.`,
+        `unknown option ${raw} for '${command.path.join(' ')}'.`,
         hint(didYouMean(raw, known), optionHelp(command, name)),
       );
     }
@@ -134,9 +134,9 @@ function checkArgCount(command: Command, args: readonly string[], name: string):
   const min = command.minArgs ?? 0;
   const max = command.maxArgs ?? 0;
   if (args.length >= min && args.length <= max) return;
-  const takes = max === 0 ? 'no arguments' : min === max ? `${min} argument${min === 1 ? '' : 's'}` : `${min}-${max}`;
+  const takes = max === 0 ? 'none' : min === max ? `${min}` : `${min} to ${max}`;
   throw errors.usage(
-    `'${command.path.join(' ')}' takes ${takes}; ${args.length} given.`,
+    `'${command.path.join(' ')}' was given the wrong number of arguments: it takes ${takes}, not ${args.length}.`,
     `Usage: ${name} ${command.usage}`,
   );
 }

@@ -19,7 +19,8 @@ t.test('a database locked by another process: the file and the holder named', as
         `const db = new Database(${JSON.stringify(b.db)});`,
         "db.exec('BEGIN IMMEDIATE');",
         "process.stdout.write('holding\\n');",
-        'setInterval(() => undefined, 1000);',
+        // The timer holds the connection: unreferenced, it would be collected and the lock released.
+        'setInterval(() => db.inTransaction, 1000);',
       ].join('\n'),
     ),
   ]);

@@ -54,22 +54,22 @@ t.test('--help on a command group lists its commands', async (t) => {
 
 t.test("unknown commands and options: atrest's own message with a did-you-mean", async (t) => {
   const cases: [string[], string][] = [
-    [['statsu'], "Unknown command 'statsu'. Did you mean 'status'?"],
-    [['secrets', 'lsit'], "Unknown command 'secrets lsit'. Did you mean 'secrets list'?"],
+    [['statsu'], "unknown command 'statsu'. Did you mean 'status'?"],
+    [['secrets', 'lsit'], "unknown command 'secrets lsit'. Did you mean 'secrets list'?"],
     [
       ['secrets-migration', 'reencrypt'],
-      "Unknown command 'secrets-migration reencrypt'. Did you mean 'secrets-migration re-encrypt'?",
+      "unknown command 'secrets-migration reencrypt'. Did you mean 'secrets-migration re-encrypt'?",
     ],
-    [['status', '--jsno'], "Unknown option --jsno for 'status'. Did you mean '--json'?"],
+    [['status', '--jsno'], "unknown option --jsno for 'status'. Did you mean '--json'?"],
     [
       ['secrets-migration', 're-encrypt', '--dryrun'],
-      "Unknown option --dryrun for 'secrets-migration re-encrypt'. Did you mean '--dry-run'?",
+      "unknown option --dryrun for 'secrets-migration re-encrypt'. Did you mean '--dry-run'?",
     ],
-    [['status', '--frob'], "Unknown option --frob for 'status'. Run 'atrest status --help' for its options."],
+    [['status', '--frob'], "unknown option --frob for 'status'. Run 'atrest status --help' for its options."],
     [['secrets', 'get', 'x', '--out'], '--out needs a value: --out FILE.'],
     [['status', '--json=yes'], '--json takes no value.'],
-    [['secrets', 'get'], "'secrets get' takes 1 argument; 0 given."],
-    [['status', 'extra'], "'status' takes no arguments; 1 given."],
+    [['secrets', 'get'], "'secrets get' was given the wrong number of arguments: it takes 1, not 0."],
+    [['status', 'extra'], "'status' was given the wrong number of arguments: it takes none, not 1."],
   ];
   for (const [argv, message] of cases) {
     const r = await runAtrest(argv);
@@ -83,7 +83,7 @@ t.test('--json: an error is one JSON object on stderr with code and message', as
   const usage = await runAtrest(['status', '--json', '--frob']);
   t.equal(usage.code, 2);
   t.same(usage.stderr.trimEnd().split('\n').length, 1, 'one line');
-  t.match(jsonError(usage), { code: 'ATREST_USAGE', message: /^Unknown option --frob/ });
+  t.match(jsonError(usage), { code: 'ATREST_USAGE', message: /^unknown option --frob/ });
   const config = await runAtrest(['--db', '/nonexistent/app.db', 'status', '--json'], {
     env: { ATREST_ENCRYPTION_SECRET_KEY: 'too-short' },
   });
