@@ -49,7 +49,12 @@ function freshProcessReadsAll(dir: string, ini: string, db: string, valuesFile: 
     `import { readFileSync } from 'node:fs';
 const { openAtrest } = await import(${JSON.stringify(core)});
 const values = JSON.parse(readFileSync(${JSON.stringify(valuesFile)}, 'utf8'));
-const a = await openAtrest({ configFile: ${JSON.stringify(ini)}, database: ${JSON.stringify(db)}, appRoot: ${JSON.stringify(repoRoot)}, env: {} });
+const a = await openAtrest({
+  configFile: ${JSON.stringify(ini)},
+  database: ${JSON.stringify(db)},
+  appRoot: ${JSON.stringify(repoRoot)},
+  env: {},
+});
 let ok = 0;
 for (const v of values) if ((await a.decryptText(v.c, { context: v.context })) === v.p) ok++;
 for (let i = 0; i < ${SECRETS}; i++) if ((await a.secrets.getText('secret-' + i)) === 'secret value ' + i) ok++;

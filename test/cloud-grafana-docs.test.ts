@@ -21,7 +21,8 @@ const awsDocProviderSection = `# AWS key management service provider setup
 ;region = eu-north-1
 `;
 const awsDocSecuritySection = `[security]
-# previous encryption key, used for legacy alerts, decrypting existing secrets or used as default provider when external providers are not configured
+# previous encryption key, used for legacy alerts, decrypting existing secrets or used as default provider
+# when external providers are not configured
 secret_key = AaaaAaaa
 # encryption provider key in the format <PROVIDER>.<KEY_NAME>
 encryption_provider = awskms.example-encryption-key
@@ -43,7 +44,8 @@ key_id = mysecretkey
 vault_uri = https://my-vault-name.vault.azure.net
 `;
 const azureDocSecuritySection = `[security]
-# previous encryption key, used for legacy alerts, decrypting existing secrets or used as default provider when external providers are not configured
+# previous encryption key, used for legacy alerts, decrypting existing secrets or used as default provider
+# when external providers are not configured
 secret_key = AaaaAaaa
 # encryption provider key in the format <PROVIDER>.<KEY-NAME>
 encryption_provider = azurekv.example-encryption-key
@@ -138,7 +140,8 @@ t.test("AWS KMS: the guide's sections, secrets through the CLI and openAtrest", 
   const ini = writeIn(
     dir,
     'grafana.ini',
-    `[server]\nhttp_port = 3000\n\n${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${awsProviderIni()}`,
+    `[server]\nhttp_port = ` +
+      `3000\n\n${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey })}\n${awsProviderIni()}`,
   );
   const db = join(dir, 'grafana.db');
   kms.resetCalls();
@@ -241,7 +244,8 @@ t.test("Azure Key Vault: the guide's sections, secrets through the CLI and openA
   // The first request of each Key Vault client is answered by a 401 challenge (counted too): hence one or two.
   t.ok(
     vault.calls.wrapKey >= 1 && vault.calls.wrapKey <= 2,
-    `the new data key was wrapped by the vault (${vault.calls.wrapKey} wrapKey requests, ${vault.calls.challenges} challenges)`,
+    `the new data key was wrapped by the vault (${vault.calls.wrapKey} wrapKey requests, ` +
+      `${vault.calls.challenges} challenges)`,
   );
   t.ok(vault.calls.token >= 1, 'with a token from the client-credentials grant');
   const get = await cli(ini, db, ['secrets', 'get', 'db-password']);
@@ -295,7 +299,10 @@ t.test("upgrading an install on secret_key.default with the guide's sections", a
   t.equal(refused.code, 2, "the guide's sections alone: the old secret is not readable, exit 2");
   t.match(
     refused.stderr,
-    /ATREST_PROVIDER_UNKNOWN: .*secret_key\.default.*Add secret_key\.default to \[security\] available_encryption_providers/,
+    new RegExp(
+      String.raw`ATREST_PROVIDER_UNKNOWN: .*secret_key\.default.*` +
+        String.raw`Add secret_key\.default to \[security\] available_encryption_providers`,
+    ),
     'the error names the provider to add, and where',
   );
   t.equal(refused.stdout.length, 0);
@@ -303,7 +310,10 @@ t.test("upgrading an install on secret_key.default with the guide's sections", a
   const listed = writeIn(
     dir,
     'listed.ini',
-    `${fillIni(awsDocSecuritySection, { secret_key: grafanaDefaultSecretKey, available_encryption_providers: 'awskms.example-encryption-key secret_key.default' })}\n${awsProviderIni()}`,
+    `${fillIni(awsDocSecuritySection, {
+      secret_key: grafanaDefaultSecretKey,
+      available_encryption_providers: 'awskms.example-encryption-key secret_key.default',
+    })}\n${awsProviderIni()}`,
   );
   const get = await cli(listed, db, ['secrets', 'get', 'old-secret']);
   t.equal(

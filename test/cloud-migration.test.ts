@@ -49,7 +49,7 @@ function appIni(security: string, sections: readonly string[]): string {
 const fileSection = `[security.encryption.file.default]\nkey_path = ${keyPath}`;
 const awsSection = `[security.encryption.awskms.main]\n${Object.entries(kms.providerKeys)
   .map(([k, v]) => `${k} = ${v}`)
-  .join('\n')}\nmax_attempts = 3\ntimeout = 5s`;
+  .join('\n')}\nmax_attempts = 3\nrequest_timeout = 5s`;
 const azureSection = `[security.encryption.azurekv.main]\n${Object.entries(vault.providerKeys)
   .map(([k, v]) => `${k} = ${v}`)
   .join('\n')}\nrequest_timeout = 5s`;

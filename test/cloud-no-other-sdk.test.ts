@@ -68,15 +68,22 @@ export async function resolve(specifier, context, next) {
       `import { register, createRequire } from 'node:module';
 register(${JSON.stringify(pathToFileURL(hooks).href)});
 const { openAtrest } = await import(${JSON.stringify(core)});
-const a = await openAtrest({ configFile: ${JSON.stringify(ini)}, database: ${JSON.stringify(join(dir, 'a.db'))}, env: {}, appRoot: ${JSON.stringify(repoRoot)} });
+const options = {
+  configFile: ${JSON.stringify(ini)},
+  database: ${JSON.stringify(join(dir, 'a.db'))},
+  env: {},
+  appRoot: ${JSON.stringify(repoRoot)},
+};
+const a = await openAtrest(options);
 await a.secrets.set('db-password', 'value-1');
-const reopened = await openAtrest({ configFile: ${JSON.stringify(ini)}, database: ${JSON.stringify(join(dir, 'a.db'))}, env: {}, appRoot: ${JSON.stringify(repoRoot)} });
+const reopened = await openAtrest(options);
 const v = await reopened.secrets.getText('db-password');
 const s = await reopened.status();
 await a.close();
 await reopened.close();
 const cjs = Object.keys(createRequire(import.meta.url).cache);
-console.log(JSON.stringify({ v, current: s.currentProvider, providers: s.providers.map((p) => [p.id, p.healthy]), dataKeys: s.dataKeys.byProvider, cjs }));`,
+const providers = s.providers.map((p) => [p.id, p.healthy]);
+console.log(JSON.stringify({ v, current: s.currentProvider, providers, dataKeys: s.dataKeys.byProvider, cjs }));`,
     );
     t.equal(run.code, 0, `the child ran with the other SDK refused (${run.stderr.trim()})`);
     const out = JSON.parse(run.stdout.toString('utf8')) as {
@@ -107,7 +114,8 @@ console.log(JSON.stringify({ v, current: s.currentProvider, providers: s.provide
     );
     t.ok(
       out.cjs.some((f) => c.usedDir.test(f)),
-      `the SDK in use shows in require's cache (${out.cjs.filter((f) => c.usedDir.test(f)).length} files): the check above can see one`,
+      `the SDK in use shows in require's cache (${out.cjs.filter((f) => c.usedDir.test(f)).length} ` +
+        `files): the check above can see one`,
     );
     t.ok(
       resolved.some((s) => c.uses.test(s)),

@@ -1,7 +1,8 @@
 // What an operator sees from the CLI when a cloud provider is misconfigured: a wrong AWS secret
 // access key or Azure client secret is ATREST_PROVIDER_AUTH (exit 2) naming the provider and the
 // identity, never a secret; a server certificate that does not verify (no ca_file, or another CA)
-// is ATREST_TLS naming the host and the CA file, and no request (let alone a credential) is sent.
+// is ATREST_TLS naming the host and the CA file, and no request (let alone a credential) is sent;
+// rotate-encryption-key (and --prune) on a key that lives in the service is a usage error.
 import { join } from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
@@ -149,6 +150,22 @@ for (const c of cases) {
       t.equal(c.requests(), 0, 'no request reached the server');
       noSecrets(t, run);
     });
+
+    await t.test(
+      'rotate-encryption-key: the key lives in the service, so rotation and --prune are usage errors',
+      async (t) => {
+        const prune = await cli(['rotate-encryption-key', '--prune']);
+        t.equal(prune.code, 2, '--prune: exit 2');
+        t.match(
+          prune.stderr,
+          /^error ATREST_USAGE: .*keeps no old keys of its own/m,
+          'a usage error, not ATREST_KEY_IN_USE',
+        );
+        const rotate = await cli(['rotate-encryption-key']);
+        t.equal(rotate.code, 2, 'rotate: exit 2');
+        t.match(rotate.stderr, /^error ATREST_USAGE: .*re-encrypt-data-keys/m, 'says to rotate in the service');
+      },
+    );
 
     const ok = await cli(['status', '--json']);
     t.match(statusFrom(ok).providers, [{ id: c.id, healthy: true }], 'with the right configuration all is well again');

@@ -3,10 +3,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
-import { tempDir } from '@atrest/testkit';
-import { repoRoot } from './helpers.js';
+import { runProviderConformance, tempDir } from '@atrest/testkit';
+import { repoRoot, runAtrest } from './helpers.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures');
 const app = tempDir('atrest-thirdparty-');
@@ -42,7 +43,8 @@ const db = () => join(tempDir('atrest-db-'), 'app.db');
 
 t.test('a third-party provider installed with npm loads by name from the INI file', async (t) => {
   const configFile = ini(
-    `[server]\nhttp_port = 3000\n\n[security]\nadmin_user = admin\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`,
+    `[server]\nhttp_port = 3000\n\n[security]\nadmin_user = admin\nencryption_provider = ` +
+      `envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`,
   );
   const database = db();
   const a = await openAtrest({ configFile, database, appRoot: app, env: {} });
@@ -66,7 +68,8 @@ t.test('a third-party provider installed with npm loads by name from the INI fil
 
 t.test('the section module key names the package', async (t) => {
   const configFile = ini(
-    `[security]\nencryption_provider = vendor.main\n\n[security.encryption.vendor.main]\nmodule = atrest-provider-notone\n`,
+    `[security]\nencryption_provider = vendor.main\n\n[security.encryption.vendor.main]\nmodule = ` +
+      `atrest-provider-notone\n`,
   );
   const err = await openAtrest({ configFile, database: db(), appRoot: app, env: {} }).catch((e: unknown) => e);
   t.match(err, { code: 'ATREST_PROVIDER_INVALID' });
@@ -151,4 +154,31 @@ t.test('third-party packages resolve from the application directory only', async
     { code: 'ATREST_PROVIDER_NOT_INSTALLED' },
     'resolved from the app directory only',
   );
+});
+
+t.test('the atrest CLI run in any directory finds the built-in providers it depends on', async (t) => {
+  const elsewhere = tempDir('atrest-cwd-');
+  const init = await runAtrest(['--db', join(elsewhere, 'app.db'), '--key-path', join(elsewhere, 'k.key'), 'init'], {
+    cwd: elsewhere,
+  });
+  t.equal(init.code, 0, `init succeeds with no node_modules in the directory: ${init.stderr}`);
+  const configFile = ini(
+    `[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`,
+  );
+  const thirdParty = await runAtrest(['--config', configFile, '--db', join(elsewhere, 'b.db'), 'status'], {
+    cwd: elsewhere,
+  });
+  t.equal(thirdParty.code, 2, 'a third-party type is not looked up beside the CLI');
+  t.match(thirdParty.stderr, /ATREST_PROVIDER_NOT_INSTALLED[\s\S]*atrest-provider-envkey/, 'it names the package');
+});
+
+t.test('the third-party fixture provider passes the conformance suite', async (t) => {
+  const entry = pathToFileURL(join(fixtures, 'atrest-provider-envkey', 'index.js')).href;
+  const { providers } = (await import(entry)) as { providers: unknown[] };
+  await runProviderConformance(t, {
+    definition: providers[0],
+    type: 'envkey',
+    config: { key_hex: KEY },
+    otherConfig: { key_hex: 'b'.repeat(64) },
+  });
 });

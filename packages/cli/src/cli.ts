@@ -1,8 +1,6 @@
 // The `atrest` command runner: reads the command line against the command table, opens atrest with
 // the global options, runs the command, and reports any failure with its catalogue exit code.
 // `runCli` is embeddable: an application mounts it under its own command name and app name.
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openAtrest } from '@atrest/core';
 import type { Atrest, Logger, OpenAtrestOptions } from '@atrest/core';
 import { readCommandLine } from './arguments.js';
@@ -28,10 +26,6 @@ export type RunCliOptions = {
   appRoot?: string;
   io?: CliIo;
 };
-
-const here = dirname(fileURLToPath(import.meta.url));
-/** The CLI package root: its node_modules hold the built-in provider packages. */
-const cliRoot = resolve(here, '..', '..');
 
 function stderrLogger(io: CliIo): Logger {
   const line = (level: string) => (message: string, fields?: Readonly<Record<string, unknown>>) => {
@@ -59,7 +53,6 @@ function openOptionsFor(options: OptionValues, run: RunCliOptions, logger: Logge
     options: explicit,
     logger,
     appRoot: run.appRoot ?? process.cwd(),
-    builtinProviderRoots: [cliRoot],
     ...(configFile !== undefined ? { configFile } : {}),
     ...(envFile !== undefined ? { envFile } : {}),
     ...(run.env !== undefined ? { env: run.env } : {}),

@@ -39,8 +39,6 @@ export type OpenAtrestOptions = {
   appRoot?: string;
   /** Where atrest reports; default silent. */
   logger?: Logger;
-  /** Extra directories for the built-in provider packages (the CLI passes its own). */
-  builtinProviderRoots?: readonly string[];
 };
 
 /** Options of encrypt/decrypt. */
@@ -157,15 +155,13 @@ function resolveCrypt(options: CryptOptions | undefined): { context: string | Ui
 
 /** Load and validate the configuration only (what `config show` prints); opens nothing. */
 export async function loadAtrestConfig(options: OpenAtrestOptions = {}): Promise<AtrestConfig> {
-  const loader = new ProviderLoader({
-    appRoot: options.appRoot ?? process.cwd(),
-    builtinRoots: options.builtinProviderRoots ?? [],
-  });
+  const loader = new ProviderLoader(options.appRoot ?? process.cwd());
   return loadWith(loader, options);
 }
 
-function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Promise<AtrestConfig> {
+async function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Promise<AtrestConfig> {
   const configOptions: LoadConfigOptions = {
+    builtinProviders: await loader.builtinProviders(),
     providerSchema: async (type, context) => (await loader.definition(type, context.module)).configSchema,
     ...(options.app !== undefined ? { app: options.app } : {}),
     ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
@@ -180,7 +176,7 @@ function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Promise<A
 export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atrest> {
   const logger = options.logger ?? silentLogger;
   const appRoot = options.appRoot ?? process.cwd();
-  const loader = new ProviderLoader({ appRoot, builtinRoots: options.builtinProviderRoots ?? [] });
+  const loader = new ProviderLoader(appRoot);
   const config = await loadWith(loader, options);
   const database = options.database ?? config.database.path ?? sqlitePathFromUrl(config.database.url);
   if (database === undefined || database === '') {

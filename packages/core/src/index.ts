@@ -4,6 +4,19 @@ export type { ErrorCode, ErrorDetails, ErrorExtra, LockHolder } from './errors.j
 export { silentLogger } from './logger.js';
 export type { Logger, LogFields } from './logger.js';
 export { PROVIDER_API_VERSION, defineProvider } from './providers/contract.js';
+export { openProvider } from './providers/open.js';
+export type { CheckedProvider, ProviderHealth } from './providers/checked.js';
+export { configProblem, isTlsErrorCode, readCaBundle, tlsRefused, transportFailure } from './providers/kit.js';
+export type { TlsRefusal, TransportFailure } from './providers/kit.js';
+export { AttemptTimeout, readRetrySettings, retryConfigSchema, withRetries } from './providers/retry.js';
+export type {
+  AttemptVerdict,
+  RenamedRetryKey,
+  RetriedOperation,
+  RetryConfig,
+  RetryKey,
+  RetrySettings,
+} from './providers/retry.js';
 export type {
   EncryptionContext,
   KeyProvider,
@@ -11,7 +24,10 @@ export type {
   ProviderConfigSchema,
   ProviderCreateOptions,
   ProviderDefinition,
-  RotateKeyOptions,
+  KeyRotation,
+  KeyRotationKind,
+  SharedConfigDeclaration,
+  SharedConfigKey,
   WrappedKey,
 } from './providers/contract.js';
 export {

@@ -62,7 +62,8 @@ t.test('secret_key.default may also be written as its own section, in INI or env
   const ini = writeIn(
     dir,
     'app.ini',
-    '[security]\nsecret_key = one passphrase value\n[security.encryption.secret_key.default]\nsecret_key = another passphrase value\n',
+    '[security]\nsecret_key = one passphrase value\n[security.encryption.secret_key.default]\n' +
+      'secret_key = another passphrase value\n',
   );
   const err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
@@ -283,7 +284,8 @@ t.test('$__env{NAME} and $__file{path} in values from every source', async (t) =
   const ini = writeIn(
     dir,
     'app.ini',
-    `[security.encryption.awskms.main]\nregion = $__env{AWS_REGION}\nsecret_access_key = $__file{${kmsSecret}}\nkey_id = arn:aws:kms:$__env{AWS_REGION}:111122223333:alias/$__env{KEY_ALIAS}\n`,
+    `[security.encryption.awskms.main]\nregion = $__env{AWS_REGION}\nsecret_access_key = $__file{${kmsSecret}}\n` +
+      `key_id = arn:aws:kms:$__env{AWS_REGION}:111122223333:alias/$__env{KEY_ALIAS}\n`,
   );
   const dotenv = writeIn(dir, '.env', 'KEY_ALIAS=from-dotenv\nATREST_DATABASE_PATH=$__env{DATA_DIR}/app.db\n');
   const config = await load({

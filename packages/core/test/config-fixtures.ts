@@ -1,12 +1,23 @@
-// Shared fixtures of the config tests: provider schemas like the real packages', a Grafana-style INI.
+// Shared fixtures of the config tests: provider schemas and built-in declarations like the real
+// packages', a Grafana-style INI.
 import { AtrestError } from '../src/errors.js';
 import type { ProviderConfigSchema } from '../src/providers/contract.js';
 import { loadConfig } from '../src/config/load.js';
-import type { AtrestConfig, LoadConfigOptions, ProviderSchemaContext } from '../src/config/types.js';
+import type { AtrestConfig, BuiltinProvider, LoadConfigOptions, ProviderSchemaContext } from '../src/config/types.js';
 
 export const schemas: Readonly<Record<string, ProviderConfigSchema>> = {
-  file: { key_path: { doc: 'Path of the key file', format: String, default: '' } },
-  secret_key: { secret_key: { doc: 'Passphrase (16+ characters)', format: String, default: '', sensitive: true } },
+  file: { key_path: { doc: 'Path of the key file', format: String, default: '', required: 'always' } },
+  secret_key: {
+    secret_key: {
+      doc: 'Passphrase (16+ characters)',
+      format: String,
+      default: '',
+      sensitive: true,
+      required: 'in use',
+      minLength: 16,
+      label: 'passphrase',
+    },
+  },
   awskms: {
     key_id: { doc: 'KMS key id, key ARN, alias/… or alias ARN', format: String, default: '' },
     region: { doc: 'AWS region', format: String, default: '' },
@@ -35,6 +46,44 @@ export const schemas: Readonly<Record<string, ProviderConfigSchema>> = {
     token: { doc: 'Token', format: String, default: '', sensitive: true },
   },
 };
+
+/** The built-in types as the loader gives them: @atrest/provider-file's declarations, the cloud types bare. */
+export const builtins: readonly BuiltinProvider[] = [
+  {
+    type: 'file',
+    sharedConfig: {
+      keys: [
+        {
+          section: 'default',
+          key: 'key_path',
+          env: ['ENCRYPTION_KEY_PATH'],
+          doc: 'Path of the key file of file.default',
+          default: (app) => `/srv/${app}-encryption.key`,
+        },
+      ],
+      defaultProvider: { section: 'default', when: 'otherwise' },
+    },
+  },
+  {
+    type: 'secret_key',
+    sharedConfig: {
+      keys: [
+        {
+          section: 'default',
+          key: 'secret_key',
+          ini: 'security.secret_key',
+          env: ['ENCRYPTION_SECRET_KEY', 'SECURITY_SECRET_KEY'],
+          doc: 'Passphrase of the secret_key.default provider (16+ characters)',
+          sensitive: true,
+        },
+      ],
+      idAliases: { 'secretKey.v1': 'default' },
+      defaultProvider: { section: 'default', when: 'configured' },
+    },
+  },
+  { type: 'awskms' },
+  { type: 'azurekv' },
+];
 
 /** The calls `providerSchema` received, for assertions. */
 export type SchemaCall = { type: string; context: ProviderSchemaContext };
@@ -67,8 +116,18 @@ export function schemaSource(extra: Readonly<Record<string, ProviderConfigSchema
 
 /** loadConfig with an empty environment and the test schemas unless told otherwise. */
 export function load(options: Partial<LoadConfigOptions> = {}): Promise<AtrestConfig> {
-  return loadConfig({ env: {}, providerSchema: schemaSource().providerSchema, ...options });
+  return loadConfig({ env: {}, builtinProviders: builtins, providerSchema: schemaSource().providerSchema, ...options });
 }
+
+/** Grafana's own CSP template: a value holding `;` and quotes, triple-quoted as go-ini writes it. */
+const CSP_TEMPLATE = `"""${
+  `script-src 'self' 'unsafe-eval' 'unsafe-inline' 'strict-dynamic' $NONCE;object-src 'none';` +
+  `font-src 'self';style-src 'self' 'unsafe-inline' blob:;img-src * data:;base-uri 'self';` +
+  `connect-src 'self' grafana.com ws://$ROOT_PATH wss://$ROOT_PATH;manifest-src 'self';` +
+  `media-src 'none';form-action 'self';`
+}"""`;
+const GRAFANA_TARGETS =
+  'data_source.secure_json_data:json alert_configuration.alertmanager_configuration:json user_auth.o_auth_access_token';
 
 /** A realistic host INI file in the style of Grafana's defaults.ini: many sections, atrest's keys among them. */
 export const GRAFANA_STYLE_INI = `##################### Grafana Configuration Defaults #####################
@@ -187,7 +246,7 @@ cookie_secure = false
 # set cookie SameSite attribute. defaults to \`lax\`. can be set to "lax", "strict", "none" and "disabled"
 cookie_samesite = lax
 
-# set to true if you want to allow browsers to render Grafana in a <frame>, <iframe>, <embed> or <object>. default is false.
+# set to true if you want to allow browsers to render Grafana in a <frame>, <iframe>, <embed> or <object>.
 allow_embedding = false
 
 # Set to true if you want to enable http strict transport security (HSTS) response header.
@@ -196,7 +255,7 @@ strict_transport_security_max_age_seconds = 86400
 x_content_type_options = true
 x_xss_protection = true
 content_security_policy = false
-content_security_policy_template = """script-src 'self' 'unsafe-eval' 'unsafe-inline' 'strict-dynamic' $NONCE;object-src 'none';font-src 'self';style-src 'self' 'unsafe-inline' blob:;img-src * data:;base-uri 'self';connect-src 'self' grafana.com ws://$ROOT_PATH wss://$ROOT_PATH;manifest-src 'self';media-src 'none';form-action 'self';"""
+content_security_policy_template = ${CSP_TEMPLATE}
 angular_support_enabled = true
 
 [security.encryption]
@@ -285,7 +344,7 @@ evaluation_timeout = 30s
 max_attempts = 3
 
 [secrets_migration]
-targets = data_source.secure_json_data:json alert_configuration.alertmanager_configuration:json user_auth.o_auth_access_token
+targets = ${GRAFANA_TARGETS}
 
 [feature_toggles]
 enable = secretsEncryption envelopeEncryption

@@ -178,12 +178,14 @@ t.test('a short passphrase names where it came from, never the passphrase', asyn
   t.match(err.message, 'ATREST_SECURITY_ENCRYPTION_SECRET_KEY_NEXT_SECRET_KEY', 'other secret_key sections too');
   t.notMatch(err.message, passphrase);
 
-  // A short passphrase nothing uses is not an error (Grafana's guides keep `secret_key = AaaaAaaa` beside a KMS provider).
+  // A short passphrase nothing uses is not an error: Grafana's guides keep `secret_key = AaaaAaaa` beside a KMS
+  // provider.
   const unused = await load({
     configFile: writeIn(
       dir,
       'kms.ini',
-      `[security]\nsecret_key = AaaaAaaa\nencryption_provider = file.main\n\n[security.encryption.file.main]\nkey_path = /tmp/x.key\n`,
+      `[security]\nsecret_key = AaaaAaaa\nencryption_provider = file.main\n\n[security.encryption.file.main]\n` +
+        `key_path = /tmp/x.key\n`,
     ),
   });
   t.equal(unused.encryptionProvider, 'file.main');
@@ -245,7 +247,8 @@ t.test('provider key formats: reworded with key, origin and what is allowed', as
   const ini = writeIn(
     dir,
     'app.ini',
-    '[security]\nencryption_provider = vault.main\n[security.encryption.vault.main]\nport = 99999\nretries = 3x\nverify_tls = maybe\nmode = secret\nratio = half\naddress = not a url\ntimeout = 5 minutes\n',
+    '[security]\nencryption_provider = vault.main\n[security.encryption.vault.main]\nport = 99999\nretries = 3x\n' +
+      'verify_tls = maybe\nmode = secret\nratio = half\naddress = not a url\ntimeout = 5 minutes\n',
   );
   const err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
@@ -363,7 +366,9 @@ t.test(
     const ini = writeIn(
       tempDir('atrest-config-'),
       'defaults.ini',
-      '[security]\nadmin_user = admin\nsecret_key = SW2YcwTIb9zpOOhoPsMm\nencryption_provider = secretKey.v1\navailable_encryption_providers =\n\n[security.encryption]\ndata_keys_cache_ttl = 15m\ndata_keys_cache_cleanup_interval = 1m\n',
+      '[security]\nadmin_user = admin\nsecret_key = SW2YcwTIb9zpOOhoPsMm\nencryption_provider = secretKey.v1\n' +
+        'available_encryption_providers =\n\n[security.encryption]\ndata_keys_cache_ttl = 15m\n' +
+        'data_keys_cache_cleanup_interval = 1m\n',
     );
     const config = await load({ configFile: ini });
     t.equal(config.encryptionProvider, 'secret_key.default');

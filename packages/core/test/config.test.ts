@@ -1,7 +1,7 @@
 // Configuration sources, precedence, origins and the host's INI file.
 import t from 'tap';
 import { rejection, tempDir, writeIn } from '@atrest/testkit';
-import { GRAFANA_STYLE_INI, load, schemaSource } from './config-fixtures.js';
+import { GRAFANA_STYLE_INI, builtins, load, schemaSource } from './config-fixtures.js';
 
 t.test('built-in defaults: file.default at /srv/<app>-encryption.key, 15m cache', async (t) => {
   const config = await load();
@@ -54,12 +54,14 @@ t.test('precedence: default < ini < .env < env < option, each with its origin', 
   const ini = writeIn(
     dir,
     'app.ini',
-    '[security.encryption]\ndata_keys_cache_ttl = 10m\n[database]\npath = /ini/app.db\nurl = postgres://ini/db\n[secrets_migration]\ntargets = ini_table.col\n',
+    '[security.encryption]\ndata_keys_cache_ttl = 10m\n[database]\npath = /ini/app.db\nurl = postgres://ini/db\n' +
+      '[secrets_migration]\ntargets = ini_table.col\n',
   );
   const dotenv = writeIn(
     dir,
     '.env',
-    'ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL=20m\nATREST_DATABASE_URL="postgres://dotenv/db"\nATREST_SECRETS_MIGRATION_TARGETS=dotenv_table.col\n',
+    'ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL=20m\nATREST_DATABASE_URL="postgres://dotenv/db"\n' +
+      'ATREST_SECRETS_MIGRATION_TARGETS=dotenv_table.col\n',
   );
   const env = {
     ATREST_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_TTL: '30m',
@@ -109,7 +111,7 @@ t.test('process.env is the default environment', async (t) => {
     else process.env['ATREST_DATABASE_PATH'] = saved;
   });
   const { loadConfig } = await import('../src/config/load.js');
-  const config = await loadConfig({ providerSchema: schemaSource().providerSchema });
+  const config = await loadConfig({ builtinProviders: builtins, providerSchema: schemaSource().providerSchema });
   t.equal(config.database.path, '/from/process.env');
 });
 
@@ -294,7 +296,9 @@ t.test('provider section names match case-insensitively with - and _ alike; the 
   const ini = writeIn(
     dir,
     'app.ini',
-    '[security]\nencryption_provider = awskms.example_KEY\navailable_encryption_providers = AWSKMS.x, awskms.Example-Key file.default,file.default\n[security.encryption.awskms.Example-Key]\nregion = eu-north-1\n',
+    '[security]\nencryption_provider = awskms.example_KEY\n' +
+      'available_encryption_providers = AWSKMS.x, awskms.Example-Key file.default,file.default\n' +
+      '[security.encryption.awskms.Example-Key]\nregion = eu-north-1\n',
   );
   const err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID', 'an upper-case type is not a provider id');
@@ -302,7 +306,9 @@ t.test('provider section names match case-insensitively with - and _ alike; the 
   const ini2 = writeIn(
     dir,
     'app2.ini',
-    '[security]\nencryption_provider = awskms.example_KEY\navailable_encryption_providers = awskms.Example-Key file.default,file.default\n[security.encryption.awskms.Example-Key]\nregion = eu-north-1\n',
+    '[security]\nencryption_provider = awskms.example_KEY\n' +
+      'available_encryption_providers = awskms.Example-Key file.default,file.default\n' +
+      '[security.encryption.awskms.Example-Key]\nregion = eu-north-1\n',
   );
   const config = await load({
     configFile: ini2,
@@ -327,7 +333,8 @@ t.test('the module key is handed to providerSchema and kept on the section', asy
   const ini = writeIn(
     dir,
     'app.ini',
-    '[security]\nencryption_provider = vault.main\n[security.encryption.vault.main]\nmodule = @acme/atrest-vault\naddress = https://vault.internal:8200\n',
+    '[security]\nencryption_provider = vault.main\n[security.encryption.vault.main]\n' +
+      'module = @acme/atrest-vault\naddress = https://vault.internal:8200\n',
   );
   const source = schemaSource();
   const config = await load({ configFile: ini, providerSchema: source.providerSchema });

@@ -1,152 +1,59 @@
 // The `awskms` provider: data keys wrapped by KMS Encrypt/Decrypt under one configured key, the
-// caller's context bound as the KMS encryption context. The AWS SDK is imported on first use only.
-import { Agent } from 'node:https';
-import { rootCertificates } from 'node:tls';
+// caller's context bound as the KMS encryption context. Every call runs under the provider kit's
+// bounded retries; the AWS SDK is imported on first use only (client.ts).
+import { errors, isAtrestError, withRetries } from '@atrest/core';
 import type { EncryptionContext, KeyProvider, ProviderCreateOptions, WrappedKey } from '@atrest/core';
-import { AtrestError, PROVIDER_API_VERSION, defineProvider } from '@atrest/core';
-import { kmsError } from './kms-errors.js';
-import type { AwsKmsConfig, AwsKmsSettings } from './settings.js';
-import { awsKmsConfigSchema, parseAwsKmsSettings } from './settings.js';
+import type { KmsCallOptions, KmsClientLike, OwnedKmsClient } from './client.js';
+import { createKmsClient } from './client.js';
+import type { AwsKmsConfig } from './config.js';
+import { parseAwsKmsSettings } from './config.js';
+import { classifyKmsFailure } from './errors.js';
 
-/**
- * The KMS calls the provider makes, typed structurally: the SDK's `KMS` class fits, and so does
- * any object a test or an embedding application passes in.
- */
-export type KmsClientLike = {
-  encrypt(input: {
-    KeyId: string;
-    Plaintext: Uint8Array;
-    EncryptionContext?: Record<string, string>;
-  }): Promise<{ CiphertextBlob?: Uint8Array | undefined; KeyId?: string | undefined }>;
-  decrypt(input: {
-    CiphertextBlob: Uint8Array;
-    KeyId: string;
-    EncryptionContext?: Record<string, string>;
-  }): Promise<{ Plaintext?: Uint8Array | undefined; KeyId?: string | undefined }>;
-  describeKey(input: { KeyId: string }): Promise<{
-    KeyMetadata?:
-      | {
-          Arn?: string | undefined;
-          Enabled?: boolean | undefined;
-          KeyState?: string | undefined;
-          KeyUsage?: string | undefined;
-          KeySpec?: string | undefined;
-        }
-      | undefined;
-  }>;
-};
-
-/** What `createAwsKmsProvider` may be given besides the section. */
+/** What `createAwsKmsProvider` may be given besides its create options. */
 export type AwsKmsProviderDeps = {
   /** Use this client instead of building one from the section; the provider never closes it. */
   readonly client?: KmsClientLike;
 };
-
-const DATA_KEY_BYTES = 32;
-
-/** A client built from the section, with what error messages and `close()` need. */
-type OwnedClient = {
-  readonly client: KmsClientLike;
-  readonly region: string;
-  /** The access key id in use, resolved from the chain if needed; undefined when unknown. */
-  accessKeyId(): Promise<string | undefined>;
-  close(): void;
-};
-
-async function buildSdkClient(settings: AwsKmsSettings): Promise<OwnedClient> {
-  let sdk: typeof import('@aws-sdk/client-kms');
-  let http: typeof import('@smithy/node-http-handler');
-  try {
-    [sdk, http] = await Promise.all([import('@aws-sdk/client-kms'), import('@smithy/node-http-handler')]);
-  } catch (err) {
-    throw new AtrestError(
-      'ATREST_PROVIDER_NOT_INSTALLED',
-      `AWS KMS provider ${settings.id}: the AWS SDK could not be loaded (${(err as Error).message}). Reinstall the provider: pnpm add @atrest/provider-awskms`,
-      { cause: err, details: { provider: settings.id, package: '@aws-sdk/client-kms' } },
-    );
-  }
-  // Our own agent, so ca_file widens trust for this provider only; host names are still verified.
-  const agent = new Agent({
-    keepAlive: true,
-    ...(settings.caPem === undefined ? {} : { ca: [...rootCertificates, settings.caPem] }),
-  });
-  const kms = new sdk.KMS({
-    ...(settings.region === undefined ? {} : { region: settings.region }),
-    ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint.href.replace(/\/$/, '') }),
-    ...(settings.credentials === undefined ? {} : { credentials: settings.credentials }),
-    maxAttempts: settings.maxAttempts,
-    retryMode: 'standard',
-    requestHandler: new http.NodeHttpHandler({
-      httpsAgent: agent,
-      connectionTimeout: settings.timeoutMs,
-      requestTimeout: settings.timeoutMs,
-      throwOnRequestTimeout: true,
-    }),
-  });
-  const close = (): void => {
-    kms.destroy();
-    agent.destroy();
-  };
-  let region: string;
-  try {
-    region = await kms.config.region();
-  } catch (err) {
-    close();
-    throw new AtrestError(
-      'ATREST_CONFIG_INVALID',
-      `[security.encryption.${settings.id}] region: no AWS region (${(err as Error).message}). Set region, use a key ARN as key_id, or set AWS_REGION.`,
-      { cause: err, details: { provider: settings.id, key: 'region' } },
-    );
-  }
-  const client: KmsClientLike = kms;
-  return {
-    client,
-    region,
-    async accessKeyId() {
-      if (settings.credentials) return settings.credentials.accessKeyId;
-      try {
-        return (await kms.config.credentials()).accessKeyId;
-      } catch {
-        return undefined;
-      }
-    },
-    close,
-  };
-}
 
 /** Build an `awskms` provider; `deps.client` replaces the SDK client (the SDK is then never loaded). */
 export async function createAwsKmsProvider(
   options: ProviderCreateOptions<AwsKmsConfig>,
   deps: AwsKmsProviderDeps = {},
 ): Promise<KeyProvider> {
-  const settings = parseAwsKmsSettings(options.id, options.config);
-  let client: KmsClientLike;
-  let owned: OwnedClient | undefined;
-  if (deps.client !== undefined) {
-    client = deps.client;
-  } else {
-    owned = await buildSdkClient(settings);
-    client = owned.client;
-  }
+  const settings = parseAwsKmsSettings(options.id, options.config, options.logger);
+  let owned: OwnedKmsClient | undefined;
+  if (deps.client === undefined) owned = await createKmsClient(settings);
+  const client = deps.client ?? owned?.client;
+  if (client === undefined) throw errors.internal('awskms: no KMS client');
   const region = owned?.region ?? settings.region;
   const host =
     settings.endpoint?.host ?? (region === undefined ? 'the regional AWS KMS endpoint' : `kms.${region}.amazonaws.com`);
+  const closing = new AbortController();
   let keyArn: string | undefined;
-  let closed = false;
 
-  const call = async <T>(operation: string, run: () => Promise<T>): Promise<T> => {
-    if (closed) {
-      throw new AtrestError('ATREST_CLOSED', `AWS KMS provider ${settings.id} is closed: create a new one`, {
-        details: { provider: settings.id },
-      });
-    }
-    try {
-      return await run();
-    } catch (err) {
-      const accessKeyId = owned ? await owned.accessKeyId() : settings.credentials?.accessKeyId;
-      throw kmsError(err, { settings, operation, host, accessKeyId });
-    }
+  const checkOpen = (): void => {
+    if (closing.signal.aborted) throw errors.closed(`AWS KMS provider ${settings.id}`);
   };
+  const call = <T>(operation: string, run: (options: KmsCallOptions) => Promise<T>): Promise<T> =>
+    withRetries({
+      providerId: settings.id,
+      operation,
+      target: host,
+      settings: settings.retry,
+      logger: options.logger,
+      signal: closing.signal,
+      checkOpen,
+      attempt: (abortSignal) => run({ abortSignal }),
+      classify: (err) =>
+        classifyKmsFailure(err, { settings, operation, host, accessKeyId: settings.credentials?.accessKeyId }),
+    }).catch(async (err: unknown) => {
+      // An auth error names the access key id: from the default chain, it is resolved only then.
+      if (owned === undefined || settings.credentials !== undefined || !isAtrestError(err, 'ATREST_PROVIDER_AUTH'))
+        throw err;
+      const accessKeyId = await owned.accessKeyId();
+      const named = classifyKmsFailure(err.cause, { settings, operation, host, accessKeyId });
+      throw named.retry ? err : named.error;
+    });
   const kmsContext = (context: EncryptionContext): { EncryptionContext?: Record<string, string> } =>
     Object.keys(context).length === 0 ? {} : { EncryptionContext: { ...context } };
 
@@ -160,75 +67,44 @@ export async function createAwsKmsProvider(
 
   return {
     async wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey> {
-      if (!(dataKey instanceof Uint8Array) || dataKey.length !== DATA_KEY_BYTES) {
-        throw new AtrestError(
-          'ATREST_PROVIDER_CONTRACT',
-          `AWS KMS provider ${settings.id}: wrapKey takes a ${DATA_KEY_BYTES}-byte data key`,
-          {
-            details: { provider: settings.id },
-          },
+      const out = await call('Encrypt', (o) =>
+        client.encrypt({ KeyId: settings.keyId, Plaintext: dataKey, ...kmsContext(context) }, o),
+      );
+      if (!(out.CiphertextBlob instanceof Uint8Array) || typeof out.KeyId !== 'string' || out.KeyId === '') {
+        throw errors.providerFailed(
+          `AWS KMS provider ${settings.id}: Encrypt on ${host} returned no ciphertext or key ARN.`,
+          'Check that endpoint is a KMS endpoint.',
+          { details: { provider: settings.id, host } },
         );
       }
-      const plaintext = new Uint8Array(dataKey);
-      try {
-        const out = await call('Encrypt', () =>
-          client.encrypt({ KeyId: settings.keyId, Plaintext: plaintext, ...kmsContext(context) }),
-        );
-        if (
-          !(out.CiphertextBlob instanceof Uint8Array) ||
-          out.CiphertextBlob.length === 0 ||
-          typeof out.KeyId !== 'string' ||
-          out.KeyId === ''
-        ) {
-          throw new AtrestError(
-            'ATREST_PROVIDER_FAILED',
-            `AWS KMS provider ${settings.id}: Encrypt on ${host} returned no ciphertext or key ARN`,
-            {
-              details: { provider: settings.id, host },
-            },
-          );
-        }
-        keyArn = out.KeyId;
-        return { ciphertext: new Uint8Array(out.CiphertextBlob), keyRef: out.KeyId };
-      } finally {
-        plaintext.fill(0);
-      }
+      keyArn = out.KeyId;
+      return { ciphertext: new Uint8Array(out.CiphertextBlob), keyRef: out.KeyId };
     },
 
     async unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array> {
-      if (!(wrapped.ciphertext instanceof Uint8Array) || wrapped.ciphertext.length === 0) {
-        throw new AtrestError(
-          'ATREST_DECRYPT_FAILED',
-          `AWS KMS provider ${settings.id}: the wrapped data key is empty`,
-          { details: { provider: settings.id } },
-        );
-      }
       // KeyId pins the key: a blob from any other KMS key is refused by KMS (IncorrectKeyException).
-      const out = await call('Decrypt', () =>
-        client.decrypt({ CiphertextBlob: wrapped.ciphertext, KeyId: settings.keyId, ...kmsContext(context) }),
+      const out = await call('Decrypt', (o) =>
+        client.decrypt({ CiphertextBlob: wrapped.ciphertext, KeyId: settings.keyId, ...kmsContext(context) }, o),
       );
-      const plaintext = out.Plaintext;
-      if (!(plaintext instanceof Uint8Array) || plaintext.length !== DATA_KEY_BYTES) {
-        const length = plaintext instanceof Uint8Array ? plaintext.length : 0;
-        if (plaintext instanceof Uint8Array) plaintext.fill(0);
-        throw new AtrestError(
-          'ATREST_DECRYPT_FAILED',
-          `AWS KMS provider ${settings.id}: KMS decrypted ${length} bytes, not a ${DATA_KEY_BYTES}-byte data key: this ciphertext is not a data key wrapped by atrest`,
-          { details: { provider: settings.id, length } },
+      if (!(out.Plaintext instanceof Uint8Array)) {
+        throw errors.providerFailed(
+          `AWS KMS provider ${settings.id}: Decrypt on ${host} returned no plaintext.`,
+          'Check that endpoint is a KMS endpoint.',
+          { details: { provider: settings.id, host } },
         );
       }
-      return plaintext;
+      return out.Plaintext;
     },
 
     async health(): Promise<void> {
-      const out = await call('DescribeKey', () => client.describeKey({ KeyId: settings.keyId }));
+      const out = await call('DescribeKey', (o) => client.describeKey({ KeyId: settings.keyId }, o));
       const meta = out.KeyMetadata;
       if (meta?.Arn !== undefined) keyArn = meta.Arn;
       const state = meta?.KeyState ?? (meta?.Enabled === true ? 'Enabled' : 'Disabled');
       if (meta?.Enabled !== true || state !== 'Enabled') {
-        throw new AtrestError(
-          'ATREST_PROVIDER_FAILED',
-          `AWS KMS provider ${settings.id}: KMS key ${settings.keyId} is ${state}, not Enabled: enable it (aws kms enable-key) or configure another key_id`,
+        throw errors.providerFailed(
+          `AWS KMS provider ${settings.id}: KMS key ${settings.keyId} is ${state}, not Enabled.`,
+          'Enable it (aws kms enable-key) or configure another key_id.',
           { details: { provider: settings.id, keyId: settings.keyId, keyState: state } },
         );
       }
@@ -236,9 +112,10 @@ export async function createAwsKmsProvider(
         (meta.KeyUsage !== undefined && meta.KeyUsage !== 'ENCRYPT_DECRYPT') ||
         (meta.KeySpec !== undefined && meta.KeySpec !== 'SYMMETRIC_DEFAULT')
       ) {
-        throw new AtrestError(
-          'ATREST_CONFIG_INVALID',
-          `[security.encryption.${settings.id}] key_id: ${settings.keyId} is a ${meta.KeySpec ?? '?'} ${meta.KeyUsage ?? '?'} key; a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key is needed`,
+        throw errors.configInvalid(
+          `[security.encryption.${settings.id}] key_id: ${settings.keyId} is a ${meta.KeySpec ?? '?'} ` +
+            `${meta.KeyUsage ?? '?'} key.`,
+          'A SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key is needed.',
           { details: { provider: settings.id, key: 'key_id' } },
         );
       }
@@ -255,24 +132,15 @@ export async function createAwsKmsProvider(
         credentials: settings.credentials === undefined ? 'AWS default credential chain' : 'static',
         ...(settings.credentials === undefined ? {} : { access_key_id: settings.credentials.accessKeyId }),
         ...(settings.caFile === undefined ? {} : { ca_file: settings.caFile }),
-        max_attempts: settings.maxAttempts,
-        timeout_ms: settings.timeoutMs,
+        max_attempts: settings.retry.maxAttempts,
+        request_timeout_ms: settings.retry.requestTimeoutMs,
       };
     },
 
     async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
+      if (closing.signal.aborted) return;
+      closing.abort();
       owned?.close();
     },
   };
 }
-
-/** The `awskms` provider definition. */
-export const awsKmsProvider = defineProvider<AwsKmsConfig>({
-  apiVersion: PROVIDER_API_VERSION,
-  type: 'awskms',
-  description: 'AWS KMS: data keys wrapped by a KMS key (Encrypt/Decrypt with encryption context)',
-  configSchema: awsKmsConfigSchema,
-  create: (options) => createAwsKmsProvider(options),
-});

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { isAtrestError } from '@atrest/core';
 import { rejection, startAwsKmsEmulator } from '@atrest/testkit';
-import { context, createProvider, health } from './helpers.js';
+import { context, createProvider, health, recordingLogger } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());
@@ -60,15 +60,15 @@ t.test('temporary credentials: session_token is sent, and a wrong one is refused
 });
 
 t.test('without ca_file the emulator certificate is untrusted: ATREST_TLS naming the host', async (t) => {
-  const p = await createProvider(emulator, { ca_file: '' });
+  const logger = recordingLogger();
+  const p = await createProvider(emulator, { ca_file: '' }, 'test', logger);
   const before = emulator.calls.Encrypt;
-  const started = Date.now();
   const err = await rejection(p.wrapKey(dataKey, context));
   t.ok(isAtrestError(err, 'ATREST_TLS'), `ATREST_TLS (got ${String(err)})`);
   t.match((err as Error).message, `127.0.0.1:${emulator.port}`, 'names the host');
   t.match((err as Error).message, /no ca_file set/, 'says no CA file was given');
   t.equal(emulator.calls.Encrypt, before, 'no request was sent over the untrusted connection');
-  t.ok(Date.now() - started < 1500, 'a certificate problem is not retried');
+  t.same(logger.warnings, [], 'a certificate problem is not retried');
   await p.close?.();
 });
 

@@ -1,15 +1,18 @@
 // The shared provider conformance suite, against the AWS KMS emulator with the real SDK.
 import t from 'tap';
 import { runProviderConformance, startAwsKmsEmulator } from '@atrest/testkit';
-import { createProvider } from './helpers.js';
+import { awsKmsProvider } from '../src/index.js';
+import { emulatorConfig } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());
 const other = emulator.createKey({ description: 'another key' });
 
 await runProviderConformance(t, {
-  create: () => createProvider(emulator),
-  createOther: () => createProvider(emulator, { key_id: other.keyId }, 'other'),
+  definition: awsKmsProvider,
+  type: 'awskms',
+  config: emulatorConfig(emulator),
+  otherConfig: emulatorConfig(emulator, { key_id: other.keyId }),
 });
 
 t.test('every conformance call reached the emulator', async (t) => {

@@ -5,7 +5,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { formatConfigEntries, isAtrestError, loadAtrestConfig, openAtrest } from '@atrest/core';
+import { formatConfigEntries, isAtrestError, loadAtrestConfig, openAtrest, silentLogger } from '@atrest/core';
 import { rejection, startAwsKmsEmulator } from '@atrest/testkit';
 import { awsKmsProvider } from '../src/index.js';
 import { context, createOptions } from './helpers.js';
@@ -66,10 +66,18 @@ t.test('the Grafana-style section, validated by core, makes a working provider',
     },
     'INI, environment, durations and defaults',
   );
-  const p = await awsKmsProvider.create(
-    createOptions((section?.values ?? {}) as AwsKmsConfig, 'example-encryption-key'),
+  const warnings: string[] = [];
+  const logger = { ...silentLogger, warn: (message: string) => warnings.push(message) };
+  const p = await awsKmsProvider.create({
+    ...createOptions((section?.values ?? {}) as AwsKmsConfig, 'example-encryption-key'),
+    logger,
+  });
+  t.match(p.describe?.(), { key_id: emulator.key.aliasArn, request_timeout_ms: 2000, max_attempts: 4 });
+  t.same(
+    warnings,
+    ['[security.encryption.awskms.example-encryption-key] timeout is deprecated: use request_timeout'],
+    'the old spelling `timeout` still works, with a deprecation warning',
   );
-  t.match(p.describe?.(), { key_id: emulator.key.aliasArn, timeout_ms: 2000, max_attempts: 4 });
   const wrapped = await p.wrapKey(new Uint8Array(32).fill(9), context);
   t.equal(wrapped.keyRef, emulator.key.keyArn);
   await p.close?.();

@@ -1,5 +1,5 @@
 // Shared by this package's tests: provider options pointing at an AWS KMS emulator.
-import type { KeyProvider, ProviderCreateOptions } from '@atrest/core';
+import type { KeyProvider, LogFields, Logger, ProviderCreateOptions } from '@atrest/core';
 import { silentLogger } from '@atrest/core';
 import type { AwsKmsEmulator } from '@atrest/testkit';
 import type { AwsKmsConfig } from '../src/index.js';
@@ -21,7 +21,7 @@ export function createOptions(config: AwsKmsConfig, name = 'test'): ProviderCrea
 
 /** The emulator's INI keys, with short retry settings so failing tests stay fast, plus `overrides`. */
 export function emulatorConfig(emulator: AwsKmsEmulator, overrides: Partial<AwsKmsConfig> = {}): AwsKmsConfig {
-  return { ...emulator.providerKeys, session_token: '', max_attempts: 3, timeout: 2000, ...overrides };
+  return { ...emulator.providerKeys, session_token: '', max_attempts: 3, request_timeout: 10_000, ...overrides };
 }
 
 /** A provider through the package's definition, as core's loader would make it. */
@@ -29,8 +29,19 @@ export function createProvider(
   emulator: AwsKmsEmulator,
   overrides: Partial<AwsKmsConfig> = {},
   name = 'test',
+  logger: Logger = silentLogger,
 ): Promise<KeyProvider> {
-  return awsKmsProvider.create(createOptions(emulatorConfig(emulator, overrides), name));
+  return awsKmsProvider.create({ ...createOptions(emulatorConfig(emulator, overrides), name), logger });
+}
+
+/** A logger that keeps its warnings, to count retries (the kit logs each one). */
+export function recordingLogger(): Logger & { readonly warnings: { message: string; fields?: LogFields }[] } {
+  const warnings: { message: string; fields?: LogFields }[] = [];
+  return {
+    ...silentLogger,
+    warnings,
+    warn: (message, fields) => warnings.push(fields === undefined ? { message } : { message, fields }),
+  };
 }
 
 export const context = { data_key_id: '0123456789abcdef0123456789abcdef', label: 'secrets/2026-01-01' } as const;

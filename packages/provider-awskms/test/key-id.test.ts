@@ -7,10 +7,10 @@ import { rootCertificates } from 'node:tls';
 import t from 'tap';
 import { KMS } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { isAtrestError } from '@atrest/core';
+import { isAtrestError, openProvider } from '@atrest/core';
 import { rejection, startAwsKmsEmulator } from '@atrest/testkit';
-import { createAwsKmsProvider, providers } from '../src/index.js';
-import { context, createOptions, createProvider, type emulatorConfig, health } from './helpers.js';
+import { awsKmsProvider, createAwsKmsProvider, providers } from '../src/index.js';
+import { context, createOptions, createProvider, emulatorConfig, health } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());
@@ -28,10 +28,14 @@ t.test('the package exports one awskms definition with its schema', async (t) =>
     'endpoint',
     'key_id',
     'max_attempts',
+    'max_retry_delay',
     'region',
+    'request_timeout',
+    'retry_delay',
     'secret_access_key',
     'session_token',
     'timeout',
+    'total_timeout',
   ]);
   t.equal(schema['secret_access_key']?.sensitive, true, 'secret_access_key is sensitive');
   t.equal(schema['session_token']?.sensitive, true, 'session_token is sensitive');
@@ -118,7 +122,7 @@ t.test('a disabled key: health and calls fail with a typed error', async (t) => 
   await p.close?.();
 });
 
-t.test('a ciphertext that KMS decrypts to something else than 32 bytes is refused', async (t) => {
+t.test('a ciphertext that KMS decrypts to something else than 32 bytes is refused by the guard', async (t) => {
   const kms = sdkClient();
   const out = await kms.encrypt({
     KeyId: emulator.key_id,
@@ -126,12 +130,12 @@ t.test('a ciphertext that KMS decrypts to something else than 32 bytes is refuse
     EncryptionContext: { ...context },
   });
   kms.destroy();
-  const p = await createProvider(emulator);
+  const p = await openProvider(awsKmsProvider, createOptions(emulatorConfig(emulator)));
   const err = await rejection(
     p.unwrapKey({ ciphertext: out.CiphertextBlob ?? new Uint8Array(), keyRef: out.KeyId ?? '' }, context),
   );
-  t.ok(isAtrestError(err, 'ATREST_DECRYPT_FAILED'), `ATREST_DECRYPT_FAILED (got ${String(err)})`);
-  t.match((err as Error).message, /16 bytes, not a 32-byte data key/);
+  t.ok(isAtrestError(err, 'ATREST_PROVIDER_CONTRACT'), `ATREST_PROVIDER_CONTRACT (got ${String(err)})`);
+  t.match((err as Error).message, /16 bytes instead of 32/);
   const contract = await rejection(p.wrapKey(new Uint8Array(16), context));
   t.ok(isAtrestError(contract, 'ATREST_PROVIDER_CONTRACT'), 'wrapKey refuses a data key that is not 32 bytes');
   await p.close?.();
@@ -179,16 +183,27 @@ t.test('configuration errors name the key', async (t) => {
       'max_attempts 0',
       { max_attempts: 0 },
       'ATREST_CONFIG_INVALID',
-      /max_attempts: must be a whole number from 1 to 20/,
+      /max_attempts: is 0, not a whole number from 1 to 25/,
     ],
-    ['timeout text', { timeout: '10 seconds' }, 'ATREST_CONFIG_INVALID', /timeout: must be a whole number/],
+    [
+      'timeout text',
+      { timeout: '10 seconds', request_timeout: '' },
+      'ATREST_CONFIG_INVALID',
+      /timeout: is "10 seconds", not a duration/,
+    ],
+    [
+      'request_timeout text',
+      { request_timeout: '10 seconds' },
+      'ATREST_CONFIG_INVALID',
+      /request_timeout: is "10 seconds", not a duration/,
+    ],
     [
       'missing ca_file',
       { ca_file: '/nonexistent/ca.pem' },
       'ATREST_TLS',
-      /ca_file \/nonexistent\/ca\.pem cannot be read \(ENOENT\)/,
+      /ca_file: \/nonexistent\/ca\.pem cannot be read \(ENOENT\)/,
     ],
-    ['ca_file without certificates', { ca_file: notPem }, 'ATREST_TLS', /does not hold valid PEM certificates/],
+    ['ca_file without certificates', { ca_file: notPem }, 'ATREST_TLS', /holds no PEM certificate/],
   ];
   const before = emulator.calls;
   for (const [what, overrides, code, message] of cases) {
@@ -201,8 +216,8 @@ t.test('configuration errors name the key', async (t) => {
 });
 
 t.test('numbers given as text (environment values) are accepted', async (t) => {
-  const p = await createProvider(emulator, { max_attempts: '2', timeout: '1500' });
-  t.match(p.describe?.(), { max_attempts: 2, timeout_ms: 1500 });
+  const p = await createProvider(emulator, { max_attempts: '2', request_timeout: '1500' });
+  t.match(p.describe?.(), { max_attempts: 2, request_timeout_ms: 1500 });
   await p.close?.();
 });
 

@@ -29,8 +29,10 @@ out.types = m.providers.map((p) => p.type);
 out.schemaKeys = Object.keys(m.providers[0].configSchema).length;
 const logger = { debug() {}, info() {}, warn() {}, error() {} };
 try {
-  await m.providers[0].create({ id: 'awskms.lazy', type: 'awskms', name: 'lazy', app: 'atrest', appRoot: process.cwd(), firstUse: false, logger,
-    config: { key_id: 'alias/lazy', region: 'eu-north-1' } });
+  await m.providers[0].create({
+    id: 'awskms.lazy', type: 'awskms', name: 'lazy', app: 'atrest', appRoot: process.cwd(), firstUse: false, logger,
+    config: { key_id: 'alias/lazy', region: 'eu-north-1' },
+  });
   out.create = 'resolved';
 } catch (err) {
   out.create = { code: err.code, message: err.message };
@@ -51,13 +53,16 @@ t.test('importing the package loads no AWS SDK module; create() is where it is l
     create: { code?: string; message?: string } | string;
   };
   t.same(out.types, ['awskms'], 'the package imported and listed its provider with the SDK refused');
-  t.equal(out.schemaKeys, 9, 'its schema is readable without the SDK');
+  t.equal(out.schemaKeys, 13, 'its schema is readable without the SDK');
   t.type(out.create, 'object', 'create() needed the SDK');
   const create = out.create as { code?: string; message?: string };
   t.equal(create.code, 'ATREST_PROVIDER_NOT_INSTALLED', 'a missing SDK is a typed error');
   t.match(
     create.message,
-    /awskms\.lazy: the AWS SDK could not be loaded \(test loader refused @(aws-sdk\/client-kms|smithy\/node-http-handler)\)/,
+    new RegExp(
+      String.raw`awskms\.lazy: the AWS SDK could not be loaded ` +
+        String.raw`\(test loader refused @(aws-sdk\/client-kms|smithy\/node-http-handler)\)`,
+    ),
     'the refused import was the SDK',
   );
   t.match(create.message, /pnpm add @atrest\/provider-awskms/, 'says how to fix it');

@@ -9,6 +9,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
 import type { KeyClientOptions } from '@azure/keyvault-keys';
+import { isTlsErrorCode } from '@atrest/core';
 
 /** The Azure core HTTP client interface, as the SDK declares it. */
 export type SdkHttpClient = NonNullable<KeyClientOptions['httpClient']>;
@@ -27,29 +28,6 @@ export type TransportEvent =
       readonly tls: boolean;
     }
   | { readonly kind: 'timeout'; readonly host: string; readonly ms: number };
-
-/** Node's error codes for a certificate that does not verify (chain, dates, host name). */
-const tlsErrorCodes = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_CHAIN_TOO_LONG',
-  'INVALID_CA',
-  'HOSTNAME_MISMATCH',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-/** True for a Node error code that means the peer's certificate was refused. */
-export function isTlsErrorCode(code: string): boolean {
-  return tlsErrorCodes.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_');
-}
 
 /** A transport failure, shaped like the SDK's own (`RestError` with Node's `code`) so the SDK treats it the same. */
 class TransportError extends Error {

@@ -1,16 +1,16 @@
 // The `azurekv` key provider: data keys wrapped by an RSA key in Azure Key Vault, the caller's
 // context bound by digest, the wrapping key version recorded in keyRef so unwrapping keeps
-// working after the vault key is rotated. Every operation runs under a bounded retry loop.
+// working after the vault key is rotated. Every operation runs under the provider kit's bounded
+// retries, the credential renewed when the token endpoint failed.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomInt, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { AtrestError, silentLogger } from '@atrest/core';
-import type { EncryptionContext, KeyProvider, Logger, WrappedKey } from '@atrest/core';
+import { errors, withRetries } from '@atrest/core';
+import type { AtrestError, EncryptionContext, KeyProvider, ProviderCreateOptions, WrappedKey } from '@atrest/core';
 import type { AzureKeyVaultConfig, AzureKeyVaultSettings } from './config.js';
-import { readSettings } from './config.js';
+import { parseAzureKeyVaultSettings } from './config.js';
 import type { AttemptFailure, ProviderFacts, ProviderOperation } from './errors.js';
-import { AttemptTimeoutError, classifyFailure, isIdentityError } from './errors.js';
+import { classifyFailure, isIdentityError } from './errors.js';
 import type { ProviderHttpClient, TransportEvent } from './http-client.js';
 import { createProviderHttpClient } from './http-client.js';
 import type {
@@ -19,8 +19,8 @@ import type {
   AzureKeyVaultClients,
   AzureKeyVaultKey,
   AzureTokenCredential,
-} from './sdk.js';
-import { createSdkClients, createSdkCredential } from './sdk.js';
+} from './client.js';
+import { createSdkClients, createSdkCredential } from './client.js';
 import type { KeyIdentifier } from './wrapped-key.js';
 import {
   DATA_KEY_BYTES,
@@ -31,12 +31,8 @@ import {
   parseKeyIdentifier,
 } from './wrapped-key.js';
 
-export type AzureKeyVaultProviderOptions = {
-  /** `azurekv.<name>`. */
-  readonly id: string;
-  /** The section, as validated by core. */
-  readonly config: AzureKeyVaultConfig;
-  readonly logger?: Logger;
+/** What `createAzureKeyVaultProvider` may be given besides its create options. */
+export type AzureKeyVaultProviderDeps = {
   /** Use this credential instead of the one the config describes (client secret or default chain). */
   readonly credential?: AzureTokenCredential;
   /** Make the Key Vault clients another way (default: @azure/keyvault-keys, imported at first use). */
@@ -78,9 +74,10 @@ function vaultScopedCredential(credential: AzureTokenCredential, facts: Provider
           (vault.hostname.endsWith(`.${resource.hostname}`) || resource.origin === vault.origin);
         if (!allowed) {
           return Promise.reject(
-            new AtrestError(
-              'ATREST_PROVIDER_AUTH',
-              `Provider ${facts.providerId}: the vault ${facts.vaultOrigin} asked for a token for "${scope}", a resource it does not belong to; no token was sent. Check vault_uri.`,
+            errors.providerAuth(
+              `Provider ${facts.providerId}: the vault ${facts.vaultOrigin} asked for a token for "${scope}", a ` +
+                'resource it does not belong to; no token was sent.',
+              'Check vault_uri.',
               { details: { provider: facts.providerId, vault: facts.vaultOrigin, scope } },
             ),
           );
@@ -92,9 +89,11 @@ function vaultScopedCredential(credential: AzureTokenCredential, facts: Provider
 }
 
 /** Make an `azurekv` provider. Checks the section now; contacts nothing until the first operation. */
-export async function createAzureKeyVaultProvider(options: AzureKeyVaultProviderOptions): Promise<KeyProvider> {
-  const settings: AzureKeyVaultSettings = readSettings(options.id, options.config);
-  const logger = options.logger ?? silentLogger;
+export async function createAzureKeyVaultProvider(
+  options: ProviderCreateOptions<AzureKeyVaultConfig>,
+  deps: AzureKeyVaultProviderDeps = {},
+): Promise<KeyProvider> {
+  const settings: AzureKeyVaultSettings = parseAzureKeyVaultSettings(options.id, options.config, options.logger);
   const facts: ProviderFacts = {
     providerId: options.id,
     vaultOrigin: settings.vaultOrigin,
@@ -102,7 +101,7 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
     tenantId: settings.tenantId,
     clientId: settings.clientId,
     caFile: settings.caFile,
-    usesClientSecret: options.credential === undefined && settings.clientSecret !== undefined,
+    usesClientSecret: deps.credential === undefined && settings.clientSecret !== undefined,
   };
   const attempts = new AsyncLocalStorage<AttemptState>();
   const closing = new AbortController();
@@ -113,7 +112,7 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
 
   function checkOpen(): void {
     if (closing.signal.aborted) {
-      throw new AtrestError('ATREST_CLOSED', `Provider ${options.id} is closed`, { details: { provider: options.id } });
+      throw errors.closed(`Provider ${options.id}`);
     }
   }
 
@@ -121,7 +120,7 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
     const made = ++generation;
     httpClient ??= createProviderHttpClient({
       ...(settings.caCertificates ? { ca: [...rootCertificates, ...settings.caCertificates] } : {}),
-      requestTimeoutMs: settings.requestTimeoutMs,
+      requestTimeoutMs: settings.retry.requestTimeoutMs,
       observe: (event) => {
         // Kept per attempt (the last few): errors are named after what the wire showed.
         const state = attempts.getStore();
@@ -130,7 +129,7 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
       },
     });
     const credential =
-      options.credential ??
+      deps.credential ??
       (await createSdkCredential(options.id, {
         tenantId: settings.tenantId,
         clientId: settings.clientId,
@@ -148,8 +147,8 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
         userAgentOptions: { userAgentPrefix: 'atrest-provider-azurekv' },
       },
     };
-    const clients = await (options.createClients
-      ? options.createClients(factoryOptions)
+    const clients = await (deps.createClients
+      ? deps.createClients(factoryOptions)
       : createSdkClients(options.id, factoryOptions));
     return { clients, generation: made, crypto: new Map() };
   }
@@ -169,113 +168,72 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
     if (set.generation === generation) current = undefined;
   }
 
-  /** Run one attempt under `request_timeout`, with its own abort signal. */
-  async function attempt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    const onClose = (): void => controller.abort();
-    closing.signal.addEventListener('abort', onClose);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        reject(new AttemptTimeoutError(settings.requestTimeoutMs));
-      }, settings.requestTimeoutMs);
-    });
-    const work = fn(controller.signal);
-    // The losing side of the race must not become an unhandled rejection.
-    work.catch(() => undefined);
-    try {
-      return await Promise.race([work, timeout]);
-    } finally {
-      clearTimeout(timer);
-      closing.signal.removeEventListener('abort', onClose);
-    }
-  }
-
-  /** Run `fn` with bounded retries of transient failures; every failure leaves as an AtrestError. */
+  /** Run `fn` with the kit's bounded retries of transient failures; every failure leaves as an AtrestError. */
   async function run<T>(
     operation: ProviderOperation,
     fn: (c: ClientSet, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    for (let n = 0; ; n += 1) {
-      checkOpen();
-      const state: AttemptState = { events: [] };
-      let used: ClientSet | undefined;
-      let failure: AttemptFailure;
-      try {
-        return await attempts.run(state, async () => {
+    // Made before the first attempt: loading the SDK must not count against request_timeout.
+    checkOpen();
+    await getClients();
+    let state: AttemptState = { events: [] };
+    let used: ClientSet | undefined;
+    return withRetries({
+      providerId: options.id,
+      operation,
+      target: new URL(settings.vaultOrigin).host,
+      settings: settings.retry,
+      logger: options.logger,
+      signal: closing.signal,
+      checkOpen,
+      attempt(signal) {
+        state = { events: [] };
+        used = undefined;
+        return attempts.run(state, async () => {
           const set = await getClients();
           used = set;
-          return attempt((signal) => fn(set, signal));
+          return fn(set, signal);
         });
-      } catch (err) {
-        checkOpen();
-        failure = classifyFailure(err, state.events, facts, operation);
-        if (used && failure.retryable && failure.renewCredential) {
-          renew(used);
-        } else if (used && !failure.retryable && used.generation !== generation && isIdentityError(err)) {
+      },
+      classify(err) {
+        const failure: AttemptFailure = classifyFailure(err, state.events, facts, operation);
+        if (used && failure.retry && failure.renewCredential) renew(used);
+        else if (used && !failure.retry && used.generation !== generation && isIdentityError(err)) {
           // The credential this attempt used was renewed after a token endpoint failure; what it
           // said may be MSAL replaying that failure, so the new credential gets its own try.
-          failure = { retryable: true, cause: 'token endpoint failing (credential renewed)', error: failure.error };
+          return { retry: true, cause: 'token endpoint failing (credential renewed)', error: failure.error };
         }
-      }
-      if (!failure.retryable) throw failure.error;
-      if (n >= settings.maxRetries) {
-        throw new AtrestError(
-          'ATREST_PROVIDER_UNAVAILABLE',
-          `Provider ${options.id}: Azure Key Vault ${settings.vaultOrigin} is unavailable; ${operation} failed ${n + 1} time${n === 0 ? '' : 's'}, last: ${failure.cause}. Check network access to the vault and the token endpoint, or retry later.`,
-          {
-            cause: failure.error,
-            details: {
-              provider: options.id,
-              vault: settings.vaultOrigin,
-              operation,
-              attempts: n + 1,
-              lastCause: failure.cause,
-            },
-          },
-        );
-      }
-      const backoff = Math.min(settings.maxRetryDelayMs, settings.retryDelayMs * 2 ** n);
-      const jittered = Math.floor(backoff / 2) + randomInt(Math.floor(backoff / 2) + 1);
-      const delay = Math.min(settings.maxRetryDelayMs, Math.max(jittered, failure.retryAfterMs ?? 0));
-      logger.warn('azurekv: retrying after a transient failure', {
-        provider: options.id,
-        operation,
-        attempt: n + 1,
-        delayMs: delay,
-        cause: failure.cause,
-      });
-      try {
-        await sleep(delay, undefined, { signal: closing.signal });
-      } catch {
-        checkOpen();
-      }
-    }
+        return failure;
+      },
+    });
   }
 
   /** Check a fetched key can do `operations`; returns its parsed identifier. */
   function usableKey(key: AzureKeyVaultKey, operations: readonly string[]): KeyIdentifier {
     const kid = key.id === undefined ? undefined : parseKeyIdentifier(key.id);
     const where = `key ${settings.keyName} in vault ${settings.vaultOrigin}`;
-    const failed = (message: string): AtrestError =>
-      new AtrestError('ATREST_PROVIDER_FAILED', `Provider ${options.id}: ${where} ${message}`, {
+    const failed = (problem: string, fix = 'Fix the key in the vault.'): AtrestError =>
+      errors.providerFailed(`Provider ${options.id}: ${where} ${problem}`, fix, {
         details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName },
       });
     if (!kid || kid.name.toLowerCase() !== settings.keyName.toLowerCase())
       throw failed(`came back with an unexpected identifier (${key.id ?? 'none'})`);
-    if (key.properties.enabled === false) throw failed(`(version ${kid.version}) is disabled; enable it in the vault`);
+    if (key.properties.enabled === false)
+      throw failed(`(version ${kid.version}) is disabled`, 'Enable it in the vault.');
     const now = Date.now();
     if (key.properties.notBefore && key.properties.notBefore.getTime() > now)
       throw failed(`(version ${kid.version}) is not valid before ${key.properties.notBefore.toISOString()}`);
     if (key.properties.expiresOn && key.properties.expiresOn.getTime() <= now)
       throw failed(
-        `(version ${kid.version}) expired at ${key.properties.expiresOn.toISOString()}; rotate the key or extend its expiry`,
+        `(version ${kid.version}) expired at ${key.properties.expiresOn.toISOString()}`,
+        'Rotate the key or extend its expiry.',
       );
     if (key.keyType !== undefined && key.keyType !== 'RSA' && key.keyType !== 'RSA-HSM')
       throw failed(`is a ${key.keyType} key; wrapping needs an RSA key`);
     const missing = operations.filter((op) => key.keyOperations !== undefined && !key.keyOperations.includes(op));
-    if (missing.length > 0) throw failed(`does not allow ${missing.join(' and ')}; add the operation(s) to the key`);
+    if (missing.length > 0) {
+      throw failed(`does not allow ${missing.join(' and ')}`, 'Add the operation(s) to the key.');
+    }
     return kid;
   }
 
@@ -290,29 +248,21 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
     return client;
   }
 
-  const wrongKey = (message: string, keyRef: string): AtrestError =>
-    new AtrestError(
-      'ATREST_WRONG_KEY',
-      `Provider ${options.id} (key ${settings.keyName} in vault ${settings.vaultOrigin}) cannot unwrap this data key: ${message}`,
-      {
-        details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName, keyRef },
-      },
+  const wrongKey = (problem: string, fix: string, keyRef: string): AtrestError =>
+    errors.wrongKey(
+      `Provider ${options.id} (key ${settings.keyName} in vault ${settings.vaultOrigin}) cannot unwrap this data ` +
+        `key: ${problem}.`,
+      fix,
+      { details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName, keyRef } },
     );
-  const decryptFailed = (message: string): AtrestError =>
-    new AtrestError('ATREST_DECRYPT_FAILED', `Provider ${options.id}: ${message}`, {
+  const decryptFailed = (problem: string): AtrestError =>
+    errors.decryptFailed(`Provider ${options.id}: ${problem}.`, 'Restore the data key row from your backup.', {
       details: { provider: options.id, vault: settings.vaultOrigin, key: settings.keyName },
     });
 
   return {
     async wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey> {
       checkOpen();
-      if (dataKey.length !== DATA_KEY_BYTES) {
-        throw new AtrestError(
-          'ATREST_PROVIDER_CONTRACT',
-          `Provider ${options.id}: a data key must be ${DATA_KEY_BYTES} bytes, got ${dataKey.length}`,
-          { details: { provider: options.id } },
-        );
-      }
       const plaintext = Buffer.concat([dataKey, contextDigest(context)]);
       try {
         return await run('wrap', async (c, signal) => {
@@ -328,9 +278,10 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
           });
           const used = result.keyID === undefined ? undefined : parseKeyIdentifier(result.keyID);
           if (result.keyID !== undefined && used?.version.toLowerCase() !== kid.version.toLowerCase()) {
-            throw new AtrestError(
-              'ATREST_PROVIDER_FAILED',
-              `Provider ${options.id}: the vault wrapped with ${result.keyID}, not the version looked up (${kid.version})`,
+            throw errors.providerFailed(
+              `Provider ${options.id}: the vault wrapped with ${result.keyID}, not the version looked up ` +
+                `(${kid.version}).`,
+              'Check that vault_uri is an Azure Key Vault.',
               { details: { provider: options.id } },
             );
           }
@@ -351,20 +302,23 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
       // Checked before any request: a token is never sent to a host or key that keyRef names.
       if (!ref)
         throw wrongKey(
-          `its keyRef "${wrapped.keyRef}" is not a versioned Key Vault key identifier (https://<vault>/keys/<name>/<version>)`,
+          `its keyRef "${wrapped.keyRef}" is not a versioned Key Vault key identifier`,
+          'A keyRef of this provider is https://<vault>/keys/<name>/<version>: restore the data key row.',
           wrapped.keyRef,
         );
       if (ref.origin !== settings.vaultOrigin)
         throw wrongKey(
-          `it was wrapped by a key in vault ${ref.origin}; configure a provider for that vault`,
+          `it was wrapped by a key in vault ${ref.origin}`,
+          'Configure a provider for that vault.',
           wrapped.keyRef,
         );
       if (ref.name.toLowerCase() !== settings.keyName.toLowerCase())
-        throw wrongKey(`it was wrapped by key ${ref.name}; configure a provider for that key`, wrapped.keyRef);
+        throw wrongKey(`it was wrapped by key ${ref.name}`, 'Configure a provider for that key.', wrapped.keyRef);
       const frame = decodeWrapped(wrapped.ciphertext);
       if (!frame)
         throw decryptFailed(
-          `the wrapped data key (${wrapped.ciphertext.length} bytes) is damaged or was not written by the azurekv provider`,
+          `the wrapped data key (${wrapped.ciphertext.length} bytes) is damaged or was not written by the ` +
+            'azurekv provider',
         );
       const result = await run('unwrap', (c, signal) =>
         cryptoClient(c, ref.version).unwrapKey(frame.algorithm, frame.rsaCiphertext, { abortSignal: signal }),
@@ -378,7 +332,8 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
           );
         if (!timingSafeEqual(plaintext.subarray(DATA_KEY_BYTES), contextDigest(context))) {
           throw decryptFailed(
-            'the context does not match the one bound when the data key was wrapped (a data key copied to another record, or a damaged record)',
+            'the context does not match the one bound when the data key was wrapped (a data key copied to ' +
+              'another record, or a damaged record)',
           );
         }
         return new Uint8Array(plaintext.subarray(0, DATA_KEY_BYTES));
@@ -404,11 +359,7 @@ export async function createAzureKeyVaultProvider(options: AzureKeyVaultProvider
         key_id: settings.keyName,
         key_version: settings.keyVersion ?? lastWrapVersion ?? 'latest',
         algorithm: settings.algorithm,
-        credential: options.credential
-          ? 'injected'
-          : settings.clientSecret
-            ? 'client secret'
-            : 'default credential chain',
+        credential: deps.credential ? 'injected' : settings.clientSecret ? 'client secret' : 'default credential chain',
         ...(settings.tenantId ? { tenant_id: settings.tenantId } : {}),
         ...(settings.clientId ? { client_id: settings.clientId } : {}),
         ...(settings.authorityHost ? { authority_host: settings.authorityHost } : {}),

@@ -1,7 +1,7 @@
 // The shared provider conformance suite, against the Azure Key Vault emulator, for both algorithms.
 import { runProviderConformance } from '@atrest/testkit';
 import t from 'tap';
-import { createAzureKeyVaultProvider, wrapAlgorithms } from '../src/index.js';
+import { azureKeyVaultProvider, wrapAlgorithms } from '../src/index.js';
 import { configFor, emulator } from './helpers/provider.js';
 
 t.test('azurekv conformance', async (t) => {
@@ -10,12 +10,10 @@ t.test('azurekv conformance', async (t) => {
   for (const algorithm of wrapAlgorithms) {
     await t.test(algorithm, async (t) => {
       await runProviderConformance(t, {
-        create: () => createAzureKeyVaultProvider({ id: 'azurekv.main', config: configFor(emu, { algorithm }) }),
-        createOther: () =>
-          createAzureKeyVaultProvider({
-            id: 'azurekv.other',
-            config: configFor(emu, { algorithm, key_id: 'other-kek' }),
-          }),
+        definition: azureKeyVaultProvider,
+        type: 'azurekv',
+        config: configFor(emu, { algorithm }),
+        otherConfig: configFor(emu, { algorithm, key_id: 'other-kek' }),
       });
     });
   }

@@ -4,12 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { EncryptionContext } from '@atrest/core';
-import { PROVIDER_API_VERSION, isAtrestError } from '@atrest/core';
+import { isAtrestError } from '@atrest/core';
 import { createTestTls, rejection } from '@atrest/testkit';
 import t from 'tap';
-import { configSchema, createAzureKeyVaultProvider, parseDuration, providers } from '../src/index.js';
+import { azureKeyVaultConfigSchema, createAzureKeyVaultProvider, providers } from '../src/index.js';
 import type { AzureTokenCredential } from '../src/index.js';
-import { configFor, emulator, healthOf, providerOn } from './helpers/provider.js';
+import { configFor, createOptions, emulator, healthOf, providerOn, recordingLogger } from './helpers/provider.js';
 
 const context: EncryptionContext = { data_key_id: 'dk-1', label: 'secrets/2026-01-01' };
 const dataKey = (): Uint8Array => new Uint8Array(randomBytes(32));
@@ -147,7 +147,7 @@ t.test('TLS: no ca_file, a wrong CA, a wrong host name → ATREST_TLS; verificat
   t.match(err?.message, misnamed.ca_file, 'naming the CA file');
   t.equal(misnamed.calls.token + misnamed.calls.getKey, 0, 'nothing was served over it');
   t.notOk(
-    Object.keys(configSchema).some((k) => /verify|insecure|reject/i.test(k)),
+    Object.keys(azureKeyVaultConfigSchema).some((k) => /verify|insecure|reject/i.test(k)),
     'no config key turns verification off',
   );
 });
@@ -258,7 +258,7 @@ t.test('the definition', async (t) => {
   t.equal(providers.length, 1, 'one definition');
   const def = providers[0];
   t.equal(def?.type, 'azurekv', 'type azurekv');
-  t.equal(def?.apiVersion, PROVIDER_API_VERSION, 'apiVersion');
+  t.equal(def?.apiVersion, 1, 'apiVersion, a literal');
   const keys = [
     'tenant_id',
     'client_id',
@@ -269,10 +269,12 @@ t.test('the definition', async (t) => {
     'algorithm',
     'authority_host',
     'ca_file',
-    'max_retries',
+    'max_attempts',
+    'request_timeout',
     'retry_delay',
     'max_retry_delay',
-    'request_timeout',
+    'total_timeout',
+    'max_retries',
   ];
   t.same(Object.keys(def?.configSchema ?? {}).sort(), [...keys].sort(), 'every config key in the schema');
   for (const [key, spec] of Object.entries(def?.configSchema ?? {})) {
@@ -318,14 +320,15 @@ t.test('config checks name the key and what is allowed', async (t) => {
       'missing ca_file',
       { ca_file: '/nonexistent/ca.pem' },
       'ATREST_TLS',
-      /ca_file: cannot read \/nonexistent\/ca\.pem/,
+      /ca_file: \/nonexistent\/ca\.pem cannot be read/,
     ],
     ['bad duration', { request_timeout: 'soon' }, 'ATREST_CONFIG_INVALID', /request_timeout/],
-    ['too many retries', { max_retries: 99 }, 'ATREST_CONFIG_INVALID', /max_retries/],
+    ['too many attempts', { max_attempts: 99 }, 'ATREST_CONFIG_INVALID', /max_attempts/],
+    ['too many retries (the old spelling)', { max_retries: 99 }, 'ATREST_CONFIG_INVALID', /max_retries/],
   ];
   for (const [what, overrides, code, message] of bad) {
     const err = await rejection(
-      createAzureKeyVaultProvider({ id: 'azurekv.main', config: { ...configFor(emu), ...overrides } }),
+      createAzureKeyVaultProvider(createOptions('azurekv.main', { ...configFor(emu), ...overrides })),
     );
     t.ok(isAtrestError(err), `${what}: an AtrestError`);
     t.equal(err?.code, code, `${what}: ${code}`);
@@ -335,14 +338,33 @@ t.test('config checks name the key and what is allowed', async (t) => {
   const noCerts = `${emu.ca_file}.empty`;
   writeFileSync(noCerts, 'not a certificate\n');
   t.equal(
-    (await rejection(createAzureKeyVaultProvider({ id: 'azurekv.main', config: configFor(emu, { ca_file: noCerts }) })))
+    (await rejection(createAzureKeyVaultProvider(createOptions('azurekv.main', configFor(emu, { ca_file: noCerts })))))
       ?.code,
     'ATREST_TLS',
     'a ca_file without certificates: ATREST_TLS',
   );
-  t.equal(parseDuration('250ms'), 250, 'durations: ms');
-  t.equal(parseDuration('10s'), 10_000, 'seconds');
-  t.equal(parseDuration('2 minutes'), 120_000, 'words');
-  t.equal(parseDuration(1500), 1500, 'numbers are milliseconds');
-  t.equal(parseDuration('1 fortnight'), undefined, 'unknown units refused');
+  const durations = async (request_timeout: string | number): Promise<unknown> => {
+    const p = await createAzureKeyVaultProvider(createOptions('azurekv.main', configFor(emu, { request_timeout })));
+    await p.close?.();
+    return p;
+  };
+  await t.resolves(durations('250ms'), 'durations: ms');
+  await t.resolves(durations('10s'), 'seconds');
+  await t.resolves(durations(1500), 'numbers are milliseconds');
+  t.equal((await rejection(durations('1 fortnight')))?.code, 'ATREST_CONFIG_INVALID', 'unknown units refused');
+});
+
+t.test('max_retries, the old spelling of max_attempts, still works with a deprecation warning', async (t) => {
+  const emu = await emulator(t);
+  const logger = recordingLogger();
+  const p = await providerOn(t, emu, { max_retries: 1, retry_delay: '10ms' }, { logger });
+  await healthOf(p);
+  const warnings = logger.records.filter((r) => r.level === 'warn').map((r) => r.message);
+  t.same(warnings, ['[security.encryption.azurekv.main] max_retries is deprecated: use max_attempts'], 'warned');
+  emu.resetCalls();
+  emu.injectFault({ kind: 'service-unavailable', operations: ['getKey'] });
+  const err = await rejection(healthOf(p));
+  t.equal(err?.code, 'ATREST_PROVIDER_UNAVAILABLE', 'unavailable');
+  t.equal(emu.calls.getKey, 2, 'max_retries 1: two attempts');
+  emu.clearFaults();
 });

@@ -3,8 +3,8 @@
 // is missing the key is told apart from a damaged value.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { AtrestError, defineProvider, encodeContext } from '@atrest/core';
-import type { EncryptionContext, KeyProvider, ProviderCreateOptions, WrappedKey } from '@atrest/core';
+import { configProblem, defineProvider, encodeContext, errors } from '@atrest/core';
+import type { EncryptionContext, KeyProvider, KeyRotation, ProviderCreateOptions, WrappedKey } from '@atrest/core';
 import { addKeyVersion, createKeyFile, readKeyFile, replaceKeyFile } from './keyfile.js';
 import type { FileKey, KeyRing } from './keyfile.js';
 
@@ -31,8 +31,11 @@ export class FileKeyProvider implements KeyProvider {
 
   private get primary(): FileKey {
     const k = this.ring.keys.find((x) => x.version === this.ring.primary);
-    if (k === undefined)
-      throw new AtrestError('ATREST_KEY_FILE_INVALID', `The key file ${this.path} has no primary key.`);
+    if (k === undefined) {
+      throw errors.keyFileInvalid(`The key file ${this.path} has no primary key.`, 'Restore it from your backup.', {
+        details: { path: this.path },
+      });
+    }
     return k;
   }
 
@@ -52,17 +55,19 @@ export class FileKeyProvider implements KeyProvider {
   async unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array> {
     const rec = Buffer.from(wrapped.ciphertext);
     if (rec.length !== RECORD_LENGTH || rec[0] !== RECORD_VERSION) {
-      throw new AtrestError(
-        'ATREST_DECRYPT_FAILED',
+      throw errors.decryptFailed(
         `A data key record for the key file ${this.path} is malformed (${rec.length} bytes, version ${rec[0]}).`,
+        'Restore the database row of that data key from your backup.',
+        { details: { path: this.path } },
       );
     }
     const fp = rec.subarray(1, 1 + FP);
     const k = this.ring.keys.find((x) => x.fingerprint === fp.toString('hex'));
     if (k === undefined) {
-      throw new AtrestError(
-        'ATREST_KEY_MISMATCH',
-        `The data was encrypted with key ${fp.toString('hex')}, which is not in the key file ${this.path} (it holds ${this.ring.keys.map((x) => x.fingerprint).join(', ')}). This is a different key file: restore the right one from your backup.`,
+      throw errors.keyMismatch(
+        `The data was encrypted with key ${fp.toString('hex')}, which is not in the key file ${this.path} ` +
+          `(it holds ${this.ring.keys.map((x) => x.fingerprint).join(', ')}). This is a different key file.`,
+        'Restore the right one from your backup.',
         {
           details: {
             path: this.path,
@@ -80,10 +85,11 @@ export class FileKeyProvider implements KeyProvider {
       decipher.final();
     } catch (cause) {
       key.fill(0);
-      throw new AtrestError(
-        'ATREST_DECRYPT_FAILED',
-        `A data key record does not authenticate under key ${k.fingerprint} of ${this.path}: it was changed, or belongs to another data key.`,
-        { cause },
+      throw errors.decryptFailed(
+        `A data key record does not authenticate under key ${k.fingerprint} of ${this.path}: ` +
+          'it was changed, or belongs to another data key.',
+        'Restore the database row of that data key from your backup.',
+        { cause, details: { path: this.path } },
       );
     }
     return key;
@@ -105,28 +111,23 @@ export class FileKeyProvider implements KeyProvider {
     };
   }
 
-  /** Every key version in the file (for status and pruning). */
-  keys(): readonly { version: number; fingerprint: string; createdAt: string; primary: boolean }[] {
-    return this.ring.keys.map((k) => ({
-      version: k.version,
-      fingerprint: k.fingerprint,
-      createdAt: k.createdAt,
-      primary: k.version === this.ring.primary,
-    }));
+  get currentKeyRef(): string {
+    return this.primary.fingerprint;
   }
 
-  async rotateKey(): Promise<KeyProvider> {
-    return new FileKeyProvider(this.path, addKeyVersion(this.path));
-  }
-
-  /** Remove the non-primary versions whose fingerprint is not in `keep`; the file is replaced atomically. */
-  async pruneKeys(keep: readonly string[]): Promise<readonly string[]> {
-    const ring = readKeyFile(this.path);
-    const removed = ring.keys.filter((k) => k.version !== ring.primary && !keep.includes(k.fingerprint));
-    if (removed.length > 0)
-      replaceKeyFile(this.path, { primary: ring.primary, keys: ring.keys.filter((k) => !removed.includes(k)) });
-    return removed.map((k) => k.fingerprint);
-  }
+  /** A new key version becomes primary; old versions stay for unwrapping until pruned. */
+  readonly rotation: Extract<KeyRotation, { kind: 'generated-key' }> = {
+    kind: 'generated-key',
+    rotate: async () => new FileKeyProvider(this.path, addKeyVersion(this.path)),
+    // The non-primary versions whose fingerprint is not in `keep` go; the file is replaced atomically.
+    prune: async (keep) => {
+      const ring = readKeyFile(this.path);
+      const removed = ring.keys.filter((k) => k.version !== ring.primary && !keep.includes(k.fingerprint));
+      if (removed.length > 0)
+        replaceKeyFile(this.path, { primary: ring.primary, keys: ring.keys.filter((k) => !removed.includes(k)) });
+      return removed.map((k) => k.fingerprint);
+    },
+  };
 
   async close(): Promise<void> {
     for (const k of this.ring.keys) k.key.fill(0);
@@ -140,9 +141,9 @@ export function openKeyFile(path: string, firstUse: boolean): FileKeyProvider {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
       if ((err as NodeJS.ErrnoException).code === 'EACCES') {
-        throw new AtrestError(
-          'ATREST_KEY_FILE_PERMISSIONS',
-          `The key file ${path} cannot be read by this user (permission denied). Run atrest as the key file's owner.`,
+        throw errors.keyFilePermissions(
+          `The key file ${path} cannot be read by this user (permission denied).`,
+          "Run atrest as the key file's owner.",
           { details: { path } },
         );
       }
@@ -150,9 +151,10 @@ export function openKeyFile(path: string, firstUse: boolean): FileKeyProvider {
     }
   }
   if (!firstUse) {
-    throw new AtrestError(
-      'ATREST_KEY_MISSING',
-      `The key file ${path} is missing, but the database holds data keys wrapped by it. Restore ${path} from your backup (or point key_path / the key-path variable at it). atrest never creates a new key over existing data.`,
+    throw errors.keyMissing(
+      `The key file ${path} is missing, but the database holds data keys wrapped by it.`,
+      `Restore ${path} from your backup (or point key_path / the key-path variable at it). ` +
+        'atrest never creates a new key over existing data.',
       { details: { path } },
     );
   }
@@ -168,14 +170,13 @@ export const fileProvider = defineProvider<FileProviderConfig>({
       doc: 'Path of the key file (created 0600 on first boot, never overwritten)',
       format: String,
       default: '',
+      required: 'always',
     },
   },
   async create(options: ProviderCreateOptions<FileProviderConfig>): Promise<KeyProvider> {
     const path = options.config.key_path;
     if (typeof path !== 'string' || path === '') {
-      throw new AtrestError('ATREST_CONFIG_INVALID', `[security.encryption.${options.id}] key_path is not set.`, {
-        details: { provider: options.id, key: 'key_path' },
-      });
+      throw configProblem(options.id, 'key_path', 'is not set', 'Give the path of the key file.');
     }
     return openKeyFile(path, options.firstUse);
   },

@@ -16,9 +16,10 @@ import {
   constants,
 } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { AtrestError } from '@atrest/core';
+import { errors } from '@atrest/core';
+import type { AtrestError } from '@atrest/core';
 
-export const KEY_FILE_FORMAT = 1;
+const KEY_FILE_FORMAT = 1;
 
 /** One key of the key file. */
 export type FileKey = {
@@ -43,12 +44,10 @@ type KeyFileJson = {
 };
 
 function invalid(path: string, why: string): AtrestError {
-  return new AtrestError(
-    'ATREST_KEY_FILE_INVALID',
-    `The key file ${path} is not a valid atrest key file (${why}). Restore it from your backup; never edit it by hand.`,
-    {
-      details: { path },
-    },
+  return errors.keyFileInvalid(
+    `The key file ${path} is not a valid atrest key file (${why}).`,
+    'Restore it from your backup; never edit it by hand.',
+    { details: { path } },
   );
 }
 
@@ -57,9 +56,9 @@ export function readKeyFile(path: string): KeyRing {
   const st = statSync(path);
   if (!st.isFile()) throw invalid(path, 'not a regular file');
   if ((st.mode & 0o077) !== 0) {
-    throw new AtrestError(
-      'ATREST_KEY_FILE_PERMISSIONS',
-      `The key file ${path} is accessible by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}). Run: chmod 600 ${path}`,
+    throw errors.keyFilePermissions(
+      `The key file ${path} is accessible by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}).`,
+      `Run: chmod 600 ${path}`,
       { details: { path, mode: (st.mode & 0o777).toString(8) } },
     );
   }

@@ -2,8 +2,8 @@
 // (salted, slow) runs once per wrapping salt and once per distinct salt on unwrap, never per
 // value: its parameters and salt are stored in every wrapped record.
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { AtrestError, defineProvider, encodeContext } from '@atrest/core';
-import type { EncryptionContext, KeyProvider, ProviderCreateOptions, RotateKeyOptions, WrappedKey } from '@atrest/core';
+import { defineProvider, encodeContext, errors } from '@atrest/core';
+import type { EncryptionContext, KeyProvider, KeyRotation, ProviderCreateOptions, WrappedKey } from '@atrest/core';
 
 const RECORD_VERSION = 1;
 const KDF_SCRYPT = 1;
@@ -45,9 +45,9 @@ export class SecretKeyProvider implements KeyProvider {
     private readonly kdf: Kdf = DEFAULT_KDF,
   ) {
     if (passphrase.length < MIN_PASSPHRASE_LENGTH) {
-      throw new AtrestError(
-        'ATREST_CONFIG_INVALID',
-        `The secret_key passphrase has fewer than ${MIN_PASSPHRASE_LENGTH} characters; use a longer one (openssl rand -base64 32).`,
+      throw errors.configInvalid(
+        `The secret_key passphrase has fewer than ${MIN_PASSPHRASE_LENGTH} characters.`,
+        'Use a longer one (openssl rand -base64 32).',
       );
     }
   }
@@ -68,17 +68,18 @@ export class SecretKeyProvider implements KeyProvider {
   async unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array> {
     const rec = Buffer.from(wrapped.ciphertext);
     if (rec.length !== RECORD_LENGTH || rec[0] !== RECORD_VERSION || rec[1] !== KDF_SCRYPT) {
-      throw new AtrestError(
-        'ATREST_DECRYPT_FAILED',
+      throw errors.decryptFailed(
         `A passphrase-wrapped data key record is malformed (${rec.length} bytes).`,
+        'Restore the database row of that data key from your backup.',
       );
     }
     const kdf = { log2N: rec[2] ?? 0, r: rec[3] ?? 0, p: rec[4] ?? 0 };
     // Bounds keep a forged record from asking for gigabytes of scrypt memory.
     if (kdf.log2N < 10 || kdf.log2N > 20 || kdf.r < 1 || kdf.r > 32 || kdf.p < 1 || kdf.p > 16) {
-      throw new AtrestError(
-        'ATREST_DECRYPT_FAILED',
-        `A passphrase-wrapped data key record has out-of-range KDF parameters (N=2^${kdf.log2N}, r=${kdf.r}, p=${kdf.p}).`,
+      throw errors.decryptFailed(
+        'A passphrase-wrapped data key record has out-of-range KDF parameters ' +
+          `(N=2^${kdf.log2N}, r=${kdf.r}, p=${kdf.p}).`,
+        'Restore the database row of that data key from your backup.',
       );
     }
     const params = rec.subarray(0, PARAMS);
@@ -96,9 +97,10 @@ export class SecretKeyProvider implements KeyProvider {
       decipher.final();
     } catch (cause) {
       key.fill(0);
-      throw new AtrestError(
-        'ATREST_WRONG_KEY',
-        'A data key does not decrypt with the configured secret_key passphrase: the passphrase is not the one the data was encrypted with (or the record was changed). Set the original passphrase.',
+      throw errors.wrongKey(
+        'A data key does not decrypt with the configured secret_key passphrase: the passphrase is not ' +
+          'the one the data was encrypted with (or the record was changed).',
+        'Set the original passphrase.',
         { cause },
       );
     }
@@ -109,11 +111,10 @@ export class SecretKeyProvider implements KeyProvider {
     return { kdf: `scrypt N=2^${this.kdf.log2N} r=${this.kdf.r} p=${this.kdf.p}` };
   }
 
-  async rotateKey(options: RotateKeyOptions): Promise<KeyProvider> {
-    if (options.newSecret === undefined)
-      throw new AtrestError('ATREST_USAGE', 'A new passphrase is needed to rotate the secret_key provider.');
-    return new SecretKeyProvider(options.newSecret, this.kdf);
-  }
+  readonly rotation: KeyRotation = {
+    kind: 'passphrase',
+    rotate: async (newPassphrase) => new SecretKeyProvider(newPassphrase, this.kdf),
+  };
 
   async close(): Promise<void> {
     const keys = [this.wrappingKey, ...this.unwrapKeys.values()];
@@ -133,17 +134,18 @@ export const secretKeyProvider = defineProvider<SecretKeyProviderConfig>({
       format: String,
       default: '',
       sensitive: true,
+      required: 'in use',
+      minLength: MIN_PASSPHRASE_LENGTH,
+      label: 'passphrase',
     },
   },
   async create(options: ProviderCreateOptions<SecretKeyProviderConfig>): Promise<KeyProvider> {
     const secret = options.config.secret_key;
     if (typeof secret !== 'string' || secret === '') {
-      throw new AtrestError(
-        'ATREST_CONFIG_INVALID',
-        `The ${options.id} provider has no passphrase: set [security] secret_key or ${options.app.toUpperCase()}_ENCRYPTION_SECRET_KEY.`,
-        {
-          details: { provider: options.id },
-        },
+      throw errors.configInvalid(
+        `The ${options.id} provider has no passphrase.`,
+        `Set [security] secret_key or ${options.app.toUpperCase()}_ENCRYPTION_SECRET_KEY.`,
+        { details: { provider: options.id } },
       );
     }
     return new SecretKeyProvider(secret);

@@ -2,20 +2,18 @@ import { statSync, writeFileSync, chmodSync, readFileSync, existsSync, readdirSy
 import { join } from 'node:path';
 import t from 'tap';
 import { runProviderConformance, tempDir } from '@atrest/testkit';
-import { openKeyFile, readKeyFile, addKeyVersion, fingerprint } from '@atrest/provider-file';
+import { addKeyVersion, fileProvider, fingerprint, openKeyFile, readKeyFile } from '@atrest/provider-file';
 
 const dir = () => tempDir('atrest-file-');
 const ctx = { atrest_data_key: 'ab', atrest_label: 'x/2026-01-01' };
 
 t.test('conformance', async (t) => {
   const d = dir();
-  const path = join(d, 'a.key');
-  const other = join(d, 'b.key');
-  openKeyFile(path, true);
-  openKeyFile(other, true);
   await runProviderConformance(t, {
-    create: async () => openKeyFile(path, false),
-    createOther: async () => openKeyFile(other, false),
+    definition: fileProvider,
+    type: 'file',
+    config: { key_path: join(d, 'a.key') },
+    otherConfig: { key_path: join(d, 'b.key') },
   });
 });
 
@@ -62,13 +60,16 @@ t.test('rotation adds a primary version and keeps the old one', async (t) => {
   const p1 = openKeyFile(path, true);
   const key = new Uint8Array(32).fill(7);
   const w1 = await p1.wrapKey(key, ctx);
-  const p2 = await p1.rotateKey();
+  t.equal(p1.rotation.kind, 'generated-key', 'declares a generated-key rotation');
+  t.equal(p1.currentKeyRef, w1.keyRef, 'the current keyRef is what it wraps with');
+  const p2 = await p1.rotation.rotate();
   const ring = readKeyFile(path);
   t.equal(ring.keys.length, 2);
   t.equal(ring.primary, 2);
   t.equal(statSync(path).mode & 0o777, 0o600, 'still 0600 after rotation');
   const w2 = await p2.wrapKey(key, ctx);
   t.not(w2.keyRef, w1.keyRef, 'new wraps use the new version');
+  t.equal(p2.currentKeyRef, w2.keyRef, 'the rotated provider names its new current key');
   t.equal(w2.keyRef, fingerprint(ring.keys[1]?.key ?? new Uint8Array()));
   t.same(Buffer.from(await p2.unwrapKey(w1, ctx)), Buffer.from(key), 'old wraps still unwrap');
   addKeyVersion(path);

@@ -1,118 +1,95 @@
-// The provider conformance suite: every provider, ours or a third party's, runs it first.
-import { randomBytes } from 'node:crypto';
-import type { EncryptionContext, KeyProvider } from '@atrest/core';
-import { isAtrestError } from '@atrest/core';
+// The provider conformance suite: every provider, ours or a third party's, runs it first. It takes
+// the provider's definition, not an instance, and makes providers the way core makes them for an
+// application (the definition checked as the loader checks a package's, the section completed from
+// its schema, the instance inside core's guard), then runs one file of subtests per aspect.
+import type { CheckedProvider, ErrorCode, ProviderCreateOptions } from '@atrest/core';
+import { isAtrestError, openProvider, silentLogger } from '@atrest/core';
 import type { Test } from 'tap';
+import { testLifecycle } from './conformance-lifecycle.js';
+import { testRefusals } from './conformance-refusals.js';
+import { testWrapping } from './conformance-wrapping.js';
 
-/** How the suite gets providers to test. */
+/** What the suite needs to make providers. */
 export type ConformanceOptions = {
-  /** Makes the provider under test (a fresh instance each call, same key). */
-  readonly create: () => Promise<KeyProvider>;
-  /** Makes a provider of the same type with a different key: what it wrapped must not unwrap with `create`'s. */
-  readonly createOther: () => Promise<KeyProvider>;
+  /** The provider's definition, as its package exports it in `providers`. */
+  readonly definition: unknown;
+  /** The `<type>` of the definition. */
+  readonly type: string;
+  /** The section of the provider under test: every instance made from it uses the same key. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** The section of a provider of the same type with another key. */
+  readonly otherConfig: Readonly<Record<string, unknown>>;
+  /** The application's directory given to `create` (default: the current directory). */
+  readonly appRoot?: string;
 };
 
-const context: EncryptionContext = { data_key_id: '00112233445566778899aabbccddeeff', label: 'conformance/2026-01-01' };
+/** Makes the providers of one suite run. */
+export type ConformanceProviders = {
+  readonly type: string;
+  /** A fresh provider on the key under test. */
+  create(): Promise<CheckedProvider>;
+  /** A fresh provider on the other key. */
+  createOther(): Promise<CheckedProvider>;
+  /** A provider from `config` as given, for checks of the section itself. */
+  createWith(config: Readonly<Record<string, unknown>>): Promise<CheckedProvider>;
+  /** The section's values marked sensitive in the schema: they must never show in `describe()`. */
+  readonly sensitiveValues: readonly string[];
+};
 
-function expectAtrestError(t: Test, err: unknown, what: string): void {
-  t.ok(isAtrestError(err), `${what}: throws an AtrestError (got ${(err as { code?: unknown })?.code ?? String(err)})`);
+/** The context every aspect binds. */
+export const conformanceContext = {
+  data_key_id: '00112233445566778899aabbccddeeff',
+  label: 'conformance/2026-01-01',
+} as const;
+
+/** The rejection of `promise`, or undefined when it resolves. */
+export function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
 }
 
-/** Run the conformance suite as subtests of `t`. */
+/** Assert that `err` is an AtrestError with one of `codes`. */
+export function expectCode(t: Test, err: unknown, codes: readonly ErrorCode[], what: string): void {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  t.ok(
+    isAtrestError(err) && (codes as readonly string[]).includes(err.code),
+    `${what}: ${codes.join(' or ')} (got ${typeof code === 'string' ? code : String(err)})`,
+  );
+}
+
+function providers(options: ConformanceOptions): ConformanceProviders {
+  const make = (name: string, config: Readonly<Record<string, unknown>>): Promise<CheckedProvider> => {
+    const createOptions: ProviderCreateOptions<Readonly<Record<string, unknown>>> = {
+      id: `${options.type}.${name}`,
+      type: options.type,
+      name,
+      config,
+      app: 'atrest',
+      appRoot: options.appRoot ?? process.cwd(),
+      firstUse: true,
+      logger: silentLogger,
+    };
+    return openProvider(options.definition, createOptions);
+  };
+  const schema = (options.definition as { configSchema?: Record<string, { sensitive?: boolean }> }).configSchema;
+  const sensitiveValues = Object.entries(options.config)
+    .filter(([key, value]) => schema?.[key]?.sensitive === true && typeof value === 'string' && value.length >= 4)
+    .map(([, value]) => String(value));
+  return {
+    type: options.type,
+    create: () => make('conformance', options.config),
+    createOther: () => make('other', options.otherConfig),
+    createWith: (config) => make('conformance', config),
+    sensitiveValues,
+  };
+}
+
+/** Run the conformance suite as subtests of `t`: wrapping, refusals, lifecycle. */
 export async function runProviderConformance(t: Test, options: ConformanceOptions): Promise<void> {
-  const dataKey = new Uint8Array(randomBytes(32));
-
-  await t.test('round trip', async (t) => {
-    const p = await options.create();
-    const wrapped = await p.wrapKey(dataKey, context);
-    t.type(wrapped.ciphertext, Uint8Array, 'ciphertext is bytes');
-    t.type(wrapped.keyRef, 'string', 'keyRef is a string');
-    t.ok(wrapped.keyRef.length > 0, 'keyRef is not empty');
-    t.notOk(
-      Buffer.from(wrapped.ciphertext).includes(Buffer.from(dataKey)),
-      'wrapped key does not contain the data key',
-    );
-    const back = await p.unwrapKey(wrapped, context);
-    t.same(Buffer.from(back), Buffer.from(dataKey), 'unwraps to the same data key');
-    const again = await p.wrapKey(dataKey, context);
-    t.notSame(Buffer.from(again.ciphertext), Buffer.from(wrapped.ciphertext), 'wrapping twice gives different bytes');
-    const fresh = await options.create();
-    t.same(
-      Buffer.from(await fresh.unwrapKey(wrapped, context)),
-      Buffer.from(dataKey),
-      'a new instance with the same key unwraps it',
-    );
-    await p.close?.();
-    await fresh.close?.();
-  });
-
-  await t.test('wrong key', async (t) => {
-    const p = await options.create();
-    const other = await options.createOther();
-    const wrapped = await p.wrapKey(dataKey, context);
-    const err = await other.unwrapKey(wrapped, context).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    t.ok(err, 'another key does not unwrap it');
-    expectAtrestError(t, err, 'wrong key');
-    await p.close?.();
-    await other.close?.();
-  });
-
-  await t.test('tampered wrapped key', async (t) => {
-    const p = await options.create();
-    const wrapped = await p.wrapKey(dataKey, context);
-    for (const at of [0, Math.floor(wrapped.ciphertext.length / 2), wrapped.ciphertext.length - 1]) {
-      const bad = new Uint8Array(wrapped.ciphertext);
-      bad[at] = (bad[at] ?? 0) ^ 0x01;
-      const err = await p.unwrapKey({ ciphertext: bad, keyRef: wrapped.keyRef }, context).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      t.ok(err, `a flipped bit at byte ${at} is refused`);
-      expectAtrestError(t, err, `flipped byte ${at}`);
-    }
-    const cut = await p
-      .unwrapKey(
-        { ciphertext: wrapped.ciphertext.subarray(0, wrapped.ciphertext.length - 1), keyRef: wrapped.keyRef },
-        context,
-      )
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-    expectAtrestError(t, cut, 'truncated');
-    await p.close?.();
-  });
-
-  await t.test('context mismatch', async (t) => {
-    const p = await options.create();
-    const wrapped = await p.wrapKey(dataKey, context);
-    for (const other of [
-      { ...context, label: 'conformance/2026-01-02' },
-      { data_key_id: context['data_key_id'] ?? '' },
-      { ...context, extra: 'x' },
-    ]) {
-      const err = await p.unwrapKey(wrapped, other).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      t.ok(err, `context ${JSON.stringify(other)} is refused`);
-      expectAtrestError(t, err, 'context mismatch');
-    }
-    await p.close?.();
-  });
-
-  await t.test('close', async (t) => {
-    const p = await options.create();
-    await p.wrapKey(dataKey, context);
-    await p.close?.();
-    t.pass('close resolves');
-    const p2 = await options.create();
-    if (p2.health) {
-      await t.resolves(p2.health(), 'health resolves on a working provider');
-    }
-    await p2.close?.();
-  });
+  const made = providers(options);
+  await t.test('wrapping', (t) => testWrapping(t, made));
+  await t.test('refusals', (t) => testRefusals(t, made));
+  await t.test('lifecycle', (t) => testLifecycle(t, made));
 }

@@ -4,6 +4,8 @@
 import { parseArgs } from 'node:util';
 import { startAwsKmsEmulator } from './emulators/aws-kms.js';
 import { startAzureKeyVaultEmulator } from './emulators/azure-keyvault.js';
+import { startGoogleKmsEmulator } from './emulators/google-kms.js';
+import { startHashicorpVaultEmulator } from './emulators/hashicorp-vault.js';
 
 /** A running emulator, as the command sees it. */
 type RunningEmulator = {
@@ -29,6 +31,16 @@ const emulatorCommands: readonly EmulatorCommand[] = [
     name: 'azure-keyvault',
     summary: 'Azure Key Vault + Entra ID token endpoint for [security.encryption.azurekv.<name>]',
     start: ({ port }) => startAzureKeyVaultEmulator({ port }),
+  },
+  {
+    name: 'hashicorp-vault',
+    summary: 'HashiCorp Vault / OpenBao Transit for [security.encryption.hashicorpvault.<name>]',
+    start: ({ port }) => startHashicorpVaultEmulator({ port }),
+  },
+  {
+    name: 'google-kms',
+    summary: 'Google Cloud KMS (REST) + OAuth 2.0 token endpoint for [security.encryption.googlekms.<name>]',
+    start: ({ port }) => startGoogleKmsEmulator({ port }),
   },
 ];
 

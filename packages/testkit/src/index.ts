@@ -5,6 +5,8 @@ export { memoryStreams, rejection, spawnNode, tempDir, writeIn } from './test-he
 export type { MemoryStreams, Run, SpawnNodeOptions } from './test-helpers.js';
 export { createTestTls } from './tls.js';
 export type { TestTls } from './tls.js';
+export { startPostgres } from './postgres-server.js';
+export type { StartPostgresOptions, TestPostgres } from './postgres-server.js';
 export { awsKmsOperations, startAwsKmsEmulator } from './emulators/aws-kms.js';
 export type {
   AwsKmsCredentials,
@@ -27,3 +29,26 @@ export type {
   AzureKeyVaultOperation,
   AzureKeyVaultProviderKeys,
 } from './emulators/azure-keyvault.js';
+export { hashicorpVaultOperations, startHashicorpVaultEmulator } from './emulators/hashicorp-vault.js';
+export type {
+  HashicorpVaultEmulator,
+  HashicorpVaultEmulatorOptions,
+  HashicorpVaultFault,
+  HashicorpVaultFaultKind,
+  HashicorpVaultOperation,
+  HashicorpVaultProviderKeys,
+  VaultKeyLocation,
+} from './emulators/hashicorp-vault.js';
+export type { VaultCapability, VaultPolicyRules, VaultTokenOptions } from './emulators/vault-auth.js';
+export type { TransitKeyFacts, TransitKeyType } from './emulators/vault-transit.js';
+export { googleKmsOperations, startGoogleKmsEmulator } from './emulators/google-kms.js';
+export type {
+  GoogleKmsEmulator,
+  GoogleKmsEmulatorOptions,
+  GoogleKmsFault,
+  GoogleKmsFaultKind,
+  GoogleKmsOperation,
+  GoogleKmsProviderKeys,
+  GoogleKmsTamper,
+} from './emulators/google-kms.js';
+export type { ServiceAccountCredentials } from './emulators/google-oauth.js';

@@ -1,5 +1,6 @@
 // A throwaway certificate authority and a server certificate for 127.0.0.1/localhost, made at
 // start: the emulators serve real, verifiable TLS, and clients trust them through `ca_file` only.
+// The same CA issues client certificates on demand (mutual TLS, e.g. PostgreSQL's `cert` auth).
 import { webcrypto } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,8 @@ export type TestTls = {
   readonly certPem: string;
   /** Server private key (PKCS#8 PEM). */
   readonly keyPem: string;
+  /** A client certificate (PEM, with its PKCS#8 key) for `commonName`, signed by this CA. */
+  issueClientCertificate(commonName: string): Promise<{ readonly certPem: string; readonly keyPem: string }>;
 };
 
 const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -53,33 +56,42 @@ export async function createTestTls(
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
-  const serverKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const server = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: `CN=${hosts[0] ?? 'localhost'}`,
-    issuer: ca.subject,
-    notBefore,
-    notAfter,
-    publicKey: serverKeys.publicKey,
-    signingKey: caKeys.privateKey,
-    signingAlgorithm: alg,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(
-        hosts.map((h) =>
-          /^[\d.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h },
-        ),
-      ),
-      await x509.AuthorityKeyIdentifierExtension.create(ca),
-    ],
-  });
+  const leaf = async (subject: string, usage: x509.ExtendedKeyUsage, names?: x509.JsonGeneralNames) => {
+    const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: randomSerial(),
+      subject,
+      issuer: ca.subject,
+      notBefore,
+      notAfter,
+      publicKey: keys.publicKey,
+      signingKey: caKeys.privateKey,
+      signingAlgorithm: alg,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.ExtendedKeyUsageExtension([usage]),
+        ...(names === undefined ? [] : [new x509.SubjectAlternativeNameExtension(names)]),
+        await x509.AuthorityKeyIdentifierExtension.create(ca),
+      ],
+    });
+    return { certPem: `${cert.toString('pem')}\n`, keyPem: await pkcs8Pem(keys.privateKey) };
+  };
+  const server = await leaf(
+    `CN=${hosts[0] ?? 'localhost'}`,
+    x509.ExtendedKeyUsage.serverAuth,
+    hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h })),
+  );
   const caPem = `${ca.toString('pem')}\n`;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'atrest-tls-'));
   const caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, caPem);
-  return { caPem, caFile, certPem: `${server.toString('pem')}\n`, keyPem: await pkcs8Pem(serverKeys.privateKey) };
+  return {
+    caPem,
+    caFile,
+    ...server,
+    issueClientCertificate: (commonName) => leaf(`CN=${commonName}`, x509.ExtendedKeyUsage.clientAuth),
+  };
 }
 
 function randomSerial(): string {

@@ -35,8 +35,8 @@ export const configShowCommand: Command = {
   async run(ctx) {
     const config = await loadAtrestConfig(ctx.openOptions);
     await warnUnreadVariables(ctx, config.app, config.envPrefix);
-    const redacted = config.entries.map((e) => (e.sensitive ? { ...e, value: '<redacted>' } : e));
-    await printData(ctx, redacted, formatConfigEntries(config.entries));
+    // loadConfig has redacted the secrets already.
+    await printData(ctx, config.entries, formatConfigEntries(config.entries));
     return 0;
   },
 };

@@ -44,13 +44,8 @@ export function formatDuration(ms: number): string {
   return text;
 }
 
-/** Grafana's id of the legacy secret_key provider; atrest reads it as `secret_key.default`. */
-export const GRAFANA_SECRET_KEY_PROVIDER = 'secretKey.v1';
-
 /** A provider id split in two; undefined when it is not `<type>.<name>` with valid parts. */
 export function parseProviderId(id: string): { type: string; name: string } | undefined {
-  // Grafana's name for the provider of its [security] secret_key, so its own ini files read as they are.
-  if (id === GRAFANA_SECRET_KEY_PROVIDER) return { type: 'secret_key', name: 'default' };
   const dot = id.indexOf('.');
   if (dot < 0) return undefined;
   const type = id.slice(0, dot);
@@ -60,14 +55,15 @@ export function parseProviderId(id: string): { type: string; name: string } | un
 }
 
 export const TARGETS_ALLOWED =
-  'table.column or table.column:json items separated by spaces or commas, table and column being identifiers (letters, digits and "_", not starting with a digit), each column once';
+  'table.column or table.column:json items separated by spaces or commas, table and column being identifiers' +
+  ' (letters, digits and "_", not starting with a digit), each column once';
 
-export const PROVIDER_ID_ALLOWED =
-  '<type>.<name>: the type in lower-case letters, digits, "_" or "-" starting with a letter (file, secret_key, awskms, azurekv, …), the name in letters, digits, "_" or "-"';
-
-/** Throws a message saying what is wrong with a provider id. */
-export function assertProviderId(id: string): void {
-  if (parseProviderId(id) === undefined) throw new Error(`"${id}" is not <type>.<name>`);
+/** What a provider id may be, the built-in types given as examples. */
+export function providerIdAllowed(builtinTypes: readonly string[]): string {
+  return (
+    '<type>.<name>: the type in lower-case letters, digits, "_" or "-" starting with a letter' +
+    ` (${[...builtinTypes, '…'].join(', ')}), the name in letters, digits, "_" or "-"`
+  );
 }
 
 /** Splits a space or comma separated list. */

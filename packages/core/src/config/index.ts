@@ -1,12 +1,11 @@
 // config/: atrest's configuration layer. It owns reading the host application's INI file, a .env
 // file, the environment and explicit options into one validated AtrestConfig (defaults < INI <
-// .env < env < options), with the origin of every value and secrets marked for redaction.
+// .env < env < options), with the origin of every value and secrets redacted; see load.ts.
 export { loadConfig } from './load.js';
-export { formatConfigEntries, formatConfigOrigin } from './origin.js';
-export { formatDuration, parseDuration, parseProviderId, parseTargets } from './formats.js';
-export { normalizeProviderName, providerEnvName } from './sources.js';
+export { formatConfigEntries } from './origin.js';
 export type {
   AtrestConfig,
+  BuiltinProvider,
   ConfigEntry,
   ConfigOrigin,
   ConfigSource,

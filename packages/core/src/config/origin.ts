@@ -1,7 +1,7 @@
-// Telling people where a value came from, and showing the effective configuration without secrets.
+// Telling people where a value came from, and the text of `config show` (its values come redacted).
 import type { ConfigEntry, ConfigOrigin } from './types.js';
 
-/** An origin as a short phrase: "ini /etc/app/app.ini [security]", "env ATREST_X", ".env /app/.env ATREST_X", "default", "option". */
+/** An origin as a short phrase: "ini /etc/app/app.ini [security]", "env ATREST_X", ".env /app/.env ATREST_X". */
 export function formatConfigOrigin(origin: ConfigOrigin): string {
   let text: string;
   switch (origin.source) {
@@ -9,7 +9,7 @@ export function formatConfigOrigin(origin: ConfigOrigin): string {
       text = 'default';
       break;
     case 'ini':
-      text = `ini ${origin.file ?? '?'} ${origin.section === '' || origin.section === undefined ? '(before any section)' : `[${origin.section}]`}`;
+      text = `ini ${origin.file ?? '?'} ${origin.section ? `[${origin.section}]` : '(before any section)'}`;
       break;
     case 'dotenv':
       text = `.env ${origin.file ?? '?'}${origin.variable === undefined ? '' : ` ${origin.variable}`}`;
@@ -26,15 +26,19 @@ export function formatConfigOrigin(origin: ConfigOrigin): string {
   return text;
 }
 
+function fileNote(origin: ConfigOrigin): string {
+  return origin.valueFile === undefined ? '' : ` (file ${origin.valueFile})`;
+}
+
 /** Where a key was written, for messages: the INI key with its section, the variable, or the option key. */
 export function describeSetting(key: string, origin: ConfigOrigin): string {
   switch (origin.source) {
     case 'ini':
       return `${origin.key ?? key} in [${origin.section ?? ''}] of ${origin.file ?? 'the INI file'}`;
     case 'dotenv':
-      return `${origin.variable ?? key} in ${origin.file ?? 'the .env file'}${origin.valueFile === undefined ? '' : ` (file ${origin.valueFile})`}`;
+      return `${origin.variable ?? key} in ${origin.file ?? 'the .env file'}${fileNote(origin)}`;
     case 'env':
-      return `environment variable ${origin.variable ?? key}${origin.valueFile === undefined ? '' : ` (file ${origin.valueFile})`}`;
+      return `environment variable ${origin.variable ?? key}${fileNote(origin)}`;
     case 'option':
       return `option ${origin.key ?? key}`;
     case 'default':
@@ -53,21 +57,18 @@ export function originDetails(origin: ConfigOrigin): Record<string, string | und
   };
 }
 
-const REDACTED = '<redacted>';
 const NOT_SET = '(not set)';
 
 function valueText(entry: ConfigEntry): string {
   const { value } = entry;
   const empty = value === '' || (Array.isArray(value) && value.length === 0);
   if (empty) return NOT_SET;
-  // A secret is never shown, nor its length or shape: only that it is set.
-  if (entry.sensitive) return REDACTED;
   if (Array.isArray(value)) return value.join(' ');
   const text = String(value);
   return /[\s"'\\]/.test(text) ? JSON.stringify(text) : text;
 }
 
-/** The text `atrest config show` prints: one line per key, with its value (secrets redacted) and origin. */
+/** The text `atrest config show` prints: one line per key, with its value (as loadConfig redacted it) and origin. */
 export function formatConfigEntries(entries: readonly ConfigEntry[]): string {
   const rows = entries.map((entry) => [entry.key, valueText(entry), formatConfigOrigin(entry.origin)] as const);
   const keyWidth = Math.max(0, ...rows.map(([key]) => key.length));

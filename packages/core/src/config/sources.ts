@@ -1,10 +1,31 @@
-// Reading values out of their sources: files named by `<NAME>__FILE` and `$__file{…}`, `$__env{…}`
-// references, and the environment variable names of INI keys.
+// Reading values out of their sources: the INI and .env files, files named by `<NAME>__FILE` and
+// `$__file{…}`, `$__env{…}` references, and the environment variable names of INI keys.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AtrestError } from '../errors.js';
+import { errors } from '../errors.js';
 import { describeSetting, originDetails } from './origin.js';
 import type { ConfigOrigin } from './types.js';
+
+/** Why a file could not be read, as the end of a sentence naming it. */
+function unreadable(cause: unknown): string {
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'does not exist';
+  if (code === 'EACCES' || code === 'EPERM') return 'is not readable by this user';
+  if (code === 'EISDIR') return 'is a directory';
+  return `cannot be read (${code ?? 'error'})`;
+}
+
+/** The text of the INI or .env file named by `flag`. */
+export async function readConfigFile(path: string, what: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (cause) {
+    throw errors.configFile(`The ${what} ${path} ${unreadable(cause)}:`, `fix ${flag} or create the file.`, {
+      cause,
+      details: { path },
+    });
+  }
+}
 
 /** A file's contents as a value: one trailing newline (as editors and `echo` add) is not part of it. */
 export async function readValueFile(
@@ -16,16 +37,7 @@ export async function readValueFile(
   try {
     text = await readFile(resolve(path), 'utf8');
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'does not exist'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'is not readable by this user'
-          : code === 'EISDIR'
-            ? 'is a directory'
-            : `cannot be read (${code ?? 'error'})`;
-    throw new AtrestError('ATREST_CONFIG_FILE', `File ${path}, ${purpose}, ${why}: create it or fix the reference.`, {
+    throw errors.configFile(`File ${path}, ${purpose}, ${unreadable(cause)}:`, 'create it or fix the reference.', {
       cause,
       details: { ...details, path },
     });
@@ -59,18 +71,15 @@ export async function expandReferences(
     const where = describeSetting(key, origin);
     const details = { key, ...originDetails(origin), reference: whole };
     if (target.trim() === '') {
-      throw new AtrestError(
-        'ATREST_CONFIG_INVALID',
-        `${whole} in ${where} names nothing: write ${kind === 'env' ? '$__env{VARIABLE}' : '$__file{/path/to/file}'}.`,
-        { details },
-      );
+      const example = kind === 'env' ? '$__env{VARIABLE}' : '$__file{/path/to/file}';
+      throw errors.configInvalid(`${whole} in ${where} names nothing:`, `write ${example}.`, { details });
     }
     if (kind === 'env') {
       const value = lookupEnv(target.trim());
       if (value === undefined) {
-        throw new AtrestError(
-          'ATREST_CONFIG_INVALID',
-          `${where} refers to environment variable ${target.trim()} ($__env), which is not set: set it or change ${key}.`,
+        throw errors.configInvalid(
+          `${where} refers to environment variable ${target.trim()} ($__env), which is not set:`,
+          `set it or change ${key}.`,
           { details },
         );
       }

@@ -62,6 +62,12 @@ export function closest(
   return best;
 }
 
+/** The end of an "unknown …" message: `: did you mean X?`, or nothing. */
+export function meantHint(suggestion: string | undefined, quoted = false): string {
+  if (suggestion === undefined) return '';
+  return quoted ? `: did you mean "${suggestion}"?` : `: did you mean ${suggestion}?`;
+}
+
 /** The candidate closest to `input`, or undefined when none is close enough to be a likely typo. */
 export function didYouMean(input: string, candidates: Iterable<string>): string | undefined {
   return closest(input, candidates)?.candidate;

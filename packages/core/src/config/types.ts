@@ -1,5 +1,5 @@
 // The shapes of atrest's effective configuration, as `loadConfig` returns it.
-import type { ProviderConfigSchema } from '../providers/contract.js';
+import type { ProviderConfigSchema, ProviderDefinition } from '../providers/contract.js';
 
 /** Where a value came from, lowest to highest precedence: default < ini < dotenv < env < option. */
 export type ConfigSource = 'default' | 'ini' | 'dotenv' | 'env' | 'option';
@@ -27,9 +27,10 @@ export type ConfigEntry = {
   key: string;
   /** The environment variable that sets it, when there is one. */
   env?: string;
+  /** The value as validated; '' when not set; `<redacted>` for a secret that is set. */
   value: string | number | boolean | readonly string[];
   origin: ConfigOrigin;
-  /** Secrets: never printed. */
+  /** A secret: its value, and its length, are never shown. */
   sensitive: boolean;
 };
 
@@ -77,7 +78,7 @@ export type AtrestConfig = {
   targets: readonly TargetSpec[];
   /** One per provider id that is current, available, or has a section (INI, .env, env or options). */
   providers: ReadonlyMap<string, ProviderSectionConfig>;
-  /** Every effective value with its origin. */
+  /** Every effective value with its origin, secrets redacted. */
   entries: readonly ConfigEntry[];
 };
 
@@ -101,9 +102,17 @@ export type LoadConfigOptions = {
   env?: Readonly<Record<string, string | undefined>>;
   /** Explicit values from embedding code or CLI flags, keyed by dotted INI path; highest precedence. */
   options?: Readonly<Record<string, string>>;
-  /** Returns a provider type's config schema, or throws an AtrestError (not installed, …), which loadConfig lets through. */
+  /**
+   * Every built-in provider type (its variables are known without a section naming it), with the
+   * `sharedConfig` of those read before the configuration: their shared keys and default provider.
+   */
+  builtinProviders: readonly BuiltinProvider[];
+  /** A provider type's config schema; its AtrestError (not installed, …) goes through loadConfig unchanged. */
   providerSchema(type: string, context: ProviderSchemaContext): Promise<ProviderConfigSchema>;
 };
 
+/** A built-in provider type, as the configuration knows it before any section names it. */
+export type BuiltinProvider = Pick<ProviderDefinition, 'type' | 'sharedConfig'>;
+
 /** Where the configuration comes from: what `openAtrest` and `loadAtrestConfig` take besides their own options. */
-export type ConfigSources = Omit<LoadConfigOptions, 'providerSchema'>;
+export type ConfigSources = Omit<LoadConfigOptions, 'providerSchema' | 'builtinProviders'>;

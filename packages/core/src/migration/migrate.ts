@@ -3,7 +3,7 @@
 // ciphertext under a data key that is already committed; data keys are re-wrapped all at once in
 // one transaction. Killed at any instant, every value still decrypts with the keys on disk, and the
 // same command run again finishes the job (rows already done are recognised and skipped).
-import { AtrestError, isAtrestError } from '../errors.js';
+import { AtrestError, errors, isAtrestError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ActiveKey, Envelope } from '../envelope/envelope.js';
 import { dataKeyContext } from '../envelope/envelope.js';
@@ -453,8 +453,14 @@ export class Migrator implements MigrationsApi {
         continue;
       }
       try {
-        const key = unwrapped?.get(row.id) ?? Buffer.from(await this.envelope.dataKey(row.id));
-        const wrapped = await provider.wrapKey(key, dataKeyContext(row));
+        // Its own data keys, a provider that can re-wraps inside its key service: the key never leaves it.
+        const wrapped =
+          unwrapped === undefined && row.provider === provider.id && provider.canRewrap
+            ? await provider.rewrapKey({ ciphertext: row.wrapped, keyRef: row.key_ref }, dataKeyContext(row))
+            : await provider.wrapKey(
+                unwrapped?.get(row.id) ?? Buffer.from(await this.envelope.dataKey(row.id)),
+                dataKeyContext(row),
+              );
         updates.push({ row, ciphertext: wrapped.ciphertext, keyRef: wrapped.keyRef });
       } catch (err) {
         // A key dropped when encryption was turned off may be under a key that is gone: leave it.
@@ -514,10 +520,11 @@ export class Migrator implements MigrationsApi {
   rotateEncryptionKey(options: RotateEncryptionKeyOptions = {}): Promise<DataKeysReport & { reports: TargetReport[] }> {
     return this.withLock('rotate-encryption-key', async (lock) => {
       const provider: CheckedProvider = this.internals.registry.get(this.internals.registry.currentId);
-      if (!provider.canRotate) {
-        throw new AtrestError(
-          'ATREST_USAGE',
-          `The current provider ${provider.id} has no local key to rotate. Rotate the key in its service (or configure a new key as the current provider), then run 'secrets-migration re-encrypt-data-keys'.`,
+      if (provider.rotation === 'none') {
+        throw errors.usage(
+          `The current provider ${provider.id} has no local key to rotate.`,
+          'Rotate the key in its service (or configure a new key as the current provider), ' +
+            "then run 'secrets-migration re-encrypt-data-keys'.",
         );
       }
       // Unwrap everything with the old key first: after the switch only the new key is at hand.
@@ -548,7 +555,7 @@ export class Migrator implements MigrationsApi {
       }
       let report: DataKeysReport;
       try {
-        await provider.rotateKey(options.newSecret !== undefined ? { newSecret: options.newSecret } : {});
+        await provider.rotateKey(options.newSecret);
         report = await this.rewrap(true, unwrapped);
       } finally {
         for (const key of unwrapped.values()) key.fill(0);
@@ -567,18 +574,7 @@ export class Migrator implements MigrationsApi {
     return this.withLock('rotate-encryption-key --prune', async () => {
       const provider = this.internals.registry.get(this.internals.registry.currentId);
       const rows = this.store.dataKeys().filter((r) => r.provider === provider.id);
-      const inUse = [...new Set(rows.map((r) => r.key_ref))];
-      const primary = provider.describe()['fingerprint'];
-      const stillNeeded = inUse.filter((ref) => ref !== primary);
-      if (stillNeeded.length > 0) {
-        const n = rows.filter((r) => r.key_ref !== primary).length;
-        throw new AtrestError(
-          'ATREST_KEY_IN_USE',
-          `${n} data key(s) still need old key(s) ${stillNeeded.join(', ')}: nothing was pruned. Finish the rotation first (atrest rotate-encryption-key, or secrets-migration re-encrypt-data-keys).`,
-          { details: { keys: stillNeeded, dataKeys: n } },
-        );
-      }
-      return provider.pruneKeys(inUse);
+      return provider.pruneKeys(rows.map((r) => r.key_ref));
     });
   }
 }

@@ -1,8 +1,9 @@
-// Core's checks around every provider, ours or a third party's: pre- and post-conditions hold
-// whatever the provider does (key lengths, no plaintext echoed, typed errors naming the provider).
-import { AtrestError, errors, isAtrestError } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
-import type { EncryptionContext, KeyProvider, RotateKeyOptions, WrappedKey } from './contract.js';
+// Core's guard around every provider, ours or a third party's: the one place a provider's output
+// is checked. Pre- and post-conditions hold whatever the provider does (key lengths, no plaintext
+// echoed, typed errors naming the provider), and the data key copies the guard makes are zeroed.
+import { errors, isAtrestError } from '../errors.js';
+import type { AtrestError, ErrorExtra } from '../errors.js';
+import type { EncryptionContext, KeyProvider, KeyRotationKind, WrappedKey } from './contract.js';
 
 const DATA_KEY_LENGTH = 32;
 
@@ -13,43 +14,31 @@ export type ProviderHealth = { healthy: boolean; reason?: string; code?: string 
  * Codes a provider may report without depending on core: a third party's plain error carrying one
  * of them as `code` becomes an AtrestError with that code; anything else is ATREST_PROVIDER_FAILED.
  */
-const PROVIDER_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  'ATREST_CONFIG_INVALID',
-  'ATREST_PROVIDER_AUTH',
-  'ATREST_PROVIDER_UNAVAILABLE',
-  'ATREST_PROVIDER_FAILED',
-  'ATREST_TLS',
-  'ATREST_KEY_MISSING',
-  'ATREST_KEY_MISMATCH',
-  'ATREST_KEY_FILE_PERMISSIONS',
-  'ATREST_KEY_FILE_INVALID',
-  'ATREST_WRONG_KEY',
-  'ATREST_USAGE',
-]);
+const PROVIDER_CODES: Readonly<Record<string, (problem: string, fix: string, extra: ErrorExtra) => AtrestError>> = {
+  ATREST_CONFIG_INVALID: errors.configInvalid,
+  ATREST_PROVIDER_AUTH: errors.providerAuth,
+  ATREST_PROVIDER_UNAVAILABLE: errors.providerUnavailable,
+  ATREST_PROVIDER_FAILED: errors.providerFailed,
+  ATREST_TLS: errors.tls,
+  ATREST_KEY_MISSING: errors.keyMissing,
+  ATREST_KEY_MISMATCH: errors.keyMismatch,
+  ATREST_KEY_FILE_PERMISSIONS: errors.keyFilePermissions,
+  ATREST_KEY_FILE_INVALID: errors.keyFileInvalid,
+  ATREST_WRONG_KEY: errors.wrongKey,
+  ATREST_USAGE: errors.usage,
+};
 
 /** Whatever a provider threw, as an AtrestError naming the provider. */
 export function providerFailure(id: string, op: string, err: unknown): AtrestError {
   if (isAtrestError(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && PROVIDER_CODES.has(code)) {
-    return new AtrestError(code as ErrorCode, message, { cause: err, details: { provider: id } });
-  }
+  const known = typeof code === 'string' && Object.hasOwn(PROVIDER_CODES, code) ? PROVIDER_CODES[code] : undefined;
+  if (known !== undefined) return known(message, '', { cause: err, details: { provider: id } });
   return errors.providerFailed(
     `Provider ${id} failed to ${op}: ${message}`,
     "Read the cause; if it persists, report it to the provider's authors.",
-    {
-      cause: err,
-      details: { provider: id },
-    },
-  );
-}
-
-function contract(id: string, what: string): AtrestError {
-  return new AtrestError(
-    'ATREST_PROVIDER_CONTRACT',
-    `Provider ${id} broke the provider contract: ${what}. Report it to the provider's authors.`,
-    { details: { provider: id } },
+    { cause: err, details: { provider: id } },
   );
 }
 
@@ -64,20 +53,26 @@ export class CheckedProvider {
   ) {}
 
   async wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey> {
-    if (dataKey.length !== DATA_KEY_LENGTH) throw contract(this.id, `asked to wrap ${dataKey.length} bytes`);
+    if (dataKey.length !== DATA_KEY_LENGTH) {
+      throw errors.providerContract(this.id, `asked to wrap ${dataKey.length} bytes`);
+    }
+    // The provider gets its own copy (it may keep or change it); zeroed once it is done.
+    const copy = new Uint8Array(dataKey);
     let wrapped: WrappedKey;
     try {
-      wrapped = await this.inner.wrapKey(new Uint8Array(dataKey), { ...context });
+      wrapped = await this.inner.wrapKey(copy, { ...context });
     } catch (err) {
       throw this.observe(providerFailure(this.id, 'wrap a data key', err));
+    } finally {
+      copy.fill(0);
     }
     this.lastHealth = { healthy: true };
-    if (!(wrapped?.ciphertext instanceof Uint8Array) || wrapped.ciphertext.length === 0)
-      throw contract(this.id, 'wrapKey returned no ciphertext bytes');
-    if (typeof wrapped.keyRef !== 'string' || wrapped.keyRef.length === 0 || wrapped.keyRef.length > 2048)
-      throw contract(this.id, 'wrapKey returned no keyRef string (1 to 2048 characters)');
-    if (Buffer.from(wrapped.ciphertext).includes(Buffer.from(dataKey)))
-      throw contract(this.id, 'the wrapped key contains the plaintext data key');
+    this.checkWrapped(wrapped, 'wrapKey');
+    // Views, not copies: no extra copy of the data key is left behind.
+    const ciphertext = Buffer.from(wrapped.ciphertext.buffer, wrapped.ciphertext.byteOffset, wrapped.ciphertext.length);
+    if (ciphertext.includes(Buffer.from(dataKey.buffer, dataKey.byteOffset, dataKey.length))) {
+      throw errors.providerContract(this.id, 'the wrapped key contains the plaintext data key');
+    }
     return { ciphertext: new Uint8Array(wrapped.ciphertext), keyRef: wrapped.keyRef };
   }
 
@@ -89,12 +84,40 @@ export class CheckedProvider {
       throw this.observe(providerFailure(this.id, 'unwrap a data key', err));
     }
     this.lastHealth = { healthy: true };
-    if (!(key instanceof Uint8Array) || key.length !== DATA_KEY_LENGTH)
-      throw contract(
-        this.id,
-        `unwrapKey returned ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key} instead of 32 bytes`,
-      );
+    if (!(key instanceof Uint8Array) || key.length !== DATA_KEY_LENGTH) {
+      const found = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
+      if (key instanceof Uint8Array) key.fill(0);
+      throw errors.providerContract(this.id, `unwrapKey returned ${found} instead of 32 bytes`);
+    }
     return key;
+  }
+
+  /** True when the provider re-wraps inside its key service (see `KeyProvider.rewrapKey`). */
+  get canRewrap(): boolean {
+    return this.inner.rewrapKey !== undefined;
+  }
+
+  /** Re-wrap a data key this provider wrapped under its current key, inside the key service. */
+  async rewrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<WrappedKey> {
+    if (this.inner.rewrapKey === undefined) throw errors.internal(`provider ${this.id} cannot rewrap`);
+    let rewrapped: WrappedKey;
+    try {
+      rewrapped = await this.inner.rewrapKey(wrapped, { ...context });
+    } catch (err) {
+      throw this.observe(providerFailure(this.id, 're-wrap a data key', err));
+    }
+    this.lastHealth = { healthy: true };
+    this.checkWrapped(rewrapped, 'rewrapKey');
+    return { ciphertext: new Uint8Array(rewrapped.ciphertext), keyRef: rewrapped.keyRef };
+  }
+
+  private checkWrapped(wrapped: WrappedKey, method: string): void {
+    if (!(wrapped?.ciphertext instanceof Uint8Array) || wrapped.ciphertext.length === 0) {
+      throw errors.providerContract(this.id, `${method} returned no ciphertext bytes`);
+    }
+    if (typeof wrapped.keyRef !== 'string' || wrapped.keyRef.length === 0 || wrapped.keyRef.length > 2048) {
+      throw errors.providerContract(this.id, `${method} returned no keyRef string (1 to 2048 characters)`);
+    }
   }
 
   /** Run the provider's health check (if any); never throws. */
@@ -113,19 +136,35 @@ export class CheckedProvider {
     return this.inner.describe?.() ?? {};
   }
 
-  get canRotate(): boolean {
-    return this.inner.rotateKey !== undefined;
+  /** What `rotate-encryption-key` can do with this provider. */
+  get rotation(): KeyRotationKind {
+    return this.inner.rotation?.kind ?? 'none';
+  }
+
+  /** The keyRef new wraps get, when the provider declares it. */
+  get currentKeyRef(): string | undefined {
+    return this.inner.currentKeyRef;
   }
 
   /** Switch to a new provider key (key-file version, passphrase); this instance then uses it. */
-  async rotateKey(options: RotateKeyOptions): Promise<void> {
-    if (this.inner.rotateKey === undefined) {
-      throw new AtrestError(
-        'ATREST_USAGE',
-        `Provider ${this.id} has no key of its own to rotate: rotate the key in the provider's service, then run 'secrets-migration re-encrypt-data-keys'.`,
+  async rotateKey(newPassphrase?: string): Promise<void> {
+    const rotation = this.inner.rotation;
+    if (rotation === undefined) {
+      throw errors.usage(
+        `Provider ${this.id} has no key of its own to rotate.`,
+        "Rotate the key in the provider's service, then run 'secrets-migration re-encrypt-data-keys'.",
+        { details: { provider: this.id } },
       );
     }
-    const next = await this.inner.rotateKey(options).catch((err: unknown) => {
+    if (rotation.kind === 'passphrase' && newPassphrase === undefined) {
+      throw errors.usage(`Provider ${this.id} rotates to a new passphrase, and none was given.`, 'Give one.', {
+        details: { provider: this.id },
+      });
+    }
+    const next = await (rotation.kind === 'passphrase'
+      ? rotation.rotate(newPassphrase ?? '')
+      : rotation.rotate()
+    ).catch((err: unknown) => {
       throw providerFailure(this.id, 'rotate its key', err);
     });
     const old = this.inner;
@@ -133,12 +172,31 @@ export class CheckedProvider {
     await old.close?.();
   }
 
-  /** Remove old provider keys nothing needs (see KeyProvider.pruneKeys). */
-  async pruneKeys(keep: readonly string[]): Promise<readonly string[]> {
-    if (this.inner.pruneKeys === undefined) {
-      throw new AtrestError('ATREST_USAGE', `Provider ${this.id} keeps no old keys of its own to prune.`);
+  /**
+   * Remove the provider's old keys, given the keyRef of every data key it wrapped: refused as a usage
+   * error when it keeps no old keys, and with ATREST_KEY_IN_USE while a data key needs an old key.
+   * Returns the removed keyRefs.
+   */
+  async pruneKeys(dataKeyRefs: readonly string[]): Promise<readonly string[]> {
+    const rotation = this.inner.rotation;
+    const current = this.currentKeyRef;
+    if (rotation?.kind !== 'generated-key' || current === undefined) {
+      throw errors.usage(
+        `Provider ${this.id} keeps no old keys of its own: there is nothing to prune.`,
+        '--prune is for a key file that rotate-encryption-key gave new versions.',
+        { details: { provider: this.id } },
+      );
     }
-    return this.inner.pruneKeys(keep).catch((err: unknown) => {
+    const old = dataKeyRefs.filter((ref) => ref !== current);
+    if (old.length > 0) {
+      const stillNeeded = [...new Set(old)];
+      throw errors.keyInUse(
+        `${old.length} data key(s) still need old key(s) ${stillNeeded.join(', ')}: nothing was pruned.`,
+        'Finish the rotation first (atrest rotate-encryption-key, or secrets-migration re-encrypt-data-keys).',
+        { details: { keys: stillNeeded, dataKeys: old.length } },
+      );
+    }
+    return rotation.prune([...new Set(dataKeyRefs)]).catch((err: unknown) => {
       throw providerFailure(this.id, 'prune its old keys', err);
     });
   }

@@ -22,46 +22,82 @@ export type WrappedKey = {
   readonly keyRef: string;
 };
 
-/** A configured, ready provider instance. */
+/**
+ * How a provider rotates a key of its own (`rotate-encryption-key`). A provider whose key lives in
+ * a service has none: the key is rotated there, then `secrets-migration re-encrypt-data-keys` runs.
+ */
+export type KeyRotation =
+  | {
+      /** The provider generates the new key itself and keeps the old ones for unwrapping (a key file). */
+      readonly kind: 'generated-key';
+      /** Make a new key the one that wraps; returns the provider to use from now on. */
+      rotate(): Promise<KeyProvider>;
+      /**
+       * Remove the old keys whose keyRef is not in `keep` (the current key always stays); returns the
+       * removed keyRefs. Core calls it only when no data key needs an old key.
+       */
+      prune(keep: readonly string[]): Promise<readonly string[]>;
+    }
+  | {
+      /** The operator gives the new secret (a passphrase); no old key is kept. */
+      readonly kind: 'passphrase';
+      /** Returns the provider that wraps under `newPassphrase` from now on. */
+      rotate(newPassphrase: string): Promise<KeyProvider>;
+    };
+
+/** The kinds of `KeyRotation`, and `none` for a provider without one. */
+export type KeyRotationKind = KeyRotation['kind'] | 'none';
+
+/** A configured, ready provider instance. Core's guard checks everything it returns. */
 export type KeyProvider = {
   /** Wrap a 32-byte data key, binding `context`. */
   wrapKey(dataKey: Uint8Array, context: EncryptionContext): Promise<WrappedKey>;
   /** Unwrap what `wrapKey` returned, with the same `context`; returns the 32-byte data key. */
   unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array>;
+  /**
+   * Optional: wrap what `wrapKey` returned under the provider's current key inside the key service,
+   * the data key never leaving it in the clear (Vault Transit's rewrap). `re-encrypt-data-keys` uses
+   * it for the data keys this provider wrapped; without it, they are unwrapped and wrapped again.
+   */
+  rewrapKey?(wrapped: WrappedKey, context: EncryptionContext): Promise<WrappedKey>;
+  /**
+   * The keyRef `wrapKey` returns now, for a provider that knows it without asking a service (a
+   * key-file fingerprint). Key rotation and `--prune` tell the current key from old ones by it.
+   */
+  readonly currentKeyRef?: string;
+  /** Set when the provider rotates a key of its own; see `KeyRotation`. */
+  readonly rotation?: KeyRotation;
   /** Optional health check: resolves when the provider is usable, throws an AtrestError otherwise. */
   health?(): Promise<void>;
-  /** Optional: facts for `status` (key path, fingerprint, key id…); never secret. */
+  /** Optional: facts for `status` (key path, key id…); never secret. */
   describe?(): Readonly<Record<string, string | number | boolean>>;
-  /**
-   * Optional: make a new provider key the one that wraps (new key-file version, new passphrase).
-   * Returns the provider to use from now on; see `rotate-encryption-key`.
-   */
-  rotateKey?(options: RotateKeyOptions): Promise<KeyProvider>;
-  /**
-   * Optional: remove the provider's old keys whose keyRef is not in `keep` (the primary key is
-   * always kept). Returns the removed keyRefs. See `rotate-encryption-key --prune`.
-   */
-  pruneKeys?(keep: readonly string[]): Promise<readonly string[]>;
   /** Release connections, timers and key material. */
   close?(): Promise<void>;
-};
-
-/** Options of `KeyProvider.rotateKey`. */
-export type RotateKeyOptions = {
-  /** For passphrase providers: the new passphrase. */
-  readonly newSecret?: string;
 };
 
 /** One key of a provider's configuration section, in convict's schema form. */
 export type ProviderConfigKey = {
   /** What the key means, shown by `config show` and in errors. */
   readonly doc: string;
-  /** A convict format: a type constructor (String, Number, Boolean), an array of allowed values, or a format name ('duration', 'nat', 'url', 'port'). */
+  /**
+   * A convict format: a type constructor (String, Number, Boolean), an array of allowed values, or a
+   * format name ('duration', 'nat', 'url', 'port').
+   */
   readonly format: unknown;
   /** The default value; `''` for "not set". */
   readonly default: unknown;
   /** True for secrets (client secrets, secret access keys): redacted everywhere. */
   readonly sensitive?: boolean;
+  /**
+   * When the key must have a value (defaults count, an empty value does not): `'always'` in every
+   * section of the type; `'in use'` only in a section that is the encryption provider or an
+   * available one, so that a host file may keep an unused section without it.
+   */
+  readonly required?: 'always' | 'in use';
+  /** The least number of characters (code points, as people count them), checked where the section is in use. */
+  readonly minLength?: number;
+  /** What messages call the value ("has no passphrase"); default: the key itself. */
+  readonly label?: string;
 };
 
 /** The schema of a provider's `[security.encryption.<type>.<name>]` section. */
@@ -79,7 +115,10 @@ export type ProviderCreateOptions<C = Record<string, unknown>> = {
   readonly app: string;
   /** The application's directory. */
   readonly appRoot: string;
-  /** True when the store holds no data key wrapped by this provider: a local provider may create its key now (first boot). */
+  /**
+   * True when the store holds no data key wrapped by this provider: a local provider may create its
+   * key now (first boot).
+   */
   readonly firstUse: boolean;
   readonly logger: Logger;
 };
@@ -94,8 +133,52 @@ export type ProviderDefinition<C = Record<string, unknown>> = {
   readonly description: string;
   /** The section's keys; an unknown key in the section is a configuration error. */
   readonly configSchema: ProviderConfigSchema;
+  /**
+   * What the configuration must know of this type before any section names it: see
+   * `SharedConfigDeclaration`. Read from the built-in packages only, before the configuration is.
+   */
+  readonly sharedConfig?: SharedConfigDeclaration;
   /** Build a provider from its validated section. */
   create(options: ProviderCreateOptions<C>): Promise<KeyProvider>;
+};
+
+/**
+ * A key outside the provider's own section that is one of its sections' keys under another name:
+ * `[security] secret_key` and `<APP>_ENCRYPTION_SECRET_KEY` are `secret_key` of `secret_key.default`.
+ * A value given both ways in one source must be the same. Shared keys are text.
+ */
+export type SharedConfigKey = {
+  /** The `<name>` of the section it feeds, e.g. `default`. */
+  readonly section: string;
+  /** The key of `configSchema` it sets. */
+  readonly key: string;
+  /** Its dotted path in a section atrest shares with the host (`security.secret_key`): read there, listed under it. */
+  readonly ini?: string;
+  /** Its environment variables after `<APP>_` (`ENCRYPTION_SECRET_KEY`); the first is the one messages name. */
+  readonly env: readonly string[];
+  /** What it is, for `config show`. */
+  readonly doc: string;
+  /** True for a secret: redacted everywhere. */
+  readonly sensitive?: boolean;
+  /** The key's value when no source sets it, for the application `app` (a key file under `/srv`). */
+  readonly default?: (app: string) => string;
+};
+
+/**
+ * How the host's configuration reaches a provider before its package is asked for a schema: the
+ * shared keys that feed its sections, other products' ids of its sections, and when it is the
+ * encryption provider by default. Core knows none of this itself.
+ */
+export type SharedConfigDeclaration = {
+  readonly keys?: readonly SharedConfigKey[];
+  /** Ids another product writes for one of its sections, to the section's name: `{ 'secretKey.v1': 'default' }`. */
+  readonly idAliases?: Readonly<Record<string, string>>;
+  /**
+   * The section that is the encryption provider when `encryption_provider` is not set: `'configured'`
+   * when a source sets one of that section's keys (a passphrase), `'otherwise'` when no provider's
+   * `'configured'` rule holds. The first rule that holds, in the built-in types' order, wins.
+   */
+  readonly defaultProvider?: { readonly section: string; readonly when: 'configured' | 'otherwise' };
 };
 
 /** Identity helper that types a definition (and lets core evolve the shape checks in one place). */

@@ -1,10 +1,13 @@
 // Provider loading: `<type>.<name>` → npm package → validated definition. Built-in types come
 // from a fixed table; any other type from `atrest-provider-<type>` or the section's `module`.
-// Packages are resolved from the application's directory and imported with import(). No fallback.
-import { existsSync, readFileSync } from 'node:fs';
+// Packages are resolved from the application's directory and imported with import(); a built-in
+// package may also come from the running program's own dependencies (the atrest CLI depends on
+// them). No fallback.
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { AtrestError } from '../errors.js';
+import type { BuiltinProvider } from '../config/types.js';
+import { errors, isAtrestError } from '../errors.js';
 import { PROVIDER_API_VERSION } from './contract.js';
 import type { ProviderDefinition } from './contract.js';
 
@@ -14,7 +17,16 @@ export const builtinProviderPackages: Readonly<Record<string, string>> = {
   secret_key: '@atrest/provider-file',
   awskms: '@atrest/provider-awskms',
   azurekv: '@atrest/provider-azurekv',
+  hashicorpvault: '@atrest/provider-hashicorpvault',
+  googlekms: '@atrest/provider-googlekms',
 };
+
+/**
+ * The built-in package whose definitions are read before the configuration is: its providers
+ * declare the shared keys and default provider rules (`sharedConfig`) the configuration needs
+ * before any section names a type. The other built-in packages load only once a section needs them.
+ */
+const PRELOADED_PACKAGE = '@atrest/provider-file';
 
 const NPM_NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 
@@ -23,9 +35,9 @@ export function providerPackageName(type: string, module?: string): string {
   const name =
     module !== undefined && module !== '' ? module : (builtinProviderPackages[type] ?? `atrest-provider-${type}`);
   if (name.length > 214 || !NPM_NAME.test(name)) {
-    throw new AtrestError(
-      'ATREST_PROVIDER_NAME_INVALID',
-      `"${name}" is not an npm package name; provider modules are loaded by package name only (never a path or URL). Install the provider with npm and give its package name in 'module'.`,
+    throw errors.providerNameInvalid(
+      `"${name}" is not an npm package name; provider modules are loaded by package name only (never a path or URL).`,
+      "Install the provider with npm and give its package name in 'module'.",
       { details: { type, module: name } },
     );
   }
@@ -72,19 +84,23 @@ function describeShape(mod: Record<string, unknown>): string {
     : `exports ${names.map((n) => `${n} (${Array.isArray(mod[n]) ? 'array' : typeof mod[n]})`).join(', ')}`;
 }
 
-/** Where provider packages are looked up. */
-export type ProviderLoaderOptions = {
-  /** The application's directory: packages resolve from its node_modules. */
-  readonly appRoot: string;
-  /** Extra directories for the built-in packages only (the CLI passes its own). */
-  readonly builtinRoots?: readonly string[];
-};
+/** The directory of the program being run (its entry script, links resolved), when there is one. */
+function programDir(): string | undefined {
+  const entry = process.argv[1];
+  if (entry === undefined || entry === '') return undefined;
+  try {
+    return dirname(realpathSync(entry));
+  } catch {
+    return undefined;
+  }
+}
 
 /** Loads and caches provider definitions by type. */
 export class ProviderLoader {
   private readonly loaded = new Map<string, Promise<ProviderDefinition>>();
 
-  constructor(private readonly options: ProviderLoaderOptions) {}
+  /** `appRoot`: the application's directory; packages resolve from its node_modules. */
+  constructor(private readonly appRoot: string) {}
 
   /** The definition of `type`, from its package. */
   definition(type: string, module?: string): Promise<ProviderDefinition> {
@@ -98,33 +114,49 @@ export class ProviderLoader {
     return pending;
   }
 
+  /**
+   * Every built-in type, with the `sharedConfig` of those in the preloaded package. That package
+   * not being installed is no error here: nothing is then configured by default, and a section or
+   * id that names one of its types reports the missing package.
+   */
+  builtinProviders(): Promise<BuiltinProvider[]> {
+    return Promise.all(
+      Object.entries(builtinProviderPackages).map(async ([type, name]) => {
+        if (name !== PRELOADED_PACKAGE) return { type };
+        try {
+          const { sharedConfig } = await this.definition(type);
+          return sharedConfig === undefined ? { type } : { type, sharedConfig };
+        } catch (err) {
+          if (isAtrestError(err, 'ATREST_PROVIDER_NOT_INSTALLED')) return { type };
+          throw err;
+        }
+      }),
+    );
+  }
+
   private async load(type: string, module: string | undefined): Promise<ProviderDefinition> {
     const name = providerPackageName(type, module);
     const builtin = builtinProviderPackages[type] === name;
-    const roots = [this.options.appRoot, ...(builtin ? (this.options.builtinRoots ?? []) : [])];
-    let dir: string | undefined;
-    for (const root of roots) {
-      dir = findPackageDir(name, root);
-      if (dir !== undefined) break;
-    }
+    // A third-party package resolves from the application only; a built-in one also from the
+    // program's own dependencies, so that `atrest` run in any directory finds the ones it ships.
+    const program = builtin ? programDir() : undefined;
+    const dir =
+      findPackageDir(name, this.appRoot) ?? (program === undefined ? undefined : findPackageDir(name, program));
     if (dir === undefined) {
-      throw new AtrestError(
-        'ATREST_PROVIDER_NOT_INSTALLED',
-        `The provider type "${type}" needs the npm package ${name}, which is not installed in ${this.options.appRoot}. Install it there: pnpm add ${name} (or npm install ${name}).`,
-        { details: { type, package: name, appRoot: this.options.appRoot } },
+      throw errors.providerNotInstalled(
+        `The provider type "${type}" needs the npm package ${name}, which is not installed in ${this.appRoot}.`,
+        `Install it there: pnpm add ${name} (or npm install ${name}).`,
+        { details: { type, package: name, appRoot: this.appRoot } },
       );
     }
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(packageEntry(dir)).href)) as Record<string, unknown>;
     } catch (cause) {
-      throw new AtrestError(
-        'ATREST_PROVIDER_INVALID',
+      throw errors.providerInvalid(
         `The provider package ${name} (${dir}) failed to load: ${(cause as Error).message}`,
-        {
-          cause,
-          details: { type, package: name },
-        },
+        'Reinstall it; if it persists, report it to its authors.',
+        { cause, details: { type, package: name } },
       );
     }
     return validateDefinition(mod, type, name);
@@ -133,15 +165,15 @@ export class ProviderLoader {
 
 /** Check a provider module's shape; the error lists what was expected and what was found. */
 export function validateDefinition(mod: Record<string, unknown>, type: string, name: string): ProviderDefinition {
-  const expected = `a named export "providers": an array of provider definitions { apiVersion: ${PROVIDER_API_VERSION}, type: "${type}", description, configSchema, create() }`;
+  const expected =
+    'a named export "providers": an array of provider definitions ' +
+    `{ apiVersion: ${PROVIDER_API_VERSION}, type: "${type}", description, configSchema, create() }`;
   const list = mod['providers'];
   if (!Array.isArray(list)) {
-    throw new AtrestError(
-      'ATREST_PROVIDER_INVALID',
+    throw errors.providerInvalid(
       `The package ${name} is not an atrest provider: expected ${expected}; found ${describeShape(mod)}.`,
-      {
-        details: { type, package: name },
-      },
+      'Use a package made for atrest; check the type name.',
+      { details: { type, package: name } },
     );
   }
   const types = list.map((d: unknown) =>
@@ -151,18 +183,17 @@ export function validateDefinition(mod: Record<string, unknown>, type: string, n
     (d: unknown) => typeof d === 'object' && d !== null && (d as { type?: unknown }).type === type,
   ) as Record<string, unknown> | undefined;
   if (def === undefined) {
-    throw new AtrestError(
-      'ATREST_PROVIDER_INVALID',
+    throw errors.providerInvalid(
       `The package ${name} provides the types [${types.join(', ')}], not "${type}".`,
-      {
-        details: { type, package: name, found: types },
-      },
+      `Check the type name, or the section's module.`,
+      { details: { type, package: name, found: types } },
     );
   }
   if (def['apiVersion'] !== PROVIDER_API_VERSION) {
-    throw new AtrestError(
-      'ATREST_PROVIDER_API_VERSION',
-      `The provider "${type}" in ${name} is written for provider API version ${String(def['apiVersion'])}; this atrest speaks version ${PROVIDER_API_VERSION}. Install a version of ${name} made for this atrest.`,
+    throw errors.providerApiVersion(
+      `The provider "${type}" in ${name} is written for provider API version ${String(def['apiVersion'])}; ` +
+        `this atrest speaks version ${PROVIDER_API_VERSION}.`,
+      `Install a version of ${name} made for this atrest.`,
       { details: { type, package: name, found: String(def['apiVersion']), expected: PROVIDER_API_VERSION } },
     );
   }
@@ -173,12 +204,10 @@ export function validateDefinition(mod: Record<string, unknown>, type: string, n
   if (typeof def['description'] !== 'string')
     problems.push(`description is ${typeof def['description']}, expected a string`);
   if (problems.length > 0) {
-    throw new AtrestError(
-      'ATREST_PROVIDER_INVALID',
+    throw errors.providerInvalid(
       `The provider "${type}" in ${name} is malformed: ${problems.join('; ')}.`,
-      {
-        details: { type, package: name },
-      },
+      "Report it to the provider's authors.",
+      { details: { type, package: name } },
     );
   }
   return def as unknown as ProviderDefinition;

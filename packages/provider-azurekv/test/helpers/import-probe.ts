@@ -21,15 +21,22 @@ async function settled(): Promise<string[]> {
 
 const index = await import('../../src/index.js');
 const afterImport = await settled();
+const logger = { debug() {}, info() {}, warn() {}, error() {} };
 const provider = await index.createAzureKeyVaultProvider({
   id: 'azurekv.probe',
+  type: 'azurekv',
+  name: 'probe',
+  app: 'atrest',
+  appRoot: process.cwd(),
+  firstUse: false,
+  logger,
   config: {
     vault_uri: 'https://127.0.0.1:9',
     key_id: 'probe',
     tenant_id: 't',
     client_id: 'c',
     client_secret: 's',
-    max_retries: 0,
+    max_attempts: 1,
     request_timeout: '500ms',
   },
 });

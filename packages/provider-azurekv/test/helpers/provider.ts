@@ -1,7 +1,8 @@
 // Shared setup for the provider tests: an emulator, the real SDK, and providers on it.
 import { createAzureKeyVaultProvider } from '../../src/index.js';
-import type { AzureKeyVaultConfig, AzureKeyVaultProviderOptions } from '../../src/index.js';
-import type { KeyProvider, LogFields, Logger } from '@atrest/core';
+import type { AzureKeyVaultConfig, AzureKeyVaultProviderDeps } from '../../src/index.js';
+import { silentLogger } from '@atrest/core';
+import type { KeyProvider, LogFields, Logger, ProviderCreateOptions } from '@atrest/core';
 import { startAzureKeyVaultEmulator } from '@atrest/testkit';
 import type { AzureKeyVaultEmulator, AzureKeyVaultEmulatorOptions } from '@atrest/testkit';
 import type { Test } from 'tap';
@@ -16,6 +17,16 @@ export async function emulator(t: Test, options: AzureKeyVaultEmulatorOptions = 
 /** The emulator's INI keys, with short retry delays so tests stay fast. */
 export function configFor(emu: AzureKeyVaultEmulator, overrides: AzureKeyVaultConfig = {}): AzureKeyVaultConfig {
   return { ...emu.providerKeys, retry_delay: '10ms', max_retry_delay: '200ms', request_timeout: '3s', ...overrides };
+}
+
+/** Create options of provider `id` (`azurekv.<name>`) with `config` as its section. */
+export function createOptions(
+  id: string,
+  config: AzureKeyVaultConfig,
+  logger: Logger = silentLogger,
+): ProviderCreateOptions<AzureKeyVaultConfig> {
+  const name = id.slice('azurekv.'.length);
+  return { id, type: 'azurekv', name, config, app: 'atrest', appRoot: process.cwd(), firstUse: false, logger };
 }
 
 /** A logger that keeps what it is told. */
@@ -34,13 +45,13 @@ export async function providerOn(
   t: Test,
   emu: AzureKeyVaultEmulator,
   overrides: AzureKeyVaultConfig = {},
-  extra: Partial<AzureKeyVaultProviderOptions> = {},
+  extra: AzureKeyVaultProviderDeps & { readonly logger?: Logger } = {},
 ): Promise<KeyProvider> {
-  const provider = await createAzureKeyVaultProvider({
-    id: 'azurekv.main',
-    config: configFor(emu, overrides),
-    ...extra,
-  });
+  const { logger, ...deps } = extra;
+  const provider = await createAzureKeyVaultProvider(
+    createOptions('azurekv.main', configFor(emu, overrides), logger),
+    deps,
+  );
   t.teardown(() => provider.close?.());
   return provider;
 }

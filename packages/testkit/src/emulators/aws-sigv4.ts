@@ -221,7 +221,9 @@ export function signRequest(
     service,
   );
   const scope = `${date.slice(0, 8)}/${region}/${service}/aws4_request`;
+  const signedHeaders = [...new Set(signed)].sort().join(';');
   added['authorization'] =
-    `${SIGV4_ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${[...new Set(signed)].sort().join(';')}, Signature=${signature}`;
+    `${SIGV4_ALGORITHM} Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, ` +
+    `Signature=${signature}`;
   return added;
 }

@@ -146,6 +146,22 @@ export class CallCounter<Name extends string> {
   }
 }
 
+/** A JSON object, as requests and answers carry them. */
+export type JsonObject = Record<string, unknown>;
+
+/** Answer `payload` as JSON with `headers` (the protocol's content type and request id); no-op once answered. */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  payload: JsonObject,
+  headers: Readonly<Record<string, string>>,
+): void {
+  if (res.destroyed || res.writableEnded) return;
+  const body = Buffer.from(JSON.stringify(payload), 'utf8');
+  res.writeHead(status, { ...headers, 'content-length': body.length });
+  res.end(body);
+}
+
 /** Read a request body, rejecting with `tooLarge()` (and dropping the request) past `maxBytes`. */
 export function readBody(req: IncomingMessage, maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,8 @@
 // embedders can inject their own. The real @azure/keyvault-keys and @azure/identity are imported
 // at first use only: an application on another provider never loads them. Only `import type`
 // names the SDK here (erased at build time).
-import { AtrestError } from '@atrest/core';
+import { errors } from '@atrest/core';
+import type { AtrestError } from '@atrest/core';
 import type { CryptographyClientOptions, KeyClientOptions } from '@azure/keyvault-keys';
 import type { AccessToken, DefaultAzureCredentialClientIdOptions, GetTokenOptions } from '@azure/identity';
 import type { WrapAlgorithm } from './config.js';
@@ -78,9 +79,9 @@ let identityModule: Promise<IdentityModule> | undefined;
 
 function notLoadable(providerId: string, pkg: string, err: unknown): AtrestError {
   const why = err instanceof Error ? err.message : String(err);
-  return new AtrestError(
-    'ATREST_PROVIDER_NOT_INSTALLED',
-    `Provider ${providerId} could not load ${pkg} (${why}). Install it where @atrest/provider-azurekv is installed: pnpm add @azure/keyvault-keys @azure/identity`,
+  return errors.providerNotInstalled(
+    `Provider ${providerId} could not load ${pkg} (${why}).`,
+    'Install it where @atrest/provider-azurekv is installed: pnpm add @azure/keyvault-keys @azure/identity',
     { cause: err, details: { provider: providerId, package: pkg } },
   );
 }
@@ -159,11 +160,7 @@ export async function createSdkCredential(
   };
   if (options.clientSecret !== undefined) {
     if (options.tenantId === undefined || options.clientId === undefined) {
-      throw new AtrestError(
-        'ATREST_CONFIG_INVALID',
-        `[security.encryption.${providerId}] tenant_id and client_id are required with client_secret`,
-        { details: { provider: providerId } },
-      );
+      throw errors.internal(`${providerId}: a client secret without tenant_id and client_id passed the config checks`);
     }
     return new ClientSecretCredential(options.tenantId, options.clientId, options.clientSecret, common);
   }

@@ -1,0 +1,23 @@
+// The one rule for showing configuration values: a secret that is set shows as `<redacted>`, never
+// its value nor its length, and a validator's reason is not repeated when it might quote a secret.
+// `config show`, its JSON and every error message get their values through here.
+
+export const REDACTED = '<redacted>';
+
+function isEmpty(value: unknown): boolean {
+  return value === '' || value === undefined || (Array.isArray(value) && value.length === 0);
+}
+
+/** A value as it may be shown: a secret's only as "set" (`<redacted>`) or not set (''). */
+export function shownValue<T>(value: T, sensitive: boolean): T | typeof REDACTED | '' {
+  if (!sensitive) return value;
+  return isEmpty(value) ? '' : REDACTED;
+}
+
+/**
+ * A validator's reason as it may be shown: a provider package's own validator (`trusted` false) of
+ * a secret might quote the value, so its reason is left out.
+ */
+export function shownReason(reason: string | undefined, sensitive: boolean, trusted: boolean): string | undefined {
+  return sensitive && !trusted ? undefined : reason;
+}

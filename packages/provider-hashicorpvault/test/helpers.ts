@@ -1,0 +1,53 @@
+// Shared by this package's tests: a provider made through the package's definition, as core's
+// loader would make it, pointing at a Vault emulator.
+import type { KeyProvider, LogFields, Logger } from '@atrest/core';
+import { silentLogger } from '@atrest/core';
+import type { HashicorpVaultEmulator } from '@atrest/testkit';
+import type { HashicorpVaultConfig } from '../src/index.js';
+import { hashicorpVaultProvider } from '../src/index.js';
+
+/** The emulator's INI keys with short retry settings (times in milliseconds, as core passes them), plus `overrides`. */
+export function emulatorConfig(
+  emulator: HashicorpVaultEmulator,
+  overrides: Partial<HashicorpVaultConfig> = {},
+): HashicorpVaultConfig {
+  return {
+    ...emulator.providerKeys,
+    token_renewal_interval: 300_000,
+    max_attempts: 3,
+    retry_delay: 10,
+    request_timeout: 2000,
+    ...overrides,
+  };
+}
+
+export function createProvider(
+  emulator: HashicorpVaultEmulator,
+  overrides: Partial<HashicorpVaultConfig> = {},
+  logger: Logger = silentLogger,
+  name = 'test',
+): Promise<KeyProvider> {
+  return hashicorpVaultProvider.create({
+    id: `hashicorpvault.${name}`,
+    type: 'hashicorpvault',
+    name,
+    config: emulatorConfig(emulator, overrides),
+    app: 'atrest',
+    appRoot: process.cwd(),
+    firstUse: false,
+    logger,
+  });
+}
+
+/** A logger that keeps its warnings (the kit logs each retry). */
+export function recordingLogger(): Logger & { readonly warnings: { message: string; fields?: LogFields }[] } {
+  const warnings: { message: string; fields?: LogFields }[] = [];
+  return {
+    ...silentLogger,
+    warnings,
+    warn: (message, fields) => warnings.push(fields === undefined ? { message } : { message, fields }),
+  };
+}
+
+export const context = { data_key_id: '0123456789abcdef0123456789abcdef', label: 'secrets/2026-01-01' } as const;
+export const dataKey = (): Uint8Array => new Uint8Array(32).map((_, i) => i + 1);
