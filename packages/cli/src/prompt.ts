@@ -15,10 +15,11 @@ export function isTerminal(io: CliIo): boolean {
 /** Read one line from the terminal without echo. Backspace edits; Ctrl-C and Ctrl-D cancel. */
 async function readHiddenLine(io: CliIo, prompt: string): Promise<string> {
   const stdin = io.stdin as TerminalInput;
-  await write(io.stderr, prompt);
   // Raw mode: the terminal neither echoes nor edits; this function does both (without the echo).
+  // Set before the prompt shows, so that nothing typed after it can be echoed.
   stdin.setRawMode(true);
   stdin.resume();
+  await write(io.stderr, prompt);
   const decoder = new StringDecoder('utf8');
   return new Promise<string>((resolve, reject) => {
     let line: string[] = [];
