@@ -5,11 +5,11 @@ import { writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { EncryptionContext } from '@atrest/core';
 import { isAtrestError } from '@atrest/core';
-import { createTestTls, rejection } from '@atrest/testkit';
+import { createTestTls, recordingLogger, rejection } from '@atrest/testkit';
 import t from 'tap';
 import { azureKeyVaultConfigSchema, createAzureKeyVaultProvider, providers } from '../src/index.js';
 import type { AzureTokenCredential } from '../src/index.js';
-import { configFor, createOptions, emulator, healthOf, providerOn, recordingLogger } from './helpers/provider.js';
+import { configFor, createOptions, emulator, healthOf, providerOn } from './helpers/provider.js';
 
 const context: EncryptionContext = { data_key_id: 'dk-1', label: 'secrets/2026-01-01' };
 const dataKey = (): Uint8Array => new Uint8Array(randomBytes(32));

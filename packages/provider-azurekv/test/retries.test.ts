@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { EncryptionContext } from '@atrest/core';
 import type { AzureKeyVaultFault } from '@atrest/testkit';
 import t from 'tap';
-import { rejection } from '@atrest/testkit';
-import { emulator, healthOf, providerOn, recordingLogger } from './helpers/provider.js';
+import { recordingLogger, rejection } from '@atrest/testkit';
+import { emulator, healthOf, providerOn } from './helpers/provider.js';
 
 const context: EncryptionContext = { data_key_id: 'dk-retry', label: 'retry/2026-01-01' };
 

@@ -1,8 +1,8 @@
 // @atrest/testkit public API.
 export { runProviderConformance } from './conformance.js';
 export type { ConformanceOptions } from './conformance.js';
-export { memoryStreams, rejection, spawnNode, tempDir, writeIn } from './test-helpers.js';
-export type { MemoryStreams, Run, SpawnNodeOptions } from './test-helpers.js';
+export { memoryStreams, recordingLogger, rejection, spawnNode, tempDir, writeIn } from './test-helpers.js';
+export type { LogRecord, MemoryStreams, RecordingLogger, Run, SpawnNodeOptions } from './test-helpers.js';
 export { createTestTls } from './tls.js';
 export type { TestTls } from './tls.js';
 export { startPostgres } from './postgres-server.js';

@@ -1,6 +1,7 @@
 // The helpers every test of atrest shares (and a third-party provider's tests may use): temporary
 // directories, the atrest error a promise rejects with, Node child processes with a clean environment,
-// and in-memory streams for code that takes stdin, stdout and stderr (the CLI's runCli).
+// in-memory streams for code that takes stdin, stdout and stderr (the CLI's runCli), and a logger
+// that keeps what it is told.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { inspect } from 'node:util';
 import { isAtrestError } from '@atrest/core';
-import type { AtrestError } from '@atrest/core';
+import type { AtrestError, LogFields, Logger } from '@atrest/core';
 
 const madeDirs: string[] = [];
 
@@ -114,5 +115,28 @@ export function memoryStreams(input: string | Uint8Array = ''): MemoryStreams {
     io: { stdin, stdout, stderr },
     out: () => Buffer.concat(out),
     err: () => Buffer.concat(err).toString('utf8'),
+  };
+}
+
+/** One line a `recordingLogger` was told. */
+export type LogRecord = { level: 'debug' | 'info' | 'warn' | 'error'; message: string; fields?: LogFields };
+
+/** A logger that keeps every record; `warnings` are the records of level warn (a provider's retries). */
+export type RecordingLogger = Logger & { readonly records: LogRecord[]; readonly warnings: LogRecord[] };
+
+export function recordingLogger(): RecordingLogger {
+  const records: LogRecord[] = [];
+  const log = (level: LogRecord['level']) => (message: string, fields?: LogFields) => {
+    records.push({ level, message, ...(fields === undefined ? {} : { fields }) });
+  };
+  return {
+    records,
+    get warnings() {
+      return records.filter((r) => r.level === 'warn');
+    },
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
   };
 }
