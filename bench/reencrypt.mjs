@@ -54,7 +54,9 @@ try {
     'INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) ' +
       "VALUES (?, ?, 1, '2026-01-01', '2026-01-01')",
   );
-  db.transaction(() => values.forEach((v, i) => put.run(`bench/${i}`, v)))();
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) put.run(`bench/${i}`, values[i]);
+  })();
   db.close();
   await a.migrations.rotateEncryptionKey();
   await a.close();

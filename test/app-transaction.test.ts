@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
-import { tempDir } from './helpers.js';
+import { tempDir } from '@atrest/testkit';
 
 t.test("a data key made while the application's transaction is open survives its rollback", async (t) => {
   const dir = tempDir('atrest-tx-');

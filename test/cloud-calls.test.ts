@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { dearmor, openAtrest, readDataKeyId } from '@atrest/core';
-import { startAwsKmsEmulator, startAzureKeyVaultEmulator } from '@atrest/testkit';
-import { cloudEnv, repoRoot, runNodeModule, tempDir, writeIn } from './helpers.js';
+import { startAwsKmsEmulator, startAzureKeyVaultEmulator, tempDir, writeIn } from '@atrest/testkit';
+import { cloudEnv, repoRoot, runNodeModule } from './helpers.js';
 
 Object.assign(process.env, cloudEnv);
 const kms = await startAwsKmsEmulator();

@@ -7,19 +7,10 @@ import { join } from 'node:path';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
 import type { ConfigEntry, DataKeysReport, TargetReport } from '@atrest/core';
-import { startAwsKmsEmulator, startAzureKeyVaultEmulator } from '@atrest/testkit';
-import {
-  TARGET,
-  cloudEnv,
-  repoRoot,
-  runAtrest,
-  seedApplication,
-  statusFrom,
-  tempDir,
-  unreadable,
-  writeIn,
-} from './helpers.js';
-import type { Run, Seeded } from './helpers.js';
+import { startAwsKmsEmulator, startAzureKeyVaultEmulator, tempDir, writeIn } from '@atrest/testkit';
+import type { Run } from '@atrest/testkit';
+import { TARGET, cloudEnv, repoRoot, runAtrest, seedApplication, statusFrom, unreadable } from './helpers.js';
+import type { Seeded } from './helpers.js';
 
 // The AWS SDK reads its Node-version notice switch from this process's environment.
 Object.assign(process.env, cloudEnv);

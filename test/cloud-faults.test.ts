@@ -8,8 +8,8 @@ import Database from 'better-sqlite3';
 import t from 'tap';
 import { isAtrestError, openAtrest } from '@atrest/core';
 import type { Atrest } from '@atrest/core';
-import { startAwsKmsEmulator, startAzureKeyVaultEmulator } from '@atrest/testkit';
-import { cloudEnv, repoRoot, runAtrest, statusFrom, tempDir, writeIn } from './helpers.js';
+import { startAwsKmsEmulator, startAzureKeyVaultEmulator, tempDir, writeIn } from '@atrest/testkit';
+import { cloudEnv, repoRoot, runAtrest, statusFrom } from './helpers.js';
 
 Object.assign(process.env, cloudEnv);
 const kms = await startAwsKmsEmulator();

@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
-import { startAwsKmsEmulator, startAzureKeyVaultEmulator } from '@atrest/testkit';
-import { cloudEnv, fillIni, repoRoot, runAtrest, statusFrom, tempDir, uncommentIni, writeIn } from './helpers.js';
+import { startAwsKmsEmulator, startAzureKeyVaultEmulator, tempDir, writeIn } from '@atrest/testkit';
+import { cloudEnv, fillIni, repoRoot, runAtrest, statusFrom, uncommentIni } from './helpers.js';
 
 // Copied verbatim from the guides (docs/sources/.../using-aws-kms-to-encrypt-database-secrets, step 5 and 6).
 const awsDocProviderSection = `# AWS key management service provider setup

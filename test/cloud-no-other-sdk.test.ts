@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
-import { startAwsKmsEmulator, startAzureKeyVaultEmulator } from '@atrest/testkit';
-import { repoRoot, runNodeModule, tempDir, writeIn } from './helpers.js';
+import { startAwsKmsEmulator, startAzureKeyVaultEmulator, tempDir, writeIn } from '@atrest/testkit';
+import { repoRoot, runNodeModule } from './helpers.js';
 
 const kms = await startAwsKmsEmulator();
 t.teardown(() => kms.close());

@@ -1,11 +1,10 @@
-// Shared helpers of the end-to-end tests: temporary application directories and the CLI as a real process.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { writeFileSync } from 'node:fs';
+// Helpers of the end-to-end tests: the repository's paths, the CLI as a real process, INI examples
+// as operators edit them, and an application's data seeded and read back. The generic helpers
+// (temporary directories, child processes) are @atrest/testkit's.
 import Database from 'better-sqlite3';
 import type { Atrest, AtrestStatus } from '@atrest/core';
-import { tmpdir } from 'node:os';
+import { spawnNode, writeIn } from '@atrest/testkit';
+import type { Run, SpawnNodeOptions } from '@atrest/testkit';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,54 +13,14 @@ export const repoRoot = resolve(fileURLToPath(import.meta.url), '..', '..', '..'
 /** The built CLI entry. */
 export const cliBin = join(repoRoot, 'packages', 'cli', 'dist', 'src', 'bin.js');
 
-/** A fresh temporary directory. */
-export function tempDir(prefix = 'atrest-e2e-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-/** What a finished process left. */
-export type Run = { code: number | null; signal: NodeJS.Signals | null; stdout: Buffer; stderr: string };
-
-/**
- * Start `node <args>` as a real process with `env` only (no inherited ATREST_ variables), `input` on
- * its stdin; `done` resolves when it has exited, with everything it wrote.
- */
-export function spawnNode(
-  args: readonly string[],
-  options: { env?: Record<string, string>; input?: string | Buffer; cwd?: string; home?: string } = {},
-): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [...args], {
-    cwd: options.cwd ?? repoRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOME: options.home ?? tempDir('atrest-home-'), ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout?.on('data', (d: Buffer) => out.push(d));
-  child.stderr?.on('data', (d: Buffer) => err.push(d));
-  // The child may be killed (or exit) before it reads stdin: a broken pipe there is expected.
-  child.stdin?.on('error', () => undefined);
-  child.stdin?.end(options.input ?? '');
-  const done = new Promise<Run>((resolvePromise, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) =>
-      resolvePromise({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }),
-    );
-  });
-  return { child, done };
-}
-
 /** Run the atrest CLI as a real process with `env` only (no inherited ATREST_ variables). */
-export function runAtrest(
-  args: readonly string[],
-  options: { env?: Record<string, string>; input?: string | Buffer; cwd?: string } = {},
-): Promise<Run> {
-  return spawnNode([cliBin, ...args], options).done;
+export function runAtrest(args: readonly string[], options: SpawnNodeOptions = {}): Promise<Run> {
+  return spawnNode([cliBin, ...args], { cwd: repoRoot, ...options }).done;
 }
 
 // ----- cloud providers end to end (test/cloud-*.test.ts) ------------------------------------------
 
-/** Environment every run with a cloud provider adds: the AWS SDK's Node 20 notice silenced, no instance metadata lookups. */
+/** Environment every run with a cloud provider adds: the AWS SDK's Node 20 notice silenced, no metadata lookups. */
 export const cloudEnv: Readonly<Record<string, string>> = {
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   AWS_EC2_METADATA_DISABLED: 'true',
@@ -92,13 +51,6 @@ export function fillIni(text: string, values: Readonly<Record<string, string>>):
     .filter(([k]) => !seen.has(k))
     .map(([k, v]) => `${k} = ${v}`);
   return [...lines.filter((l, i, all) => !(i === all.length - 1 && l === '')), ...added, ''].join('\n');
-}
-
-/** Write `text` to `dir/name` and return the path. */
-export function writeIn(dir: string, name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
 }
 
 /** The application's table of encrypted data source passwords (a `[secrets_migration] targets` entry). */
@@ -148,7 +100,7 @@ export async function seedApplication(
   return seeded;
 }
 
-/** Read back everything `seedApplication` stored; returns the names/rows that did not decrypt to their value (with why). */
+/** Read back what `seedApplication` stored; returns the names and rows that did not decrypt to their value, and why. */
 export async function unreadable(atrest: Atrest, dbPath: string, seeded: Seeded): Promise<string[]> {
   const bad: string[] = [];
   for (const [name, value] of seeded.secrets) {
@@ -192,5 +144,5 @@ export function statusFrom(run: Run): AtrestStatus {
 /** Run an ES module (its source text) in a fresh Node process, with `env` only; cwd is the repository root. */
 export function runNodeModule(dir: string, source: string, env: Record<string, string> = {}): Promise<Run> {
   const file = writeIn(dir, `child-${Date.now()}-${Math.random().toString(36).slice(2)}.mjs`, source);
-  return spawnNode([file], { home: dir, env: { ...cloudEnv, ...env } }).done;
+  return spawnNode([file], { cwd: repoRoot, home: dir, env: { ...cloudEnv, ...env } }).done;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
-import { tempDir } from './helpers.js';
+import { tempDir } from '@atrest/testkit';
 
 t.test('a :json cell that is not an object is reported, the others are encrypted', async (t) => {
   const dir = tempDir('atrest-json-');

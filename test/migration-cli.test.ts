@@ -2,13 +2,13 @@
 // the --json report, failures reported per row or data key, --prune, turning encryption off and on,
 // data keys made per run; and runCli mounted in a host program under its own app name.
 import { createHash } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { armor, dearmor } from '@atrest/core';
 import type { AtrestStatus, DataKeysReport, TargetReport } from '@atrest/core';
 import { runCli } from '@atrest/cli';
+import { memoryStreams } from '@atrest/testkit';
 import { addKeyVersion, readKeyFile } from '@atrest/provider-file';
 import { repoRoot } from './helpers.js';
 import {
@@ -536,27 +536,6 @@ t.test('at most one new data key per label per run (70,000 secrets)', async (t) 
   );
 });
 
-/** In-memory streams for runCli. */
-function memoryIo(input = ''): {
-  io: { stdin: PassThrough; stdout: PassThrough; stderr: PassThrough };
-  out: () => Buffer;
-  err: () => string;
-} {
-  const stdin = new PassThrough();
-  stdin.end(input);
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (d: Buffer) => out.push(d));
-  stderr.on('data', (d: Buffer) => err.push(d));
-  return {
-    io: { stdin, stdout, stderr },
-    out: () => Buffer.concat(out),
-    err: () => Buffer.concat(err).toString('utf8'),
-  };
-}
-
 t.test('runCli embedded in a host program (app myapp, env prefix MYAPP_)', async (t) => {
   const f = copyFixture(small.fixture);
   const env: Record<string, string> = {
@@ -567,7 +546,7 @@ t.test('runCli embedded in a host program (app myapp, env prefix MYAPP_)', async
     ATREST_ENCRYPTION_KEY_PATH: join(f.dir, 'not-this-one.key'),
   };
   const host = (argv: string[], input = '') => {
-    const m = memoryIo(input);
+    const m = memoryStreams(input);
     return { m, done: runCli(argv, { app: 'myapp', name: 'myapp admin', env, appRoot: repoRoot, io: m.io }) };
   };
 
@@ -607,7 +586,7 @@ t.test('runCli embedded in a host program (app myapp, env prefix MYAPP_)', async
   t.equal(await bad.done, 2, 'a usage error returns 2 (the host process is not exited)');
   t.match(bad.m.err(), /ATREST_USAGE/, "with ATREST_USAGE on the host's stderr");
 
-  const missing = memoryIo();
+  const missing = memoryStreams();
   const code = await runCli(['status'], {
     app: 'myapp',
     env: { ...env, MYAPP_ENCRYPTION_KEY_PATH: join(f.dir, 'gone.key') },

@@ -3,10 +3,10 @@
 // a killed holder does not leave the lock stuck.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { runCli } from '@atrest/cli';
+import { memoryStreams } from '@atrest/testkit';
 import { repoRoot } from './helpers.js';
 import {
   NEW_PASSPHRASE,
@@ -350,18 +350,8 @@ t.test('two migrations run by one embedding process (runCli) do not both proceed
     await a.close();
   }
   t.equal((await cli(f, ['secrets-migration', 're-encrypt-data-keys'])).code, 0, 'every data key under the passphrase');
-  const io = (input: string) => {
-    const stdin = new PassThrough();
-    stdin.end(input);
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let err = '';
-    stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-    stdout.resume();
-    return { io: { stdin, stdout, stderr }, err: () => err };
-  };
   const env = { ...f.env };
-  const one = io(NEW_PASSPHRASE);
+  const one = memoryStreams(NEW_PASSPHRASE);
   let firstDone = false;
   const rotation = runCli(['--config', f.configFile, 'rotate-encryption-key'], {
     env,
@@ -378,7 +368,7 @@ t.test('two migrations run by one embedding process (runCli) do not both proceed
     }, 2);
   });
   t.notOk(firstDone, 'the rotation holds the lock');
-  const two = io('');
+  const two = memoryStreams();
   const second = await runCli(['--config', f.configFile, 'secrets-migration', 'rotate-data-keys'], {
     env,
     appRoot: repoRoot,

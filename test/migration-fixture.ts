@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ARMOR_PREFIX, dearmor, isArmored, isAtrestError, openAtrest, readDataKeyId } from '@atrest/core';
 import type { Atrest, AtrestStatus, TargetReport } from '@atrest/core';
-import { cliBin, repoRoot, spawnNode, tempDir } from './helpers.js';
-import type { Run } from './helpers.js';
+import { spawnNode, tempDir } from '@atrest/testkit';
+import type { Run } from '@atrest/testkit';
+import { cliBin, repoRoot } from './helpers.js';
 
 export const PASSWORD_TARGET = 'datasources.password';
 export const JSON_TARGET = 'datasources.json_data';
@@ -444,7 +445,7 @@ export function spawnAtrest(
   args: readonly string[],
   options: { env?: Record<string, string>; input?: string | Buffer } = {},
 ): { child: ChildProcess; done: Promise<Run> } {
-  return spawnNode([cliBin, ...args], { ...options, home: ownTempDir('atrest-migration-home-') });
+  return spawnNode([cliBin, ...args], { cwd: repoRoot, ...options, home: ownTempDir('atrest-migration-home-') });
 }
 
 /** Run the CLI on the fixture (its INI and env), to the end. */

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
-import { runProviderConformance } from '@atrest/testkit';
-import { repoRoot, runAtrest, tempDir } from './helpers.js';
+import { runProviderConformance, tempDir } from '@atrest/testkit';
+import { repoRoot, runAtrest } from './helpers.js';
 
 const fixtures = join(repoRoot, 'test', 'fixtures');
 const app = tempDir('atrest-thirdparty-');

@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
 import type { DataKeysReport, TargetReport } from '@atrest/core';
-import { startAwsKmsEmulator, startGoogleKmsEmulator, startHashicorpVaultEmulator } from '@atrest/testkit';
+import {
+  startAwsKmsEmulator,
+  startGoogleKmsEmulator,
+  startHashicorpVaultEmulator,
+  tempDir,
+  writeIn,
+} from '@atrest/testkit';
+import type { Run } from '@atrest/testkit';
 import {
   TARGET,
   cloudEnv,
@@ -18,12 +25,10 @@ import {
   runAtrest,
   seedApplication,
   statusFrom,
-  tempDir,
   uncommentIni,
   unreadable,
-  writeIn,
 } from './helpers.js';
-import type { Run, Seeded } from './helpers.js';
+import type { Seeded } from './helpers.js';
 
 // Grafana's example sections (its guides for HashiCorp Vault and Google Cloud KMS), commented out
 // as the guides print them.

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { repoRoot, tempDir } from './helpers.js';
+import { tempDir } from '@atrest/testkit';
+import { repoRoot } from './helpers.js';
 
 const run = promisify(execFile);
 const REFUSED =

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
-import { startGoogleKmsEmulator, startHashicorpVaultEmulator } from '@atrest/testkit';
-import { cloudEnv, repoRoot, runAtrest, tempDir, writeIn } from './helpers.js';
+import { startGoogleKmsEmulator, startHashicorpVaultEmulator, tempDir, writeIn } from '@atrest/testkit';
+import { cloudEnv, repoRoot, runAtrest } from './helpers.js';
 
 const vault = await startHashicorpVaultEmulator();
 t.teardown(() => vault.close());

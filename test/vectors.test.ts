@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { openAtrest, encodeContext } from '@atrest/core';
-import { repoRoot, tempDir } from './helpers.js';
+import { tempDir } from '@atrest/testkit';
+import { repoRoot } from './helpers.js';
 
 type Value = { name: string; plaintext_hex: string; context_hex: string | null; ciphertext_hex: string; armor: string };
 type DataKey = {

@@ -1,11 +1,16 @@
-// The `atrest` command: a table of commands, each with its options, help and run function.
+// The `atrest` command runner: reads the command line against the command table, opens atrest with
+// the global options, runs the command, and reports any failure with its catalogue exit code.
 // `runCli` is embeddable: an application mounts it under its own command name and app name.
-import { parseArgs } from 'node:util';
-import { isAtrestError, openAtrest } from '@atrest/core';
-import type { Atrest, AtrestError, OpenAtrestOptions, Logger } from '@atrest/core';
+import { openAtrest } from '@atrest/core';
+import type { Atrest, Logger, OpenAtrestOptions } from '@atrest/core';
+import { readCommandLine } from './arguments.js';
+import type { OptionValues } from './arguments.js';
+import type { CommandContext } from './command.js';
+import { commandTable } from './commands/index.js';
+import { helpText } from './help.js';
 import type { CliIo } from './io.js';
 import { write } from './io.js';
-import { commands } from './commands.js';
+import { asAtrestError, exitCodeOf, formatError } from './report.js';
 
 /** Options of `runCli`. */
 export type RunCliOptions = {
@@ -22,184 +27,86 @@ export type RunCliOptions = {
   io?: CliIo;
 };
 
-/** A parsed option value. */
-export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
-
-/** What a command's run function gets. */
-export type CommandContext = {
-  readonly io: CliIo;
-  readonly values: OptionValues;
-  readonly args: readonly string[];
-  readonly name: string;
-  /** Open atrest with the global options (closed by the runner). */
-  open(extra?: Partial<OpenAtrestOptions>): Promise<Atrest>;
-  readonly openOptions: OpenAtrestOptions;
-  readonly logger: Logger;
-};
-
-/** One command of the table. */
-export type Command = {
-  readonly path: readonly string[];
-  readonly summary: string;
-  readonly usage: string;
-  readonly help: string;
-  readonly options?: Readonly<
-    Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean; description: string }>
-  >;
-  readonly maxArgs?: number;
-  readonly minArgs?: number;
-  run(ctx: CommandContext): Promise<number>;
-};
-
-const globalOptions = {
-  config: { type: 'string', description: 'the application INI file' },
-  'env-file': { type: 'string', description: 'a .env file' },
-  app: {
-    type: 'string',
-    description: 'application name: env prefix <APP>_ and default key path /srv/<app>-encryption.key',
-  },
-  db: { type: 'string', description: 'the database file (overrides [database] path)' },
-  'key-path': { type: 'string', description: 'key file path of file.default (overrides <APP>_ENCRYPTION_KEY_PATH)' },
-  help: { type: 'boolean', short: 'h', description: 'show help' },
-} as const;
-
-function globalHelp(name: string): string {
-  const width = Math.max(...commands.map((c) => c.path.join(' ').length));
-  return [
-    `Usage: ${name} [--config FILE] [--env-file FILE] [--app NAME] [--db PATH] [--key-path PATH] <command> [options]`,
-    '',
-    "Encrypts an application's secrets at rest (envelope encryption: data keys wrapped by a key provider).",
-    '',
-    'Commands:',
-    ...commands.map((c) => `  ${c.path.join(' ').padEnd(width)}  ${c.summary}`),
-    '',
-    'Global options:',
-    ...Object.entries(globalOptions).map(([k, o]) => `  --${k.padEnd(10)} ${o.description}`),
-    '',
-    `Run '${name} <command> --help' for a command's options. Exit codes: 0 success, 1 operation failed, 2 usage, configuration or key error.`,
-  ].join('\n');
-}
-
-function commandHelp(name: string, c: Command): string {
-  const opts = Object.entries(c.options ?? {});
-  return [
-    `Usage: ${name} ${c.usage}`,
-    '',
-    c.help,
-    ...(opts.length > 0 ? ['', 'Options:', ...opts.map(([k, o]) => `  --${k.padEnd(14)} ${o.description}`)] : []),
-    '',
-    'Global options: --config FILE, --env-file FILE, --app NAME, --db PATH, --key-path PATH',
-  ].join('\n');
-}
-
-function findCommand(positionals: readonly string[]): { command: Command | undefined; rest: string[] } {
-  let best: Command | undefined;
-  for (const c of commands) {
-    if (
-      c.path.length <= positionals.length &&
-      c.path.every((w, i) => positionals[i] === w) &&
-      (best === undefined || c.path.length > best.path.length)
-    )
-      best = c;
-  }
-  return { command: best, rest: positionals.slice(best?.path.length ?? 0) };
-}
-
 function stderrLogger(io: CliIo): Logger {
   const line = (level: string) => (message: string, fields?: Readonly<Record<string, unknown>>) => {
     if (level === 'debug' || level === 'info') return;
-    io.stderr.write(
-      `${level}: ${message}${fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : ''}\n`,
-    );
+    const facts = fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : '';
+    io.stderr.write(`${level}: ${message}${facts}\n`);
   };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+}
+
+function openOptionsFor(options: OptionValues, run: RunCliOptions, logger: Logger): OpenAtrestOptions {
+  const text = (key: string) => {
+    const v = options[key];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const explicit: Record<string, string> = {};
+  const db = text('db');
+  const keyPath = text('key-path');
+  if (db !== undefined) explicit['database.path'] = db;
+  if (keyPath !== undefined) explicit['security.encryption.file.default.key_path'] = keyPath;
+  const configFile = text('config') ?? run.configFile;
+  const envFile = text('env-file');
+  return {
+    app: text('app') ?? run.app ?? 'atrest',
+    options: explicit,
+    logger,
+    appRoot: run.appRoot ?? process.cwd(),
+    ...(configFile !== undefined ? { configFile } : {}),
+    ...(envFile !== undefined ? { envFile } : {}),
+    ...(run.env !== undefined ? { env: run.env } : {}),
+  };
 }
 
 /** Run the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function runCli(argv: readonly string[], options: RunCliOptions = {}): Promise<number> {
   const io: CliIo = options.io ?? { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
   const name = options.name ?? 'atrest';
-  // First pass, lenient: find the command so its own options can be parsed strictly.
-  const loose = parseArgs({ args: [...argv], options: { ...globalOptions }, strict: false, allowPositionals: true });
-  const { command } = findCommand(loose.positionals);
-  if (command === undefined) {
-    if (loose.positionals.length === 0) {
-      await write(loose.values['help'] === true ? io.stdout : io.stderr, `${globalHelp(name)}\n`);
-      return loose.values['help'] === true ? 0 : 2;
-    }
-    await write(
-      io.stderr,
-      `error ATREST_USAGE: unknown command '${loose.positionals.join(' ')}'.\n\n${globalHelp(name)}\n`,
-    );
-    return 2;
-  }
-  let values: OptionValues;
-  let rest: string[];
-  try {
-    const parsed = parseArgs({
-      args: [...argv],
-      options: { ...globalOptions, ...(command.options ?? {}) },
-      strict: true,
-      allowPositionals: true,
-    });
-    values = parsed.values as OptionValues;
-    rest = findCommand(parsed.positionals).rest;
-  } catch (err) {
-    await write(io.stderr, `error ATREST_USAGE: ${(err as Error).message}\n\n${commandHelp(name, command)}\n`);
-    return 2;
-  }
-  if (values['help'] === true) {
-    await write(io.stdout, `${commandHelp(name, command)}\n`);
-    return 0;
-  }
-  if (rest.length > (command.maxArgs ?? 0) || rest.length < (command.minArgs ?? 0)) {
-    await write(io.stderr, `error ATREST_USAGE: wrong number of arguments.\n\n${commandHelp(name, command)}\n`);
-    return 2;
-  }
-  const logger = stderrLogger(io);
-  const explicit: Record<string, string> = {};
-  if (typeof values['db'] === 'string') explicit['database.path'] = values['db'];
-  if (typeof values['key-path'] === 'string')
-    explicit['security.encryption.file.default.key_path'] = values['key-path'];
-  const configFile = typeof values['config'] === 'string' ? values['config'] : options.configFile;
-  const openOptions: OpenAtrestOptions = {
-    app: typeof values['app'] === 'string' ? values['app'] : (options.app ?? 'atrest'),
-    options: explicit,
-    logger,
-    appRoot: options.appRoot ?? process.cwd(),
-    ...(configFile !== undefined ? { configFile } : {}),
-    ...(typeof values['env-file'] === 'string' ? { envFile: values['env-file'] } : {}),
-    ...(options.env !== undefined ? { env: options.env } : {}),
-  };
+  // Known before the command line is read, so that even a usage error comes as JSON.
+  const end = argv.indexOf('--');
+  const json = (end === -1 ? argv : argv.slice(0, end)).includes('--json');
   const opened: Atrest[] = [];
+  let database: string | undefined;
   try {
-    return await command.run({
+    const invocation = readCommandLine(argv, commandTable, name);
+    if (invocation.kind === 'help') {
+      const text = `${helpText(name, invocation.topic, commandTable)}\n`;
+      await write(invocation.asked ? io.stdout : io.stderr, text);
+      return invocation.asked ? 0 : 2;
+    }
+    const given = invocation.options;
+    const openOptions = openOptionsFor(given, options, stderrLogger(io));
+    database = openOptions.options?.['database.path'];
+    const ctx: CommandContext = {
       io,
-      values,
-      args: rest,
       name,
+      args: invocation.args,
+      json,
+      flag: (option) => given[option] === true,
+      value: (option) => {
+        const v = given[option];
+        return typeof v === 'string' ? v : undefined;
+      },
+      values: (option) => {
+        const v = given[option];
+        return Array.isArray(v) ? v : [];
+      },
+      env: options.env ?? process.env,
       openOptions,
-      logger,
-      async open(extra) {
-        const a = await openAtrest({ ...openOptions, ...extra });
+      async open() {
+        const a = await openAtrest(openOptions);
         opened.push(a);
+        database = a.config.database.path ?? database;
         return a;
       },
-    });
-  } catch (err) {
-    await write(io.stderr, `${formatError(err)}\n`);
-    return isAtrestError(err) ? (err as AtrestError).exitCode : 1;
+    };
+    return await invocation.command.run(ctx);
+  } catch (thrown) {
+    const err = asAtrestError(thrown, database);
+    await write(io.stderr, `${formatError(err, json)}\n`);
+    return exitCodeOf(err);
   } finally {
     for (const a of opened) await a.close().catch(() => undefined);
   }
-}
-
-/** `error CODE: message` plus the cause chain; never a stack for expected errors. */
-export function formatError(err: unknown): string {
-  if (isAtrestError(err)) {
-    const e = err as AtrestError;
-    return `error ${e.code}: ${e.message}`;
-  }
-  const e = err as Error;
-  return `error: ${e?.message ?? String(err)}${e?.stack ? `\n${e.stack}` : ''}`;
 }

@@ -1,4 +1,4 @@
 // @atrest/cli: the `atrest` command, embeddable with runCli.
-export { runCli, formatError } from './cli.js';
-export type { RunCliOptions, Command, CommandContext } from './cli.js';
+export { runCli } from './cli.js';
+export type { RunCliOptions } from './cli.js';
 export type { CliIo } from './io.js';

@@ -1,5 +1,7 @@
 // The CLI's streams, injectable so an application can mount the commands and tests can drive them.
+import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
+import { errors } from '@atrest/core';
 
 /** Where a CLI run reads and writes. */
 export type CliIo = {
@@ -20,4 +22,13 @@ export function write(stream: Writable, data: string | Uint8Array): Promise<void
   return new Promise((resolve, reject) => {
     stream.write(data, (err) => (err ? reject(err) : resolve()));
   });
+}
+
+/** The contents of the file an option names (`--value-file`, `--new-key-file`); unreadable is a usage error. */
+export function readOptionFile(option: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (cause) {
+    throw errors.usage(`Cannot read --${option} ${path}: ${(cause as Error).message}.`, 'Check the path.', { cause });
+  }
 }

@@ -51,6 +51,7 @@ export type {
 } from './atrest/types.js';
 export type { AtrestStatus, TargetStatus } from './atrest/status.js';
 export { formatConfigEntries } from './config/index.js';
+export { didYouMean } from './config/suggest.js';
 export type {
   AtrestConfig,
   ConfigEntry,

@@ -1,6 +1,7 @@
 // Environment variables: names, provider sections from env only, <NAME>__FILE, $__env and $__file.
 import t from 'tap';
-import { load, rejection, tempDir, writeIn } from './config-fixtures.js';
+import { rejection, tempDir, writeIn } from '@atrest/testkit';
+import { load } from './config-fixtures.js';
 
 t.test('every fixed variable of the table', async (t) => {
   const config = await load({
@@ -57,7 +58,7 @@ t.test('secret_key.default may also be written as its own section, in INI or env
     config.entries.some((e) => e.key === 'security.encryption.secret_key.default.secret_key'),
     'listed once, as security.secret_key',
   );
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',
@@ -129,7 +130,7 @@ t.test('a provider section defined entirely in the environment', async (t) => {
 });
 
 t.test('env overrides an INI provider section key by key', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(dir, 'app.ini', '[security.encryption.awskms.main]\nregion = eu-north-1\nkey_id = alias/ini\n');
   const config = await load({ configFile: ini, env: { ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_REGION: 'us-east-2' } });
   const kms = config.providers.get('awskms.main');
@@ -200,7 +201,7 @@ t.test('unknown variables under atrest-owned prefixes: did you mean', async (t) 
   t.match(err.message, 'ATREST_SECURITY_ENCRYPTION_SECRET_KEY is not an atrest setting');
   t.notMatch(err.message, 'sixteen chars ok');
 
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const dotenv = writeIn(dir, '.env', 'ATREST_SECURITY_ENCRYPTION_PROVIDR=file.default\n');
   err = await rejection(load({ envFile: dotenv }));
   t.equal(err.code, 'ATREST_CONFIG_UNKNOWN_KEY');
@@ -231,7 +232,7 @@ t.test("variables of other prefixes and the host application's own names are ign
 });
 
 t.test('<NAME>__FILE: the value is the file, one trailing newline stripped', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const secretFile = writeIn(dir, 'secret', 'passphrase-from-a-file\n');
   const kmsSecret = writeIn(dir, 'kms', 'wJalrXUtnFEMI/K7MDENG\r\n');
   const pathFile = writeIn(dir, 'path', '/data/key\n\n');
@@ -278,7 +279,7 @@ t.test('<NAME>__FILE: the value is the file, one trailing newline stripped', asy
 });
 
 t.test('$__env{NAME} and $__file{path} in values from every source', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const kmsSecret = writeIn(dir, 'aws-secret', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n');
   const ini = writeIn(
     dir,

@@ -1,8 +1,5 @@
 // Shared fixtures of the config tests: provider schemas and built-in declarations like the real
-// packages', temp files.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// packages', a Grafana-style INI.
 import { AtrestError } from '../src/errors.js';
 import type { ProviderConfigSchema } from '../src/providers/contract.js';
 import { loadConfig } from '../src/config/load.js';
@@ -117,34 +114,9 @@ export function schemaSource(extra: Readonly<Record<string, ProviderConfigSchema
   };
 }
 
-/** A fresh temporary directory, removed when the test ends. */
-export function tempDir(t: { teardown(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'atrest-config-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Writes a file in `dir` and returns its path. */
-export function writeIn(dir: string, name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
 /** loadConfig with an empty environment and the test schemas unless told otherwise. */
 export function load(options: Partial<LoadConfigOptions> = {}): Promise<AtrestConfig> {
   return loadConfig({ env: {}, builtinProviders: builtins, providerSchema: schemaSource().providerSchema, ...options });
-}
-
-/** The error a promise rejects with (fails the test if it resolves). */
-export async function rejection(promise: Promise<unknown>): Promise<AtrestError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof AtrestError) return err;
-    throw err;
-  }
-  throw new Error('expected loadConfig to reject');
 }
 
 /** Grafana's own CSP template: a value holding `;` and quotes, triple-quoted as go-ini writes it. */

@@ -1,12 +1,12 @@
 // The key table: core's own keys, what the built-in providers declare, and the loader's preloading.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { keyTable, sectionTableKey, sectionTarget } from '../src/config/keys.js';
 import { ProviderLoader } from '../src/providers/loader.js';
-import { builtins, load, rejection } from './config-fixtures.js';
+import { rejection, tempDir } from '@atrest/testkit';
+import { builtins, load } from './config-fixtures.js';
 
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -99,8 +99,7 @@ t.test('the loader reads the declarations of the preloaded built-in package only
     'the cloud packages are not loaded for it',
   );
 
-  const empty = mkdtempSync(join(tmpdir(), 'atrest-noapp-'));
-  t.teardown(() => rmSync(empty, { recursive: true, force: true }));
+  const empty = tempDir('atrest-noapp-');
   // Neither the application nor the running program (the loader's second place for built-ins) has them.
   const program = process.argv[1];
   writeFileSync(join(empty, 'app.js'), '');

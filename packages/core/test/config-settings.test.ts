@@ -6,7 +6,8 @@ import type { Layer, RawValue, Setting } from '../src/config/settings.js';
 import { RANK, displayKey, sectionNames, settingTable } from '../src/config/settings.js';
 import { valueResolver } from '../src/config/values.js';
 import type { ConfigOrigin } from '../src/config/types.js';
-import { builtins, tempDir, writeIn } from './config-fixtures.js';
+import { tempDir, writeIn } from '@atrest/testkit';
+import { builtins } from './config-fixtures.js';
 
 const keys = keyTable(builtins, 'atrest');
 const secret = keys.ownedByKey.get('security.secret_key');
@@ -57,7 +58,7 @@ t.test('section names: the best-ranked spelling wins; two INI spellings of one s
 });
 
 t.test('effective values: the highest source that sets one, its references expanded once', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const file = writeIn(dir, 'secret', 'passphrase from a file\n');
   const env = { ATREST_ENCRYPTION_SECRET_KEY__FILE: file, WHO: 'env' };
   const table = settingTable([

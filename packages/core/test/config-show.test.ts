@@ -1,7 +1,8 @@
 // `config show`: every value with its origin, secrets never printed.
 import t from 'tap';
 import { formatConfigEntries, formatConfigOrigin } from '../src/config/origin.js';
-import { GRAFANA_STYLE_INI, load, tempDir, writeIn } from './config-fixtures.js';
+import { tempDir, writeIn } from '@atrest/testkit';
+import { GRAFANA_STYLE_INI, load } from './config-fixtures.js';
 
 t.test('origins as phrases', async (t) => {
   t.equal(formatConfigOrigin({ source: 'default' }), 'default');
@@ -32,7 +33,7 @@ t.test('origins as phrases', async (t) => {
 });
 
 t.test('every secret is redacted, whatever its source; its length is not shown', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(dir, 'defaults.ini', GRAFANA_STYLE_INI);
   const tokenFile = writeIn(dir, 'token', 'IQoJb3JpZ2luX2VjEXAMPLETOKEN\n');
   const secrets = [

@@ -1,10 +1,11 @@
 // Validation: owned sections, provider sections and ids, formats, passphrases, targets.
 import t from 'tap';
 import type { ProviderConfigSchema } from '../src/providers/contract.js';
-import { load, rejection, schemaSource, tempDir, writeIn } from './config-fixtures.js';
+import { rejection, tempDir, writeIn } from '@atrest/testkit';
+import { load, schemaSource } from './config-fixtures.js';
 
 t.test('unknown key in a provider section: did you mean, with file and section', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',
@@ -25,7 +26,7 @@ t.test('unknown key in a provider section: did you mean, with file and section',
 });
 
 t.test('unknown keys in [security.encryption] and [secrets_migration]', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   let ini = writeIn(dir, 'a.ini', '[security.encryption]\ndata_key_cache_ttl = 5m\n');
   let err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_UNKNOWN_KEY');
@@ -43,7 +44,7 @@ t.test('unknown keys in [security.encryption] and [secrets_migration]', async (t
 });
 
 t.test('malformed provider section names', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const cases: [string, RegExp][] = [
     [
       '[security.encryption.awskms]\nregion = x\n',
@@ -63,7 +64,7 @@ t.test('malformed provider section names', async (t) => {
 });
 
 t.test('provider ids must be <type>.<name>', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(dir, 'grafana.ini', '[security]\nencryption_provider = secretKey.v2\n');
   let err = await rejection(load({ configFile: ini }));
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
@@ -86,7 +87,7 @@ t.test('default provider rule and the available list', async (t) => {
     (await load({ env: { ATREST_ENCRYPTION_SECRET_KEY: 'sixteen chars ok' } })).encryptionProvider,
     'secret_key.default',
   );
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(dir, 'app.ini', '[security.encryption.secret_key.default]\nsecret_key = section passphrase ok\n');
   t.equal(
     (await load({ configFile: ini })).encryptionProvider,
@@ -125,7 +126,7 @@ t.test('a provider in use must be complete', async (t) => {
   t.equal(err.code, 'ATREST_CONFIG_INVALID');
   t.match(err.message, '[security.encryption.file.backup] needs key_path');
   t.match(err.message, 'ATREST_SECURITY_ENCRYPTION_FILE_BACKUP_KEY_PATH');
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(dir, 'app.ini', '[security.encryption.file.backup]\nkey_path =\n');
   err = await rejection(load({ configFile: ini }));
   t.match(
@@ -154,7 +155,7 @@ t.test('a short passphrase names where it came from, never the passphrase', asyn
   t.equal(err.details['variable'], 'ATREST_ENCRYPTION_SECRET_KEY');
   t.equal(err.details['key'], 'security.secret_key');
 
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(dir, 'app.ini', `[security]\nsecret_key = ${passphrase}\n`);
   err = await rejection(load({ configFile: ini }));
   t.match(err.message, `secret_key in [security] of ${ini}`);
@@ -242,7 +243,7 @@ t.test('targets: table.column[:json], identifiers checked, no duplicates', async
 });
 
 t.test('provider key formats: reworded with key, origin and what is allowed', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',
@@ -329,7 +330,7 @@ t.test("a faulty provider schema is the provider package's fault", async (t) => 
 });
 
 t.test('several sections of one type may not name different modules', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',
@@ -363,7 +364,7 @@ t.test(
   "Grafana's own ini: secretKey.v1 is read as secret_key.default, data_keys_cache_cleanup_interval is known",
   async (t) => {
     const ini = writeIn(
-      tempDir(t),
+      tempDir('atrest-config-'),
       'defaults.ini',
       '[security]\nadmin_user = admin\nsecret_key = SW2YcwTIb9zpOOhoPsMm\nencryption_provider = secretKey.v1\n' +
         'available_encryption_providers =\n\n[security.encryption]\ndata_keys_cache_ttl = 15m\n' +

@@ -1,6 +1,7 @@
 // Configuration sources, precedence, origins and the host's INI file.
 import t from 'tap';
-import { GRAFANA_STYLE_INI, builtins, load, rejection, schemaSource, tempDir, writeIn } from './config-fixtures.js';
+import { rejection, tempDir, writeIn } from '@atrest/testkit';
+import { GRAFANA_STYLE_INI, builtins, load, schemaSource } from './config-fixtures.js';
 
 t.test('built-in defaults: file.default at /srv/<app>-encryption.key, 15m cache', async (t) => {
   const config = await load();
@@ -49,7 +50,7 @@ t.test('the application name sets the env prefix and the default key file', asyn
 });
 
 t.test('precedence: default < ini < .env < env < option, each with its origin', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',
@@ -93,7 +94,7 @@ t.test('precedence: default < ini < .env < env < option, each with its origin', 
 });
 
 t.test('the .env file does not touch process.env', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const dotenv = writeIn(dir, '.env', 'ATREST_TEST_ONLY_DATABASE_PATH=/x\nATREST_DATABASE_PATH=/from/dotenv.db\n');
   const before = process.env['ATREST_DATABASE_PATH'];
   const config = await load({ envFile: dotenv });
@@ -115,7 +116,7 @@ t.test('process.env is the default environment', async (t) => {
 });
 
 t.test('an empty value is "not set": the next source down applies', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',
@@ -127,7 +128,7 @@ t.test('an empty value is "not set": the next source down applies', async (t) =>
 });
 
 t.test('a Grafana-style host file: atrest reads its keys, ignores the rest', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(dir, 'defaults.ini', GRAFANA_STYLE_INI);
   const source = schemaSource();
   const config = await load({ configFile: ini, providerSchema: source.providerSchema });
@@ -187,7 +188,7 @@ t.test('a Grafana-style host file: atrest reads its keys, ignores the rest', asy
 });
 
 t.test('foreign sections are ignored whatever they hold; shared sections keep their other keys', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',
@@ -217,7 +218,7 @@ t.test('foreign sections are ignored whatever they hold; shared sections keep th
 });
 
 t.test('INI values: quotes, ; and # comments, Grafana triple quotes, repeated sections', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',
@@ -250,7 +251,7 @@ t.test('INI values: quotes, ; and # comments, Grafana triple quotes, repeated se
 });
 
 t.test('a configFile or envFile that was given must exist', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const missingIni = `${dir}/nope.ini`;
   let err = await rejection(load({ configFile: missingIni }));
   t.equal(err.code, 'ATREST_CONFIG_FILE');
@@ -291,7 +292,7 @@ t.test('options: dotted INI paths, provider keys, unknown ones refused', async (
 });
 
 t.test('provider section names match case-insensitively with - and _ alike; the INI spelling wins', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',
@@ -328,7 +329,7 @@ t.test('provider section names match case-insensitively with - and _ alike; the 
 });
 
 t.test('the module key is handed to providerSchema and kept on the section', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir('atrest-config-');
   const ini = writeIn(
     dir,
     'app.ini',

@@ -1,10 +1,9 @@
 // The envelope engine over a real SQLite file, with a small real AES-GCM provider that counts calls.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
+import { tempDir } from '@atrest/testkit';
 import { AtrestError, encodeContext } from '@atrest/core';
 import type { EncryptionContext, KeyProvider, WrappedKey } from '@atrest/core';
 import { CheckedProvider } from '../src/providers/checked.js';
@@ -41,7 +40,7 @@ class CountingProvider implements KeyProvider {
   }
 }
 
-function setup(provider = new CountingProvider(), file = join(mkdtempSync(join(tmpdir(), 'atrest-env-')), 'app.db')) {
+function setup(provider = new CountingProvider(), file = join(tempDir('atrest-env-'), 'app.db')) {
   const store = openSqliteStore(file);
   const checked = new CheckedProvider('test.main', 'test', provider);
   const registry = { currentId: 'test.main', get: () => checked };
@@ -141,7 +140,7 @@ t.test('a wrong provider key is a typed error', async (t) => {
 });
 
 t.test('an active data key is never used past its cache lifetime; expired keys are zeroed', async (t) => {
-  const file = join(mkdtempSync(join(tmpdir(), 'atrest-env-')), 'app.db');
+  const file = join(tempDir('atrest-env-'), 'app.db');
   const store = openSqliteStore(file);
   const checked = new CheckedProvider('test.main', 'test', new CountingProvider());
   const envelope = new Envelope(store, { currentId: 'test.main', get: () => checked }, 30, silentLogger, 5);

@@ -2,19 +2,18 @@
 // atrest's secrets and in every registered target. A target whose table does not exist yet holds
 // nothing; a target that cannot be counted for another reason is named, never silently passed over.
 import { renameSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import type { Test } from 'tap';
 import { openAtrest } from '@atrest/core';
+import { tempDir } from '@atrest/testkit';
 
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 
 async function missingKey(t: Test, targets: string): Promise<{ message: string; dependents: unknown }> {
-  const dir = mkdtempSync(join(tmpdir(), 'atrest-missing-'));
+  const dir = tempDir('atrest-missing-');
   const database = join(dir, 'app.db');
   const keyPath = join(dir, 'app.key');
   const app = new Database(database);

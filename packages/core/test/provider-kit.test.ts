@@ -1,10 +1,10 @@
 // The provider kit: configuration problems naming the section key, the CA bundle of ca_file, TLS
 // and network failures told apart through wrapped causes, the retry vocabulary with its renamed
 // keys, and the bounded retry loop (attempts, total budget, timeouts, final errors), by counts.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { tempDir } from '@atrest/testkit';
 import type { LogFields, Logger, RetrySettings } from '../src/index.js';
 import {
   AttemptTimeout,
@@ -46,7 +46,7 @@ t.test('configProblem names the section key', async (t) => {
 });
 
 t.test('readCaBundle reads and checks the PEM certificates of ca_file', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'atrest-kit-'));
+  const dir = tempDir('atrest-kit-');
   const bundle = join(dir, 'ca.pem');
   writeFileSync(bundle, `${rootCertificates[0]}\n${rootCertificates[1]}\n`);
   t.equal(readCaBundle('vendor.main', bundle).length, 2, 'every certificate of the file');

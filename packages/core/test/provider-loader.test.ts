@@ -1,16 +1,16 @@
 // The loader: package names (built-in table, atrest-provider-<type>, `module`, never a path), the
 // shape and apiVersion checks with what was expected and found, packages resolved from the
 // application's directory only, loaded once; and openProvider, which makes a provider as core does.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { tempDir } from '@atrest/testkit';
 import { openProvider, silentLogger } from '../src/index.js';
 import { ProviderLoader, providerPackageName, validateDefinition } from '../src/providers/loader.js';
 
 /** An application directory with `name` installed, its index.js being `source`. */
 function appWith(name: string, source: string): string {
-  const app = mkdtempSync(join(tmpdir(), 'atrest-loader-'));
+  const app = tempDir('atrest-loader-');
   const dir = join(app, 'node_modules', name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(
@@ -73,7 +73,7 @@ t.test('packages resolve from the application directory, once', async (t) => {
   const first = loader.definition('demo');
   t.equal(loader.definition('demo'), first, 'one load per type');
   t.equal((await first).type, 'demo');
-  const elsewhere = mkdtempSync(join(tmpdir(), 'atrest-loader-empty-'));
+  const elsewhere = tempDir('atrest-loader-empty-');
   const missing = await new ProviderLoader(elsewhere).definition('demo').catch((e: unknown) => e);
   t.match(missing, { code: 'ATREST_PROVIDER_NOT_INSTALLED', message: /pnpm add atrest-provider-demo/ });
   const broken = appWith('atrest-provider-broken', 'throw new Error("cannot start");\n');

@@ -1,20 +1,20 @@
 // The SQLite store: the store conformance suite on real database files, then what only SQLite has
 // (the application's own handle, a lock row that names its holder, SQLite's own failures).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { runStoreConformance } from '@atrest/testkit';
+import { runStoreConformance, tempDir } from '@atrest/testkit';
 import type { StoreHarness } from '@atrest/testkit';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 
 const holderScript = fileURLToPath(new URL('./sqlite-lock-holder.js', import.meta.url));
 
 function tempFile(): { dir: string; file: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'atrest-store-'));
+  const dir = tempDir('atrest-store-');
   return { dir, file: join(dir, 'app.db') };
 }
 

@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { isAtrestError } from '@atrest/core';
-import { startAwsKmsEmulator } from '@atrest/testkit';
-import { context, createProvider, health, recordingLogger, rejection } from './helpers.js';
+import { recordingLogger, rejection, startAwsKmsEmulator } from '@atrest/testkit';
+import { context, createProvider, health } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());

@@ -5,8 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { isAtrestError } from '@atrest/core';
-import { startAwsKmsEmulator } from '@atrest/testkit';
-import { context, createProvider, recordingLogger, rejection } from './helpers.js';
+import { recordingLogger, rejection, startAwsKmsEmulator } from '@atrest/testkit';
+import { context, createProvider } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());

@@ -8,7 +8,6 @@ import { KMS } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { AwsKmsCredentials } from '@atrest/testkit';
 import { startAwsKmsEmulator } from '@atrest/testkit';
-import { rejection } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());
@@ -30,9 +29,19 @@ function client(
   return kms;
 }
 
+/** The error an SDK call failed with (the SDK's own errors, not atrest's), or undefined when it succeeded. */
+function sdkError(
+  promise: Promise<unknown>,
+): Promise<{ name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined> {
+  return promise.then(
+    () => undefined,
+    (err: unknown) => err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } },
+  );
+}
+
 /** The AWS error name (and HTTP status) a call failed with. */
 async function failure(promise: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
-  const err = (await rejection(promise)) as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const err = await sdkError(promise);
   return { name: err?.name ?? 'resolved', status: err?.$metadata?.httpStatusCode };
 }
 
@@ -202,9 +211,7 @@ t.test('faults as the SDK sees them, and call counts', async (t) => {
     'a Decrypt fault leaves DescribeKey alone',
   );
   const enc = await kms.encrypt({ KeyId: emulator.key_id, Plaintext: plaintext });
-  const dropped = (await rejection(kms.decrypt({ CiphertextBlob: enc.CiphertextBlob ?? new Uint8Array() }))) as
-    | { message?: string }
-    | undefined;
+  const dropped = await sdkError(kms.decrypt({ CiphertextBlob: enc.CiphertextBlob ?? new Uint8Array() }));
   t.match(dropped?.message, /socket hang up|ECONNRESET/, 'the connection was dropped');
   t.same(
     emulator.calls,

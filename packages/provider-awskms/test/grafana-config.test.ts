@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { formatConfigEntries, isAtrestError, loadAtrestConfig, openAtrest, silentLogger } from '@atrest/core';
-import { startAwsKmsEmulator } from '@atrest/testkit';
+import { rejection, startAwsKmsEmulator } from '@atrest/testkit';
 import { awsKmsProvider } from '../src/index.js';
-import { context, createOptions, rejection } from './helpers.js';
+import { context, createOptions } from './helpers.js';
 import type { AwsKmsConfig } from '../src/index.js';
 
 const emulator = await startAwsKmsEmulator();

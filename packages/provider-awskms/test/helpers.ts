@@ -1,5 +1,5 @@
 // Shared by this package's tests: provider options pointing at an AWS KMS emulator.
-import type { KeyProvider, LogFields, Logger, ProviderCreateOptions } from '@atrest/core';
+import type { KeyProvider, Logger, ProviderCreateOptions } from '@atrest/core';
 import { silentLogger } from '@atrest/core';
 import type { AwsKmsEmulator } from '@atrest/testkit';
 import type { AwsKmsConfig } from '../src/index.js';
@@ -32,24 +32,6 @@ export function createProvider(
   logger: Logger = silentLogger,
 ): Promise<KeyProvider> {
   return awsKmsProvider.create({ ...createOptions(emulatorConfig(emulator, overrides), name), logger });
-}
-
-/** A logger that keeps its warnings, to count retries (the kit logs each one). */
-export function recordingLogger(): Logger & { readonly warnings: { message: string; fields?: LogFields }[] } {
-  const warnings: { message: string; fields?: LogFields }[] = [];
-  return {
-    ...silentLogger,
-    warnings,
-    warn: (message, fields) => warnings.push(fields === undefined ? { message } : { message, fields }),
-  };
-}
-
-/** The rejection of `promise` (fails the caller's test through `undefined` when it resolves). */
-export async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
 }
 
 export const context = { data_key_id: '0123456789abcdef0123456789abcdef', label: 'secrets/2026-01-01' } as const;

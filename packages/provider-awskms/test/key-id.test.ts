@@ -8,9 +8,9 @@ import t from 'tap';
 import { KMS } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { isAtrestError, openProvider } from '@atrest/core';
-import { startAwsKmsEmulator } from '@atrest/testkit';
+import { rejection, startAwsKmsEmulator } from '@atrest/testkit';
 import { awsKmsProvider, createAwsKmsProvider, providers } from '../src/index.js';
-import { context, createOptions, createProvider, emulatorConfig, health, rejection } from './helpers.js';
+import { context, createOptions, createProvider, emulatorConfig, health } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());

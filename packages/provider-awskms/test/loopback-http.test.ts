@@ -5,8 +5,8 @@ import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { startAwsKmsEmulator } from '@atrest/testkit';
-import { createProvider, context, rejection } from './helpers.js';
+import { rejection, startAwsKmsEmulator } from '@atrest/testkit';
+import { createProvider, context } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { isAtrestError } from '@atrest/core';
 import type { AwsKmsFault } from '@atrest/testkit';
-import { startAwsKmsEmulator } from '@atrest/testkit';
-import { context, createProvider, recordingLogger, rejection } from './helpers.js';
+import { recordingLogger, rejection, startAwsKmsEmulator } from '@atrest/testkit';
+import { context, createProvider } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());

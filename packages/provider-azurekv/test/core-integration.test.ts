@@ -1,11 +1,11 @@
 // The provider as an application meets it: a Grafana-style INI section and environment variables,
 // validated by core's config layer against this package's schema, loaded by core's provider
 // loader, wrapping real data keys for openAtrest() against the emulator.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatConfigEntries, loadAtrestConfig, openAtrest } from '@atrest/core';
+import { tempDir } from '@atrest/testkit';
 import t from 'tap';
 import { emulator } from './helpers/provider.js';
 
@@ -13,8 +13,7 @@ const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 
 t.test('INI + environment → core config → provider → envelope encryption', async (t) => {
   const emu = await emulator(t);
-  const dir = mkdtempSync(join(tmpdir(), 'atrest-azurekv-app-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('atrest-azurekv-app-');
   const ini = join(dir, 'app.ini');
   writeFileSync(
     ini,

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import type { Test } from 'tap';
 import type { AzureKeyVaultEmulator } from '@atrest/testkit';
-import { emulator, providerOn, rejectionOf } from './helpers/provider.js';
+import { rejection } from '@atrest/testkit';
+import { emulator, providerOn } from './helpers/provider.js';
 
 const variables = [
   'AZURE_TENANT_ID',
@@ -72,7 +73,7 @@ t.test('a wrong secret in the environment → ATREST_PROVIDER_AUTH', async (t) =
   const secret = 'Env~wrong-secret-0123456789abcdef';
   environment(t, emu, { AZURE_CLIENT_SECRET: secret });
   const p = await providerOn(t, emu, noSecret);
-  const err = await rejectionOf(p.wrapKey(new Uint8Array(randomBytes(32)), context));
+  const err = await rejection(p.wrapKey(new Uint8Array(randomBytes(32)), context));
   t.equal(err?.code, 'ATREST_PROVIDER_AUTH', 'ATREST_PROVIDER_AUTH');
   t.match(err?.message, 'azurekv.main', 'names the provider');
   t.match(err?.message, /default credential chain/, 'says the default chain was used');

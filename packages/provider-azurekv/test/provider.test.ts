@@ -5,19 +5,11 @@ import { writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { EncryptionContext } from '@atrest/core';
 import { isAtrestError } from '@atrest/core';
-import { createTestTls } from '@atrest/testkit';
+import { createTestTls, recordingLogger, rejection } from '@atrest/testkit';
 import t from 'tap';
 import { azureKeyVaultConfigSchema, createAzureKeyVaultProvider, providers } from '../src/index.js';
 import type { AzureTokenCredential } from '../src/index.js';
-import {
-  configFor,
-  createOptions,
-  emulator,
-  healthOf,
-  providerOn,
-  recordingLogger,
-  rejectionOf,
-} from './helpers/provider.js';
+import { configFor, createOptions, emulator, healthOf, providerOn } from './helpers/provider.js';
 
 const context: EncryptionContext = { data_key_id: 'dk-1', label: 'secrets/2026-01-01' };
 const dataKey = (): Uint8Array => new Uint8Array(randomBytes(32));
@@ -46,7 +38,7 @@ t.test('key rotation: old wrapped keys still unwrap, new wraps use the new versi
     'a fresh provider unwraps the old version too',
   );
   t.same(Buffer.from(await fresh.unwrapKey(w2, context)), Buffer.from(k2), 'and the new one');
-  const swapped = await rejectionOf(fresh.unwrapKey({ ciphertext: w1.ciphertext, keyRef: w2.keyRef }, context));
+  const swapped = await rejection(fresh.unwrapKey({ ciphertext: w1.ciphertext, keyRef: w2.keyRef }, context));
   t.equal(swapped?.code, 'ATREST_DECRYPT_FAILED', 'a wrapped key presented with another version fails, typed');
 
   const pinned = await providerOn(t, emu, { key_version: v1?.version ?? '' });
@@ -73,7 +65,7 @@ t.test('both algorithms; each wrapped key records its own', async (t) => {
   const forged = new Uint8Array(a.ciphertext);
   forged[1] = b.ciphertext[1] ?? 0;
   t.equal(
-    (await rejectionOf(oaep.unwrapKey({ ciphertext: forged, keyRef: a.keyRef }, context)))?.code,
+    (await rejection(oaep.unwrapKey({ ciphertext: forged, keyRef: a.keyRef }, context)))?.code,
     'ATREST_DECRYPT_FAILED',
     'a swapped algorithm byte fails, typed',
   );
@@ -94,7 +86,7 @@ t.test('keyRef names another vault, key or nothing: refused before any request',
     'not a url',
   ];
   for (const keyRef of refs) {
-    const err = await rejectionOf(p.unwrapKey({ ciphertext: wrapped.ciphertext, keyRef }, context));
+    const err = await rejection(p.unwrapKey({ ciphertext: wrapped.ciphertext, keyRef }, context));
     t.equal(err?.code, 'ATREST_WRONG_KEY', `refused: ${keyRef}`);
   }
   t.same(
@@ -107,7 +99,7 @@ t.test('keyRef names another vault, key or nothing: refused before any request',
 t.test('a vault whose challenge names a resource it does not belong to gets no token', async (t) => {
   const emu = await emulator(t, { challengeResource: 'https://vault.azure.net' });
   const p = await providerOn(t, emu);
-  const err = await rejectionOf(p.wrapKey(dataKey(), context));
+  const err = await rejection(p.wrapKey(dataKey(), context));
   t.equal(err?.code, 'ATREST_PROVIDER_AUTH', 'refused, typed');
   t.match(err?.message, /vault\.azure\.net/, 'naming the resource');
   t.equal(emu.calls.token, 0, 'no token was requested');
@@ -122,7 +114,7 @@ t.test('wrong client secret → ATREST_PROVIDER_AUTH naming provider, tenant and
     ['wrap', () => p.wrapKey(dataKey(), context)],
     ['health', () => healthOf(p)],
   ] as const) {
-    const err = await rejectionOf(op());
+    const err = await rejection(op());
     t.equal(err?.code, 'ATREST_PROVIDER_AUTH', `${what}: ATREST_PROVIDER_AUTH`);
     t.match(err?.message, 'azurekv.main', `${what}: names the provider`);
     t.match(err?.message, emu.tenant_id, `${what}: names the tenant`);
@@ -137,19 +129,19 @@ t.test('wrong client secret → ATREST_PROVIDER_AUTH naming provider, tenant and
 t.test('TLS: no ca_file, a wrong CA, a wrong host name → ATREST_TLS; verification is never off', async (t) => {
   const emu = await emulator(t);
   const host = `127.0.0.1:${emu.port}`;
-  const none = await rejectionOf((await providerOn(t, emu, { ca_file: '' })).wrapKey(dataKey(), context));
+  const none = await rejection((await providerOn(t, emu, { ca_file: '' })).wrapKey(dataKey(), context));
   t.equal(none?.code, 'ATREST_TLS', 'no ca_file: ATREST_TLS');
   t.match(none?.message, host, 'naming the host');
   t.match(none?.message, /ca_file/, 'and what to set');
 
   const other = await createTestTls({ name: 'some other CA' });
-  const wrongCa = await rejectionOf(healthOf(await providerOn(t, emu, { ca_file: other.caFile })));
+  const wrongCa = await rejection(healthOf(await providerOn(t, emu, { ca_file: other.caFile })));
   t.equal(wrongCa?.code, 'ATREST_TLS', 'a CA that did not sign the certificate: ATREST_TLS');
   t.match(wrongCa?.message, other.caFile, 'naming the CA file');
   t.match(wrongCa?.message, host, 'and the host');
 
   const misnamed = await emulator(t, { certificateHosts: ['vault.atrest.invalid'] });
-  const err = await rejectionOf((await providerOn(t, misnamed)).wrapKey(dataKey(), context));
+  const err = await rejection((await providerOn(t, misnamed)).wrapKey(dataKey(), context));
   t.equal(err?.code, 'ATREST_TLS', 'a certificate for another host name: ATREST_TLS, even with the right CA');
   t.match(err?.message, /ERR_TLS_CERT_ALTNAME_INVALID/, 'a host name mismatch');
   t.match(err?.message, misnamed.ca_file, 'naming the CA file');
@@ -165,7 +157,7 @@ t.test('the token endpoint behind another CA: ATREST_TLS names it', async (t) =>
   const identity = await emulator(t);
   // The vault's CA only: the token endpoint (another emulator, another CA) does not verify.
   const p = await providerOn(t, vault, { authority_host: identity.authority_host });
-  const err = await rejectionOf(p.wrapKey(dataKey(), context));
+  const err = await rejection(p.wrapKey(dataKey(), context));
   t.equal(err?.code, 'ATREST_TLS', 'the token endpoint certificate is verified with the same trust');
   t.match(err?.message, `127.0.0.1:${identity.port}`, 'naming the token host');
 });
@@ -191,19 +183,19 @@ t.test('health and describe', async (t) => {
   t.notMatch(JSON.stringify(facts), emu.client_secret, 'never the secret');
 
   emu.setKeyOperations(emu.key_id, ['encrypt', 'decrypt', 'wrapKey']);
-  const ops = await rejectionOf(healthOf(p));
+  const ops = await rejection(healthOf(p));
   t.equal(ops?.code, 'ATREST_PROVIDER_FAILED', 'a key without unwrapKey fails health');
   t.match(ops?.message, /unwrapKey/, 'saying which operation');
   emu.setKeyOperations(emu.key_id, ['wrapKey', 'unwrapKey']);
   emu.setKeyEnabled(emu.key_id, false);
-  const disabled = await rejectionOf(healthOf(p));
+  const disabled = await rejection(healthOf(p));
   t.equal(disabled?.code, 'ATREST_PROVIDER_FAILED', 'a disabled key fails health');
   t.match(disabled?.message, /disabled/, 'saying so');
   emu.setKeyEnabled(emu.key_id, true);
-  const missing = await rejectionOf(healthOf(await providerOn(t, emu, { key_id: 'no-such-key' })));
+  const missing = await rejection(healthOf(await providerOn(t, emu, { key_id: 'no-such-key' })));
   t.equal(missing?.code, 'ATREST_KEY_MISSING', 'an unknown key: ATREST_KEY_MISSING');
   t.match(missing?.message, 'no-such-key', 'naming it');
-  const gone = await rejectionOf(
+  const gone = await rejection(
     (await providerOn(t, emu, { key_version: '0123456789abcdef0123456789abcdef' })).wrapKey(dataKey(), context),
   );
   t.equal(gone?.code, 'ATREST_KEY_MISSING', 'an unknown pinned version: ATREST_KEY_MISSING');
@@ -259,7 +251,7 @@ t.test('close', async (t) => {
   await p.close?.();
   await p.close?.();
   t.pass('close is idempotent');
-  t.equal((await rejectionOf(p.unwrapKey(wrapped, context)))?.code, 'ATREST_CLOSED', 'a closed provider refuses work');
+  t.equal((await rejection(p.unwrapKey(wrapped, context)))?.code, 'ATREST_CLOSED', 'a closed provider refuses work');
 });
 
 t.test('the definition', async (t) => {
@@ -335,7 +327,7 @@ t.test('config checks name the key and what is allowed', async (t) => {
     ['too many retries (the old spelling)', { max_retries: 99 }, 'ATREST_CONFIG_INVALID', /max_retries/],
   ];
   for (const [what, overrides, code, message] of bad) {
-    const err = await rejectionOf(
+    const err = await rejection(
       createAzureKeyVaultProvider(createOptions('azurekv.main', { ...configFor(emu), ...overrides })),
     );
     t.ok(isAtrestError(err), `${what}: an AtrestError`);
@@ -346,11 +338,8 @@ t.test('config checks name the key and what is allowed', async (t) => {
   const noCerts = `${emu.ca_file}.empty`;
   writeFileSync(noCerts, 'not a certificate\n');
   t.equal(
-    (
-      await rejectionOf(
-        createAzureKeyVaultProvider(createOptions('azurekv.main', configFor(emu, { ca_file: noCerts }))),
-      )
-    )?.code,
+    (await rejection(createAzureKeyVaultProvider(createOptions('azurekv.main', configFor(emu, { ca_file: noCerts })))))
+      ?.code,
     'ATREST_TLS',
     'a ca_file without certificates: ATREST_TLS',
   );
@@ -362,7 +351,7 @@ t.test('config checks name the key and what is allowed', async (t) => {
   await t.resolves(durations('250ms'), 'durations: ms');
   await t.resolves(durations('10s'), 'seconds');
   await t.resolves(durations(1500), 'numbers are milliseconds');
-  t.equal((await rejectionOf(durations('1 fortnight')))?.code, 'ATREST_CONFIG_INVALID', 'unknown units refused');
+  t.equal((await rejection(durations('1 fortnight')))?.code, 'ATREST_CONFIG_INVALID', 'unknown units refused');
 });
 
 t.test('max_retries, the old spelling of max_attempts, still works with a deprecation warning', async (t) => {
@@ -374,7 +363,7 @@ t.test('max_retries, the old spelling of max_attempts, still works with a deprec
   t.same(warnings, ['[security.encryption.azurekv.main] max_retries is deprecated: use max_attempts'], 'warned');
   emu.resetCalls();
   emu.injectFault({ kind: 'service-unavailable', operations: ['getKey'] });
-  const err = await rejectionOf(healthOf(p));
+  const err = await rejection(healthOf(p));
   t.equal(err?.code, 'ATREST_PROVIDER_UNAVAILABLE', 'unavailable');
   t.equal(emu.calls.getKey, 2, 'max_retries 1: two attempts');
   emu.clearFaults();

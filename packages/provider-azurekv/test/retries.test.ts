@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { EncryptionContext } from '@atrest/core';
 import type { AzureKeyVaultFault } from '@atrest/testkit';
 import t from 'tap';
-import { emulator, healthOf, providerOn, recordingLogger, rejectionOf } from './helpers/provider.js';
+import { recordingLogger, rejection } from '@atrest/testkit';
+import { emulator, healthOf, providerOn } from './helpers/provider.js';
 
 const context: EncryptionContext = { data_key_id: 'dk-retry', label: 'retry/2026-01-01' };
 
@@ -77,7 +78,7 @@ t.test('persistent 5xx → ATREST_PROVIDER_UNAVAILABLE in bounded time', async (
   await healthOf(p);
   emu.resetCalls();
   emu.injectFault({ kind: 'service-unavailable' });
-  const err = await rejectionOf(p.wrapKey(new Uint8Array(randomBytes(32)), context));
+  const err = await rejection(p.wrapKey(new Uint8Array(randomBytes(32)), context));
   t.equal(err?.code, 'ATREST_PROVIDER_UNAVAILABLE', 'ATREST_PROVIDER_UNAVAILABLE');
   t.match(err?.message, 'azurekv.main', 'naming the provider');
   t.match(err?.message, /HTTP 503 ServiceUnavailable/, 'and the cause');
@@ -100,7 +101,7 @@ t.test('an outage (vault down) → ATREST_PROVIDER_UNAVAILABLE, then recovery', 
   const dataKey = new Uint8Array(randomBytes(32));
   const wrapped = await p.wrapKey(dataKey, context);
   await emu.stop();
-  const err = await rejectionOf(p.unwrapKey(wrapped, context));
+  const err = await rejection(p.unwrapKey(wrapped, context));
   t.equal(err?.code, 'ATREST_PROVIDER_UNAVAILABLE', 'unavailable while down');
   t.match(err?.message, /ECONNREFUSED/, 'connection refused, said');
   await emu.start();
@@ -112,7 +113,7 @@ t.test('a hanging vault is bounded by request_timeout', async (t) => {
   const p = await providerOn(t, emu, { max_retries: 1, request_timeout: '1s', retry_delay: '10ms' });
   await healthOf(p);
   emu.injectFault({ kind: 'latency', ms: 20_000, operations: ['getKey'] });
-  const err = await rejectionOf(healthOf(p));
+  const err = await rejection(healthOf(p));
   t.equal(err?.code, 'ATREST_PROVIDER_UNAVAILABLE', 'unavailable');
   t.match(err?.message, /within 1000 ms/, 'saying it timed out');
   t.equal(err?.details?.['attempts'], 2, 'after max_retries + 1 attempts, each cut at request_timeout');

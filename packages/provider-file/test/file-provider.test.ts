@@ -1,11 +1,10 @@
-import { mkdtempSync, statSync, writeFileSync, chmodSync, readFileSync, existsSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync, chmodSync, readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { runProviderConformance } from '@atrest/testkit';
+import { runProviderConformance, tempDir } from '@atrest/testkit';
 import { addKeyVersion, fileProvider, fingerprint, openKeyFile, readKeyFile } from '@atrest/provider-file';
 
-const dir = () => mkdtempSync(join(tmpdir(), 'atrest-file-'));
+const dir = () => tempDir('atrest-file-');
 const ctx = { atrest_data_key: 'ab', atrest_label: 'x/2026-01-01' };
 
 t.test('conformance', async (t) => {

@@ -1,6 +1,6 @@
 // Shared by this package's tests: a provider made through the package's definition, as core's
 // loader would make it, pointing at a Google Cloud KMS emulator.
-import type { KeyProvider, LogFields, Logger } from '@atrest/core';
+import type { KeyProvider, Logger } from '@atrest/core';
 import { silentLogger } from '@atrest/core';
 import type { GoogleKmsEmulator } from '@atrest/testkit';
 import type { GoogleKmsConfig } from '../src/index.js';
@@ -27,24 +27,6 @@ export function createProvider(
     firstUse: false,
     logger,
   });
-}
-
-/** A logger that keeps its warnings (the kit logs each retry). */
-export function recordingLogger(): Logger & { readonly warnings: { message: string; fields?: LogFields }[] } {
-  const warnings: { message: string; fields?: LogFields }[] = [];
-  return {
-    ...silentLogger,
-    warnings,
-    warn: (message, fields) => warnings.push(fields === undefined ? { message } : { message, fields }),
-  };
-}
-
-/** The rejection of `promise`; undefined when it resolves. */
-export function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
 }
 
 export const context = { data_key_id: '0123456789abcdef0123456789abcdef', label: 'secrets/2026-01-01' } as const;

@@ -6,9 +6,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { startGoogleKmsEmulator } from '@atrest/testkit';
+import { recordingLogger, rejection, startGoogleKmsEmulator } from '@atrest/testkit';
 import { crc32c } from '../src/crc32c.js';
-import { context, createProvider, dataKey, recordingLogger, rejection } from './helpers.js';
+import { context, createProvider, dataKey } from './helpers.js';
 
 const emu = await startGoogleKmsEmulator();
 t.teardown(() => emu.close());

@@ -2,8 +2,8 @@
 // its own typed error (sealed, refused token, denied path, missing key, untrusted certificate),
 // AppRole with a new login when its token expires, namespaces, token renewal, retries counted.
 import t from 'tap';
-import { startHashicorpVaultEmulator } from '@atrest/testkit';
-import { context, createProvider, dataKey, recordingLogger, rejection } from './helpers.js';
+import { recordingLogger, rejection, startHashicorpVaultEmulator } from '@atrest/testkit';
+import { context, createProvider, dataKey } from './helpers.js';
 
 const emu = await startHashicorpVaultEmulator();
 t.teardown(() => emu.close());

@@ -2,17 +2,15 @@
 // encrypts without checking (but checks the chain once a CA is given, as libpq does), verify-ca
 // checks the chain only, verify-full the chain and the name. Every refusal is ATREST_TLS naming
 // the host, the mode and the file; a client key readable by others is refused before connecting.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { type PostgresDatabaseKeys, openPostgres, postgresSettings } from '@atrest/store-postgres';
-import { createTestTls, startPostgres } from '@atrest/testkit';
+import { createTestTls, startPostgres, tempDir } from '@atrest/testkit';
 
 const server = await startPostgres();
 t.teardown(() => server.stop());
-const scratch = mkdtempSync(join(tmpdir(), 'atrest-pg-tls-'));
-t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+const scratch = tempDir('atrest-pg-tls-');
 const otherCa = await createTestTls({ name: 'Some Other CA', dir: scratch });
 const database = await server.createDatabase();
 const password = { user: server.user, password: server.password, name: database };

@@ -72,7 +72,8 @@ function valueText(entry: ConfigEntry): string {
 export function formatConfigEntries(entries: readonly ConfigEntry[]): string {
   const rows = entries.map((entry) => [entry.key, valueText(entry), formatConfigOrigin(entry.origin)] as const);
   const keyWidth = Math.max(0, ...rows.map(([key]) => key.length));
-  const valueWidth = Math.min(40, Math.max(0, ...rows.map(([, value]) => value.length)));
+  // As wide as the longest value: a long path or URL must not push its origin out of the column.
+  const valueWidth = Math.max(0, ...rows.map(([, value]) => value.length));
   return (
     rows
       .map(([key, value, origin]) => `${key.padEnd(keyWidth)}  ${value.padEnd(valueWidth)}  ${origin}`.trimEnd())

@@ -2,7 +2,7 @@
 import { createAzureKeyVaultProvider } from '../../src/index.js';
 import type { AzureKeyVaultConfig, AzureKeyVaultProviderDeps } from '../../src/index.js';
 import { silentLogger } from '@atrest/core';
-import type { KeyProvider, LogFields, Logger, ProviderCreateOptions } from '@atrest/core';
+import type { KeyProvider, Logger, ProviderCreateOptions } from '@atrest/core';
 import { startAzureKeyVaultEmulator } from '@atrest/testkit';
 import type { AzureKeyVaultEmulator, AzureKeyVaultEmulatorOptions } from '@atrest/testkit';
 import type { Test } from 'tap';
@@ -29,17 +29,6 @@ export function createOptions(
   return { id, type: 'azurekv', name, config, app: 'atrest', appRoot: process.cwd(), firstUse: false, logger };
 }
 
-/** A logger that keeps what it is told. */
-export function recordingLogger(): Logger & {
-  readonly records: { level: string; message: string; fields?: LogFields }[];
-} {
-  const records: { level: string; message: string; fields?: LogFields }[] = [];
-  const log = (level: string) => (message: string, fields?: LogFields) => {
-    records.push({ level, message, ...(fields === undefined ? {} : { fields }) });
-  };
-  return { records, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-}
-
 /** A provider on the emulator, closed at the end of the test. */
 export async function providerOn(
   t: Test,
@@ -54,16 +43,6 @@ export async function providerOn(
   );
   t.teardown(() => provider.close?.());
   return provider;
-}
-
-/** The rejection of `promise`, or undefined when it resolves. */
-export function rejectionOf(
-  promise: Promise<unknown>,
-): Promise<(Error & { code?: string; details?: Record<string, unknown> }) | undefined> {
-  return promise.then(
-    () => undefined,
-    (err: unknown) => err as Error & { code?: string; details?: Record<string, unknown> },
-  );
 }
 
 /** Run the provider's health check (every azurekv provider has one). */

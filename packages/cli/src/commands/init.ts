@@ -1,0 +1,31 @@
+// `init`: atrest's tables and the first-boot key, then what was set up.
+import type { Command } from '../command.js';
+import { jsonOption, printData } from '../output.js';
+
+export const initCommand: Command = {
+  path: ['init'],
+  summary: "create atrest's tables and the first-boot key (idempotent)",
+  usage: 'init [--json]',
+  help: [
+    "Creates atrest's tables in the database and, on first boot with the file provider, the key file",
+    '(0600, never overwritten). Prints the database, the provider and its key facts (key path and',
+    'fingerprint). Running it again changes nothing.',
+  ].join('\n'),
+  options: { json: jsonOption },
+  async run(ctx) {
+    const a = await ctx.open();
+    const s = await a.status();
+    const details = s.providers.find((p) => p.current)?.details ?? {};
+    const database = a.config.database.path ?? a.config.database.url ?? '';
+    await printData(
+      ctx,
+      { database, provider: s.currentProvider, details },
+      [
+        `database: ${database}`,
+        `provider: ${s.currentProvider}`,
+        ...Object.entries(details).map(([k, v]) => `${k}: ${v}`),
+      ].join('\n'),
+    );
+    return 0;
+  },
+};

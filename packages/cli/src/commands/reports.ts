@@ -1,0 +1,33 @@
+// The reports of the migration commands as text: per target, per data key, and what is left.
+import type { DataKeysReport, TargetReport } from '@atrest/core';
+
+export function formatReports(reports: readonly TargetReport[], dryRun: boolean): string {
+  const lines = [dryRun ? 'dry run: nothing was written' : ''];
+  for (const r of reports) {
+    lines.push(
+      `${r.target}: scanned ${r.scanned}, re-encrypted ${r.reEncrypted}, already current ${r.alreadyCurrent}, ` +
+        `plaintext encrypted ${r.plaintextEncrypted}${r.decrypted > 0 ? `, decrypted ${r.decrypted}` : ''}, ` +
+        `failed ${r.failed}`,
+    );
+    for (const f of r.failures)
+      lines.push(`  failed row ${f.row}${f.field !== undefined ? ` field ${f.field}` : ''}: ${f.code} ${f.message}`);
+    if (r.failed > r.failures.length) lines.push(`  … and ${r.failed - r.failures.length} more`);
+  }
+  const changed = reports.reduce((n, r) => n + r.reEncrypted + r.plaintextEncrypted + r.decrypted, 0);
+  if (changed === 0 && reports.every((r) => r.failed === 0))
+    lines.push('nothing to do: every value is already under an active data key of the current provider');
+  return lines.filter((l) => l !== '').join('\n');
+}
+
+export function formatDataKeys(r: DataKeysReport): string {
+  const retired = r.retired > 0 ? `, retired ${r.retired}` : '';
+  const left =
+    r.droppedLeft > 0
+      ? `, ${r.droppedLeft} dropped with encryption off left as they were (they do not unwrap with today's keys)`
+      : '';
+  return [
+    `data keys: ${r.total}, re-wrapped ${r.rewrapped}, unchanged ${r.unchanged}${retired}${left}, ` +
+      `failed ${r.failed.length}`,
+    ...r.failed.map((f) => `  failed data key ${f.id} (${f.provider}): ${f.code} ${f.message}`),
+  ].join('\n');
+}

@@ -1,0 +1,50 @@
+// Progress of long commands on stderr: one line rewritten in place on a TTY (count, rate, ETA),
+// plain lines every few seconds otherwise (logs of a service manager).
+import type { Progress } from '@atrest/core';
+import type { CliIo } from './io.js';
+
+const TTY_INTERVAL_MS = 100;
+const PLAIN_INTERVAL_MS = 2000;
+
+/** Reports `done` of `total` units of `label`; `finish` ends the TTY line. */
+export type ProgressReporter = {
+  update(label: string, done: number, total: number, elapsedMs: number): void;
+  finish(): void;
+};
+
+export function progressReporter(io: CliIo, unit: string): ProgressReporter {
+  const tty = io.stderr.isTTY === true;
+  let last = 0;
+  let shown = false;
+  return {
+    update(label, done, total, elapsedMs) {
+      const now = Date.now();
+      // Throttled, so that a command reporting after every item does not spend its time printing.
+      if (now - last < (tty ? TTY_INTERVAL_MS : PLAIN_INTERVAL_MS) && done < total) return;
+      last = now;
+      const rate = elapsedMs > 0 ? (done * 1000) / elapsedMs : 0;
+      const eta = rate > 0 ? Math.max(0, Math.round((total - done) / rate)) : 0;
+      const n = (x: number) => x.toLocaleString('en');
+      const line = `${label}: ${n(done)}/${n(total)} ${unit}, ${n(Math.round(rate))} ${unit}/s, ETA ${eta}s`;
+      if (tty) {
+        io.stderr.write(`\r\u001b[K${line}`);
+        shown = true;
+      } else {
+        io.stderr.write(`${line}\n`);
+      }
+    },
+    finish() {
+      if (shown) io.stderr.write('\n');
+      shown = false;
+    },
+  };
+}
+
+/** Progress of the migration API (`onProgress`), in rows per target. */
+export function rowProgress(io: CliIo): { onProgress: (p: Progress) => void; finish: () => void } {
+  const reporter = progressReporter(io, 'rows');
+  return {
+    onProgress: (p) => reporter.update(p.target, p.scanned, p.total, p.elapsedMs),
+    finish: () => reporter.finish(),
+  };
+}

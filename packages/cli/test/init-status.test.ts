@@ -1,0 +1,62 @@
+// init and status as an operator runs them: real processes, real files in temporary directories.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { box, runAtrest } from './helpers.js';
+
+t.test('init creates a 0600 key file (key-path override) and is idempotent', async (t) => {
+  const b = box();
+  const r = await runAtrest([...b.args, 'init']);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(statSync(b.key).mode & 0o777, 0o600, 'key file 0600');
+  t.equal(statSync(join(b.dir, 'srv')).mode & 0o777, 0o700, 'created directory 0700');
+  const fp = /fingerprint: ([0-9a-f]{16})/.exec(r.stdout.toString())?.[1];
+  t.ok(fp, 'prints the fingerprint');
+  t.match(r.stdout.toString(), `key_path: ${b.key}`, 'prints the key path');
+  const before = readFileSync(b.key);
+  const again = await runAtrest([...b.args, 'init']);
+  t.equal(again.code, 0);
+  t.match(again.stdout.toString(), `fingerprint: ${fp}`, 'same key the second time');
+  t.same(readFileSync(b.key), before, 'key file untouched');
+  const env = await runAtrest(['--db', join(b.dir, 'env.db'), 'init'], {
+    env: { ATREST_ENCRYPTION_KEY_PATH: join(b.dir, 'env', 'k.key') },
+  });
+  t.equal(env.code, 0, env.stderr);
+  t.ok(existsSync(join(b.dir, 'env', 'k.key')), 'ATREST_ENCRYPTION_KEY_PATH moves the key file');
+});
+
+t.test('init --json: the database, the provider and its key facts as data', async (t) => {
+  const b = box();
+  const r = await runAtrest([...b.args, 'init', '--json']);
+  t.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout.toString()) as {
+    database: string;
+    provider: string;
+    details: Record<string, unknown>;
+  };
+  t.equal(report.database, b.db);
+  t.equal(report.provider, 'file.default');
+  t.match(report.details, { key_path: b.key, mode: '0600', fingerprint: /^[0-9a-f]{16}$/ });
+  const again = JSON.parse((await runAtrest([...b.args, 'init', '--json'])).stdout.toString()) as typeof report;
+  t.equal(again.details['fingerprint'], report.details['fingerprint'], 'the same key the second time');
+});
+
+t.test('status --json', async (t) => {
+  const b = box();
+  await runAtrest([...b.args, 'secrets', 'set', 'x'], { input: 'v' });
+  const r = await runAtrest([...b.args, 'status', '--json']);
+  t.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout.toString()) as {
+    currentProvider: string;
+    providers: { id: string; current: boolean; healthy: boolean; details: Record<string, unknown> }[];
+    dataKeys: { byProvider: Record<string, { total: number }> };
+    secrets: { total: number; plaintext: number; byProvider: Record<string, number> };
+  };
+  t.equal(s.currentProvider, 'file.default');
+  t.match(s.providers, [
+    { id: 'file.default', current: true, healthy: true, details: { key_path: b.key, mode: '0600' } },
+  ]);
+  t.equal(s.dataKeys.byProvider['file.default']?.total, 1);
+  t.same(s.secrets.byProvider, { 'file.default': 1 });
+  t.equal(s.secrets.plaintext, 0);
+});
