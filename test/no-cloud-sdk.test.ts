@@ -25,7 +25,20 @@ export async function resolve(specifier, context, next) {
   );
   writeFileSync(
     join(dir, 'app.ini'),
-    `[security]\nadmin_user = admin\nencryption_provider = file.default\n\n[security.encryption.awskms.unused]\nkey_id = alias/unused\nregion = eu-north-1\n\n[security.encryption.azurekv.unused]\nkey_id = k\nvault_uri = https://v.vault.azure.net\n`,
+    [
+      '[security]',
+      'admin_user = admin',
+      'encryption_provider = file.default',
+      '',
+      '[security.encryption.awskms.unused]',
+      'key_id = alias/unused',
+      'region = eu-north-1',
+      '',
+      '[security.encryption.azurekv.unused]',
+      'key_id = k',
+      'vault_uri = https://v.vault.azure.net',
+      '',
+    ].join('\n'),
   );
   const core = pathToFileURL(join(repoRoot, 'packages', 'core', 'dist', 'src', 'index.js')).href;
   writeFileSync(
@@ -33,8 +46,13 @@ export async function resolve(specifier, context, next) {
     `import { register } from 'node:module';
 register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});
 const { openAtrest } = await import(${JSON.stringify(core)});
-const a = await openAtrest({ configFile: ${JSON.stringify(join(dir, 'app.ini'))}, database: ${JSON.stringify(join(dir, 'a.db'))}, env: {},
-  appRoot: ${JSON.stringify(repoRoot)}, options: { 'security.encryption.file.default.key_path': ${JSON.stringify(join(dir, 'a.key'))} } });
+const a = await openAtrest({
+  configFile: ${JSON.stringify(join(dir, 'app.ini'))},
+  database: ${JSON.stringify(join(dir, 'a.db'))},
+  env: {},
+  appRoot: ${JSON.stringify(repoRoot)},
+  options: { 'security.encryption.file.default.key_path': ${JSON.stringify(join(dir, 'a.key'))} },
+});
 await a.secrets.set('x', 'y');
 const v = await a.secrets.getText('x');
 const s = await a.status();

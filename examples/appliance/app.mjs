@@ -14,7 +14,8 @@ const JSON_DATA = 'datasources.json_data';
 export function installVersion1(databasePath) {
   const db = new Database(databasePath);
   db.exec(
-    `CREATE TABLE IF NOT EXISTS datasources (id INTEGER PRIMARY KEY, name TEXT NOT NULL, password TEXT, json_data TEXT)`,
+    'CREATE TABLE IF NOT EXISTS datasources ' +
+      '(id INTEGER PRIMARY KEY, name TEXT NOT NULL, password TEXT, json_data TEXT)',
   );
   const insert = db.prepare('INSERT INTO datasources (name, password, json_data) VALUES (?, ?, ?)');
   insert.run('legacy-postgres', 'pg-password-from-2019', JSON.stringify({ user: 'grafana', tlsKey: 'legacy-tls-key' }));

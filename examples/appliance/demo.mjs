@@ -18,7 +18,12 @@ const dir = mkdtempSync(join(tmpdir(), 'atrest-appliance-'));
 const databasePath = join(dir, 'appliance.db');
 const keyPath = join(dir, 'srv', 'appliance-encryption.key');
 const env = { ...process.env, APPLIANCE_ENCRYPTION_KEY_PATH: keyPath };
-const cert = `-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUZGVtbyBjZXJ0aWZpY2F0ZSBmb3IgYXRyZXN0MAoGCCqG\n-----END CERTIFICATE-----\n`;
+const cert = [
+  '-----BEGIN CERTIFICATE-----',
+  'MIIBszCCAVmgAwIBAgIUZGVtbyBjZXJ0aWZpY2F0ZSBmb3IgYXRyZXN0MAoGCCqG',
+  '-----END CERTIFICATE-----',
+  '',
+].join('\n');
 
 function step(title) {
   console.log(`\n== ${title}`);

@@ -175,7 +175,8 @@ export const errors = {
   dataKeyNotFound: (dataKeyId: string, extra?: ErrorExtra) =>
     make(
       'ATREST_DATA_KEY_NOT_FOUND',
-      `The value was encrypted with data key ${dataKeyId}, which is not in this database's atrest_data_keys table: the value was changed, or it comes from another database.`,
+      `The value was encrypted with data key ${dataKeyId}, which is not in this database's atrest_data_keys ` +
+        'table: the value was changed, or it comes from another database.',
       'Restore the value, or the database it comes from.',
       { ...extra, details: { dataKeyId, ...extra?.details } },
     ),
@@ -199,7 +200,8 @@ export const errors = {
   locked: (holder: LockHolder, extra?: ErrorExtra) =>
     make(
       'ATREST_LOCKED',
-      `Another migration is running on this database: '${holder.command}' (pid ${holder.pid} on ${holder.host}, since ${holder.since}).`,
+      `Another migration is running on this database: '${holder.command}' ` +
+        `(pid ${holder.pid} on ${holder.host}, since ${holder.since}).`,
       'Wait for it to finish; the lock of a process that died is released by itself.',
       {
         ...extra,

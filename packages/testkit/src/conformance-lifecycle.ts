@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import type { CheckedProvider } from '@atrest/core';
 import type { Test } from 'tap';
-import type { ConformanceProviders } from './conformance.js';
-import { conformanceContext as context, expectCode, rejectionOf } from './conformance.js';
+import type { ConformanceProviders } from './conformance-common.js';
+import { conformanceContext as context, expectCode, rejectionOf } from './conformance-common.js';
 
 async function rotation(t: Test, p: CheckedProvider, dataKey: Uint8Array): Promise<void> {
   const before = await p.wrapKey(dataKey, context);

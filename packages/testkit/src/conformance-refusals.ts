@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ErrorCode } from '@atrest/core';
 import type { Test } from 'tap';
-import type { ConformanceProviders } from './conformance.js';
-import { conformanceContext as context, expectCode, rejectionOf } from './conformance.js';
+import type { ConformanceProviders } from './conformance-common.js';
+import { conformanceContext as context, expectCode, rejectionOf } from './conformance-common.js';
 
 /** A key that is not the one: told apart from damage where the provider can, never a crash. */
 const WRONG_KEY: readonly ErrorCode[] = ['ATREST_WRONG_KEY', 'ATREST_KEY_MISMATCH'];

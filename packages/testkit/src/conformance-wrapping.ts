@@ -2,8 +2,8 @@
 // differ, and a fresh instance on the same key unwraps what another one wrapped.
 import { randomBytes } from 'node:crypto';
 import type { Test } from 'tap';
-import type { ConformanceProviders } from './conformance.js';
-import { conformanceContext as context } from './conformance.js';
+import type { ConformanceProviders } from './conformance-common.js';
+import { conformanceContext as context } from './conformance-common.js';
 
 export async function testWrapping(t: Test, providers: ConformanceProviders): Promise<void> {
   const dataKey = new Uint8Array(randomBytes(32));

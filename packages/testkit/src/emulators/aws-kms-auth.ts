@@ -1,7 +1,7 @@
 // How the AWS KMS emulator checks a request's SigV4 signature, answering as KMS does
 // (MissingAuthenticationToken, IncompleteSignature, InvalidSignature, UnrecognizedClient).
 import type { IncomingMessage } from 'node:http';
-import type { AwsKmsCredentials } from './aws-kms.js';
+import type { AwsKmsCredentials } from './aws-kms-wire.js';
 import { badSignature, invalidToken, KmsError } from './aws-kms-wire.js';
 import {
   canonicalHeaderValue,

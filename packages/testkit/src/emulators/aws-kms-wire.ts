@@ -2,8 +2,34 @@
 // fields, and the emulator's own ciphertext blobs (AES-256-GCM binding the key id and the
 // encryption context). The operations and the server are in aws-kms.ts.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { AwsKmsFault } from './aws-kms.js';
-import type { JsonObject } from './http-emulator.js';
+import type { SigV4Credentials } from './aws-sigv4.js';
+import type { EmulatorFault, EmulatorFaultKind, JsonObject } from './http-emulator.js';
+
+/** The KMS operations the emulator serves. */
+export const awsKmsOperations = [
+  'Encrypt',
+  'Decrypt',
+  'GenerateDataKey',
+  'DescribeKey',
+  'CreateKey',
+  'CreateAlias',
+  'UpdateAlias',
+  'EnableKey',
+  'DisableKey',
+] as const;
+export type AwsKmsOperation = (typeof awsKmsOperations)[number];
+
+/**
+ * What a fault does to a request it matches: `throttling` answers 400 `ThrottlingException`,
+ * `internal-failure` 500 `InternalFailure`, `service-unavailable` 503 `ServiceUnavailable`.
+ */
+export type AwsKmsFaultKind = EmulatorFaultKind;
+
+/** A fault to inject; without `operations` it hits every operation. `latency` needs `ms`. */
+export type AwsKmsFault = EmulatorFault<AwsKmsOperation>;
+
+/** Credentials the emulator accepts. */
+export type AwsKmsCredentials = SigV4Credentials;
 
 export type KeyRecord = {
   readonly keyId: string;

@@ -9,6 +9,7 @@ import { createKeyStore } from './aws-kms-keys.js';
 import {
   JSON_CONTENT_TYPE,
   KmsError,
+  awsKmsOperations,
   MAX_BODY,
   TARGET_PREFIX,
   blobField,
@@ -22,8 +23,8 @@ import {
   sealBlob,
   stringField,
 } from './aws-kms-wire.js';
-import type { SigV4Credentials } from './aws-sigv4.js';
-import type { EmulatorControls, EmulatorFault, EmulatorFaultKind, JsonObject } from './http-emulator.js';
+import type { AwsKmsCredentials, AwsKmsFault, AwsKmsOperation } from './aws-kms-wire.js';
+import type { EmulatorControls, JsonObject } from './http-emulator.js';
 import {
   CallCounter,
   FaultQueue,
@@ -34,31 +35,8 @@ import {
   startEmulatorServer,
 } from './http-emulator.js';
 
-/** The KMS operations the emulator serves. */
-export const awsKmsOperations = [
-  'Encrypt',
-  'Decrypt',
-  'GenerateDataKey',
-  'DescribeKey',
-  'CreateKey',
-  'CreateAlias',
-  'UpdateAlias',
-  'EnableKey',
-  'DisableKey',
-] as const;
-export type AwsKmsOperation = (typeof awsKmsOperations)[number];
-
-/**
- * What a fault does to a request it matches: `throttling` answers 400 `ThrottlingException`,
- * `internal-failure` 500 `InternalFailure`, `service-unavailable` 503 `ServiceUnavailable`.
- */
-export type AwsKmsFaultKind = EmulatorFaultKind;
-
-/** A fault to inject; without `operations` it hits every operation. `latency` needs `ms`. */
-export type AwsKmsFault = EmulatorFault<AwsKmsOperation>;
-
-/** Credentials the emulator accepts. */
-export type AwsKmsCredentials = SigV4Credentials;
+export { awsKmsOperations } from './aws-kms-wire.js';
+export type { AwsKmsCredentials, AwsKmsFault, AwsKmsFaultKind, AwsKmsOperation } from './aws-kms-wire.js';
 
 /** Public facts of an emulated key. */
 export type AwsKmsKeyFacts = {

@@ -2,8 +2,35 @@
 // wrapkey/unwrapkey/encrypt/decrypt with RSA-OAEP and RSA-OAEP-256, errors in Key Vault's shape.
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { AzureKeyVaultKeyOperation, AzureKeyVaultKeyVersion, AzureKeyVaultOperation } from './azure-keyvault.js';
 import type { JsonObject } from './http-emulator.js';
+
+/** The requests the emulator tells apart (and counts). */
+export const azureKeyVaultOperations = [
+  /** Identity: `GET /<tenant>/v2.0/.well-known/openid-configuration` (MSAL's tenant discovery). */
+  'openidConfiguration',
+  /** Identity: `GET /common/discovery/instance` (MSAL's instance discovery, when it asks this host). */
+  'instanceDiscovery',
+  /** Identity: `POST /<tenant>/oauth2/v2.0/token`. */
+  'token',
+  /** Vault: `GET /keys/<name>[/<version>]`. */
+  'getKey',
+  'wrapKey',
+  'unwrapKey',
+  'encrypt',
+  'decrypt',
+] as const;
+export type AzureKeyVaultOperation = (typeof azureKeyVaultOperations)[number];
+
+/** Key operations a Key Vault key may allow. */
+export type AzureKeyVaultKeyOperation = 'encrypt' | 'decrypt' | 'wrapKey' | 'unwrapKey' | 'sign' | 'verify';
+
+/** Public facts of one version of an emulated key. */
+export type AzureKeyVaultKeyVersion = {
+  readonly name: string;
+  readonly version: string;
+  /** The full key identifier, `https://<vault>/keys/<name>/<version>`. */
+  readonly kid: string;
+};
 
 export type KeyVersionRecord = {
   readonly version: string;

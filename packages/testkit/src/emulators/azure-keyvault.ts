@@ -8,7 +8,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { IdentityError, createIdentity, identityErrorBody, identityFaultBody } from './azure-identity.js';
-import { VaultError, createVaultKeys, vaultFaultBody } from './azure-keyvault-keys.js';
+import { VaultError, azureKeyVaultOperations, createVaultKeys, vaultFaultBody } from './azure-keyvault-keys.js';
+import type {
+  AzureKeyVaultKeyOperation,
+  AzureKeyVaultKeyVersion,
+  AzureKeyVaultOperation,
+} from './azure-keyvault-keys.js';
+
+export { azureKeyVaultOperations } from './azure-keyvault-keys.js';
+export type {
+  AzureKeyVaultKeyOperation,
+  AzureKeyVaultKeyVersion,
+  AzureKeyVaultOperation,
+} from './azure-keyvault-keys.js';
 import type { EmulatorControls, EmulatorFault, EmulatorFaultKind, JsonObject } from './http-emulator.js';
 import {
   CallCounter,
@@ -19,23 +31,6 @@ import {
   sendJson,
   startEmulatorServer,
 } from './http-emulator.js';
-
-/** The requests the emulator tells apart (and counts). */
-export const azureKeyVaultOperations = [
-  /** Identity: `GET /<tenant>/v2.0/.well-known/openid-configuration` (MSAL's tenant discovery). */
-  'openidConfiguration',
-  /** Identity: `GET /common/discovery/instance` (MSAL's instance discovery, when it asks this host). */
-  'instanceDiscovery',
-  /** Identity: `POST /<tenant>/oauth2/v2.0/token`. */
-  'token',
-  /** Vault: `GET /keys/<name>[/<version>]`. */
-  'getKey',
-  'wrapKey',
-  'unwrapKey',
-  'encrypt',
-  'decrypt',
-] as const;
-export type AzureKeyVaultOperation = (typeof azureKeyVaultOperations)[number];
 
 const identityOperations: ReadonlySet<AzureKeyVaultOperation> = new Set([
   'openidConfiguration',
@@ -58,17 +53,6 @@ export type AzureKeyVaultFault = EmulatorFault<AzureKeyVaultOperation> & {
   readonly retryAfterSeconds?: number;
   /** Only these operations; unset: every vault operation (identity endpoints are hit only when listed). */
   readonly operations?: readonly AzureKeyVaultOperation[];
-};
-
-/** Key operations a Key Vault key may allow. */
-export type AzureKeyVaultKeyOperation = 'encrypt' | 'decrypt' | 'wrapKey' | 'unwrapKey' | 'sign' | 'verify';
-
-/** Public facts of one version of an emulated key. */
-export type AzureKeyVaultKeyVersion = {
-  readonly name: string;
-  readonly version: string;
-  /** The full key identifier, `https://<vault>/keys/<name>/<version>`. */
-  readonly kid: string;
 };
 
 /** The connection facts, named as the `azurekv` provider's INI keys. */
