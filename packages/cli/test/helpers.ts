@@ -3,8 +3,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnNode, tempDir } from '@atrest/testkit';
+import { memoryStreams, spawnNode, tempDir } from '@atrest/testkit';
 import type { Run, SpawnNodeOptions } from '@atrest/testkit';
+import { runCli } from '../src/index.js';
 
 /** The built CLI entry (this file runs from dist/test/). */
 export const cliBin = fileURLToPath(new URL('../src/bin.js', import.meta.url));
@@ -15,6 +16,19 @@ const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 /** Run the atrest CLI as a real process with `env` only (no inherited ATREST_ variables). */
 export function runAtrest(args: readonly string[], options: SpawnNodeOptions = {}): Promise<Run> {
   return spawnNode([cliBin, ...args], { cwd: repoRoot, ...options }).done;
+}
+
+/**
+ * Run the CLI in this process (runCli, in-memory streams) with `env` only: what `runAtrest` does,
+ * without a process start, for the tests where the process itself is not what is tested.
+ */
+export async function runInProcess(
+  args: readonly string[],
+  options: Pick<SpawnNodeOptions, 'env' | 'input'> = {},
+): Promise<Pick<Run, 'code' | 'stdout' | 'stderr'>> {
+  const m = memoryStreams(options.input ?? '');
+  const code = await runCli(args, { env: { ...options.env }, appRoot: repoRoot, io: m.io });
+  return { code, stdout: m.out(), stderr: m.err() };
 }
 
 /** A fresh appliance: its key file (through the key-path override) and database in a temporary directory. */

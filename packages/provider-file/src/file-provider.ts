@@ -2,10 +2,10 @@
 // generated on first boot). The wrapped record names the key by fingerprint, so a key file that
 // is missing the key is told apart from a damaged value.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { configProblem, defineProvider, encodeContext, errors } from '@atrest/core';
 import type { EncryptionContext, KeyProvider, KeyRotation, ProviderCreateOptions, WrappedKey } from '@atrest/core';
-import { addKeyVersion, createKeyFile, readKeyFile, replaceKeyFile } from './keyfile.js';
+import { addKeyVersion, bareKeyBackupPath, createKeyFile, readKeyFile, replaceKeyFile } from './keyfile.js';
 import type { FileKey, KeyRing } from './keyfile.js';
 
 const RECORD_VERSION = 1;
@@ -102,12 +102,19 @@ export class FileKeyProvider implements KeyProvider {
     } catch {
       // reported as missing
     }
+    // The operator's own key file as it was before the first rotation: a copy of key version 1.
+    const first = this.ring.keys.find((k) => k.version === 1);
+    const backup = first === undefined ? undefined : bareKeyBackupPath(this.path, first.fingerprint);
+    const kept = this.ring.bare === undefined && backup !== undefined && existsSync(backup);
     return {
       key_path: this.path,
       fingerprint: this.primary.fingerprint,
       mode,
       primary_version: this.ring.primary,
       versions: this.ring.keys.length,
+      // An operator's own bare key (base64 or hex) until the first rotation converts the file.
+      format: this.ring.bare ?? 'atrest',
+      ...(kept ? { original_key_file: backup } : {}),
     };
   }
 

@@ -1,6 +1,8 @@
 // The key file: versioned 256-bit keys with one primary, as JSON. Created atomically (exclusive
 // temporary file, 0600, fsync, link into place, directory fsync) and never overwritten by creation;
-// a rotation writes a superset of the keys and renames it over the old file.
+// a rotation writes a superset of the keys and renames it over the old file. An operator's own key
+// (PMM's custom key: one 256-bit key as base64 or hex, what `openssl rand` writes) reads as a
+// one-version ring; the first rotation converts the file, keeping the original beside it.
 import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -30,7 +32,15 @@ export type FileKey = {
 };
 
 /** The parsed key file. */
-export type KeyRing = { readonly primary: number; readonly keys: readonly FileKey[] };
+export type KeyRing = {
+  readonly primary: number;
+  readonly keys: readonly FileKey[];
+  /** Set when the file holds one bare key in this encoding (brought by the operator), not atrest's JSON. */
+  readonly bare?: BareKeyEncoding;
+};
+
+/** How a bare key file (bring your own key) spells its 32 bytes. */
+export type BareKeyEncoding = 'base64' | 'hex';
 
 /** Public identifier of a key: the first 8 bytes of SHA-256("atrest-key-fingerprint:v1" ‖ key), hex. */
 export function fingerprint(key: Uint8Array): string {
@@ -51,6 +61,38 @@ function invalid(path: string, why: string): AtrestError {
   );
 }
 
+const BARE_FORMS = 'one 256-bit key as base64 or hex (openssl rand -base64 32, or -hex 32)';
+
+/**
+ * A bare key: exactly 64 hex digits, or standard base64 of exactly 32 bytes, around which only
+ * white space may stand (openssl ends the line). Anything else is refused, never guessed at.
+ */
+function readBareKey(path: string, text: string, createdAt: string): KeyRing {
+  const word = text.trim();
+  let key: Buffer;
+  let bare: BareKeyEncoding;
+  if (/^[0-9a-fA-F]{64}$/.test(word)) {
+    key = Buffer.from(word, 'hex');
+    bare = 'hex';
+  } else if (/^[A-Za-z0-9+/]{43}=?$/.test(word)) {
+    key = Buffer.from(word, 'base64');
+    bare = 'base64';
+  } else {
+    const why = /^[0-9a-fA-F]+$/.test(word)
+      ? `${word.length} hex digits; a key is 64`
+      : /^[A-Za-z0-9+/]+={0,2}$/.test(word)
+        ? `base64 of ${Buffer.from(word, 'base64').length} bytes; a key is 32`
+        : 'neither atrest JSON nor a bare key';
+    throw errors.keyFileInvalid(
+      `The key file ${path} is not a valid key file (${why}).`,
+      `A key file holds atrest's JSON key ring, or ${BARE_FORMS}. Restore it from your backup, or put your ` +
+        'own key there before the first start.',
+      { details: { path } },
+    );
+  }
+  return { primary: 1, keys: [{ version: 1, key, fingerprint: fingerprint(key), createdAt }], bare };
+}
+
 /** Read and check the key file. Refuses a file readable or writable by group or others. */
 export function readKeyFile(path: string): KeyRing {
   const st = statSync(path);
@@ -62,9 +104,11 @@ export function readKeyFile(path: string): KeyRing {
       { details: { path, mode: (st.mode & 0o777).toString(8) } },
     );
   }
+  const text = readFileSync(path, 'utf8');
+  if (!text.trimStart().startsWith('{')) return readBareKey(path, text, st.mtime.toISOString());
   let json: KeyFileJson;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8')) as KeyFileJson;
+    json = JSON.parse(text) as KeyFileJson;
   } catch {
     throw invalid(path, 'not JSON');
   }
@@ -146,9 +190,47 @@ export function createKeyFile(path: string): KeyRing {
   return ring;
 }
 
-/** Add a new key version and make it primary; the old versions stay. Atomic (rename over). */
+/** Where the first rotation keeps an operator's bare key file: `<path>.<fingerprint of its key>.bak`. */
+export function bareKeyBackupPath(path: string, keyFingerprint: string): string {
+  return `${path}.${keyFingerprint}.bak`;
+}
+
+/**
+ * Keep the operator's bare key file (0600) before it is converted: made exclusively, so that a
+ * backup left by an interrupted rotation is checked, never overwritten.
+ */
+function backUpBareKeyFile(path: string, ring: KeyRing): string {
+  const backup = bareKeyBackupPath(path, ring.keys[0]?.fingerprint ?? 'key');
+  const original = readFileSync(path);
+  let fd: number;
+  try {
+    fd = openSync(backup, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' && readFileSync(backup).equals(original)) return backup;
+    throw errors.keyFileInvalid(
+      `Cannot keep a backup of the key file ${path} as ${backup} before converting it ` +
+        `(${(err as Error).message}); nothing was rotated.`,
+      `Move ${backup} away (it is not a copy of ${path}) and run the rotation again.`,
+      { cause: err, details: { path, backup } },
+    );
+  }
+  try {
+    writeSync(fd, original);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  fsyncDir(dirname(path));
+  return backup;
+}
+
+/**
+ * Add a new key version and make it primary; the old versions stay. Atomic (rename over). A bare
+ * key file is backed up first, then becomes atrest's versioned format with its key as version 1.
+ */
 export function addKeyVersion(path: string): KeyRing {
   const ring = readKeyFile(path);
+  if (ring.bare !== undefined) backUpBareKeyFile(path, ring);
   const key = randomBytes(32);
   const version = Math.max(...ring.keys.map((k) => k.version)) + 1;
   const next: KeyRing = {

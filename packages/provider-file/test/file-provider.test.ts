@@ -82,3 +82,93 @@ t.test('a different key file is a mismatch naming both fingerprints', async (t) 
   const w = await a.wrapKey(new Uint8Array(32).fill(1), ctx);
   await t.rejects(b.unwrapKey(w, ctx), { code: 'ATREST_KEY_MISMATCH' });
 });
+
+// Bring your own key (PMM's custom key): what `openssl rand -base64 32` or `-hex 32` writes.
+const ownKey = Buffer.from('0f1e2d3c4b5a69788796a5b4c3d2e1f000112233445566778899aabbccddeeff', 'hex');
+
+for (const [encoding, text] of [
+  ['base64', `${ownKey.toString('base64')}\n`],
+  ['hex', `${ownKey.toString('hex')}\n`],
+] as const) {
+  t.test(`an operator's own key as ${encoding} is a one-version key with its fingerprint`, async (t) => {
+    const path = join(dir(), 'own.key');
+    writeFileSync(path, text, { mode: 0o600 });
+    const p = openKeyFile(path, true);
+    t.equal(p.describe()['fingerprint'], fingerprint(ownKey), 'the fingerprint of the key in the file');
+    t.equal(p.describe()['format'], encoding, 'status tells the bare key apart');
+    const ring = readKeyFile(path);
+    t.same(
+      ring.keys.map((k) => [k.version, k.key.toString('hex')]),
+      [[1, ownKey.toString('hex')]],
+      'one version: the key itself',
+    );
+    const w = await p.wrapKey(new Uint8Array(32).fill(3), ctx);
+    t.equal(w.keyRef, fingerprint(ownKey));
+    t.same(Buffer.from(await openKeyFile(path, false).unwrapKey(w, ctx)), Buffer.alloc(32, 3), 'unwraps again');
+    t.equal(readFileSync(path, 'utf8'), text, 'the file is left as the operator wrote it');
+  });
+}
+
+t.test('a bare key of the wrong size or spelling is refused, named and left alone', async (t) => {
+  const cases: [string, RegExp][] = [
+    [`${Buffer.alloc(16, 1).toString('base64')}\n`, /base64 of 16 bytes; a key is 32/],
+    [`${'ab'.repeat(16)}\n`, /32 hex digits; a key is 64/],
+    ['my passphrase is long\n', /neither atrest JSON nor a bare key/],
+  ];
+  for (const [text, why] of cases) {
+    const path = join(dir(), 'bad-own.key');
+    writeFileSync(path, text, { mode: 0o600 });
+    const err = t.throws(() => openKeyFile(path, true), { code: 'ATREST_KEY_FILE_INVALID' }) as unknown as Error;
+    t.match(err.message, why);
+    t.match(err.message, path, 'names the file');
+    t.match(err.message, 'openssl rand -base64 32', 'shows the forms accepted');
+    t.notMatch(err.message, text.trim(), 'never repeats what the file holds');
+    t.equal(readFileSync(path, 'utf8'), text, 'left as it was');
+  }
+});
+
+t.test("rotation converts an operator's key file atomically, keeping the original as a backup", async (t) => {
+  const d = dir();
+  const path = join(d, 'own.key');
+  const original = `${ownKey.toString('base64')}\n`;
+  writeFileSync(path, original, { mode: 0o600 });
+  const p1 = openKeyFile(path, true);
+  const w1 = await p1.wrapKey(new Uint8Array(32).fill(9), ctx);
+  const p2 = await p1.rotation.rotate();
+  const ring = readKeyFile(path);
+  t.equal(ring.bare, undefined, "now atrest's versioned format");
+  t.same(
+    ring.keys.map((k) => k.version),
+    [1, 2],
+  );
+  t.equal(ring.primary, 2);
+  t.equal(ring.keys[0]?.key.toString('hex'), ownKey.toString('hex'), 'version 1 is the operator key');
+  t.match(JSON.parse(readFileSync(path, 'utf8')), { atrest_key_file: 1, primary: 2 });
+  t.equal(statSync(path).mode & 0o777, 0o600);
+  const backup = join(d, `own.key.${fingerprint(ownKey)}.bak`);
+  t.equal(readFileSync(backup, 'utf8'), original, 'the backup holds the file as it was');
+  t.equal(statSync(backup).mode & 0o777, 0o600, 'the backup is private too');
+  t.same(readdirSync(d).sort(), ['own.key', `own.key.${fingerprint(ownKey)}.bak`], 'no temporary file left');
+  t.same(Buffer.from(await p2.unwrapKey(w1, ctx)), Buffer.alloc(32, 9), 'the old wraps still unwrap');
+  t.match(p2.describe?.(), { format: 'atrest', original_key_file: backup }, 'status names the copy of the key');
+  addKeyVersion(path);
+  t.equal(readKeyFile(path).keys.length, 3, 'later rotations add versions');
+  t.equal(readdirSync(d).length, 2, 'and make no more backups');
+});
+
+t.test('a rotation interrupted after the backup finishes; a foreign file at the backup path stops it', async (t) => {
+  const d = dir();
+  const path = join(d, 'own.key');
+  const original = `${ownKey.toString('hex')}\n`;
+  const backup = `${path}.${fingerprint(ownKey)}.bak`;
+  writeFileSync(path, original, { mode: 0o600 });
+  writeFileSync(backup, original, { mode: 0o600 });
+  addKeyVersion(path);
+  t.equal(readKeyFile(path).keys.length, 2, 'the backup of the interrupted run is the same: converted');
+  writeFileSync(path, original, { mode: 0o600 });
+  writeFileSync(backup, 'something else', { mode: 0o600 });
+  const err = t.throws(() => addKeyVersion(path), { code: 'ATREST_KEY_FILE_INVALID' }) as unknown as Error;
+  t.match(err.message, backup);
+  t.equal(readFileSync(path, 'utf8'), original, 'nothing was rotated');
+  t.equal(readFileSync(backup, 'utf8'), 'something else', 'and the other file is left alone');
+});
