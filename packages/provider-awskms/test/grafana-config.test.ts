@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { formatConfigEntries, isAtrestError, loadAtrestConfig, openAtrest, silentLogger } from '@atrest/core';
-import { rejection, startAwsKmsEmulator } from '@atrest/testkit';
+import { createOptions, rejection, startAwsKmsEmulator } from '@atrest/testkit';
 import { awsKmsProvider } from '../src/index.js';
-import { context, createOptions } from './helpers.js';
+import { context } from './helpers.js';
 import type { AwsKmsConfig } from '../src/index.js';
 
 const emulator = await startAwsKmsEmulator();
@@ -69,7 +69,7 @@ t.test('the Grafana-style section, validated by core, makes a working provider',
   const warnings: string[] = [];
   const logger = { ...silentLogger, warn: (message: string) => warnings.push(message) };
   const p = await awsKmsProvider.create({
-    ...createOptions((section?.values ?? {}) as AwsKmsConfig, 'example-encryption-key'),
+    ...createOptions('awskms', (section?.values ?? {}) as AwsKmsConfig, { name: 'example-encryption-key' }),
     logger,
   });
   t.match(p.describe?.(), { key_id: emulator.key.aliasArn, request_timeout_ms: 2000, max_attempts: 4 });

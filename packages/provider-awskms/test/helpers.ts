@@ -1,23 +1,10 @@
 // Shared by this package's tests: provider options pointing at an AWS KMS emulator.
-import type { KeyProvider, Logger, ProviderCreateOptions } from '@atrest/core';
+import type { KeyProvider, Logger } from '@atrest/core';
 import { silentLogger } from '@atrest/core';
+import { createOptions } from '@atrest/testkit';
 import type { AwsKmsEmulator } from '@atrest/testkit';
 import type { AwsKmsConfig } from '../src/index.js';
 import { awsKmsProvider } from '../src/index.js';
-
-/** Create-options for provider `awskms.<name>` with `config` as the whole section. */
-export function createOptions(config: AwsKmsConfig, name = 'test'): ProviderCreateOptions<AwsKmsConfig> {
-  return {
-    id: `awskms.${name}`,
-    type: 'awskms',
-    name,
-    config,
-    app: 'atrest',
-    appRoot: process.cwd(),
-    firstUse: false,
-    logger: silentLogger,
-  };
-}
 
 /** The emulator's INI keys, with short retry settings so failing tests stay fast, plus `overrides`. */
 export function emulatorConfig(emulator: AwsKmsEmulator, overrides: Partial<AwsKmsConfig> = {}): AwsKmsConfig {
@@ -31,7 +18,7 @@ export function createProvider(
   name = 'test',
   logger: Logger = silentLogger,
 ): Promise<KeyProvider> {
-  return awsKmsProvider.create({ ...createOptions(emulatorConfig(emulator, overrides), name), logger });
+  return awsKmsProvider.create(createOptions('awskms', emulatorConfig(emulator, overrides), { name, logger }));
 }
 
 export const context = { data_key_id: '0123456789abcdef0123456789abcdef', label: 'secrets/2026-01-01' } as const;

@@ -8,9 +8,9 @@ import t from 'tap';
 import { KMS } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { isAtrestError, openProvider } from '@atrest/core';
-import { rejection, startAwsKmsEmulator } from '@atrest/testkit';
+import { createOptions, rejection, startAwsKmsEmulator } from '@atrest/testkit';
 import { awsKmsProvider, createAwsKmsProvider, providers } from '../src/index.js';
-import { context, createOptions, createProvider, emulatorConfig, health } from './helpers.js';
+import { context, createProvider, emulatorConfig, health } from './helpers.js';
 
 const emulator = await startAwsKmsEmulator();
 t.teardown(() => emulator.close());
@@ -130,7 +130,7 @@ t.test('a ciphertext that KMS decrypts to something else than 32 bytes is refuse
     EncryptionContext: { ...context },
   });
   kms.destroy();
-  const p = await openProvider(awsKmsProvider, createOptions(emulatorConfig(emulator)));
+  const p = await openProvider(awsKmsProvider, createOptions('awskms', emulatorConfig(emulator)));
   const err = await rejection(
     p.unwrapKey({ ciphertext: out.CiphertextBlob ?? new Uint8Array(), keyRef: out.KeyId ?? '' }, context),
   );
@@ -231,9 +231,12 @@ t.test('region is taken from a key ARN when unset', async (t) => {
 t.test('an injected KMS client is used as is', async (t) => {
   const kms = sdkClient();
   const before = emulator.calls.Encrypt;
-  const p = await createAwsKmsProvider(createOptions({ key_id: emulator.key.aliasName, region: emulator.region }), {
-    client: kms,
-  });
+  const p = await createAwsKmsProvider(
+    createOptions('awskms', { key_id: emulator.key.aliasName, region: emulator.region }),
+    {
+      client: kms,
+    },
+  );
   const wrapped = await p.wrapKey(dataKey, context);
   t.equal(emulator.calls.Encrypt, before + 1, 'the call went through the injected client');
   t.same(Buffer.from(await p.unwrapKey(wrapped, context)), Buffer.from(dataKey));

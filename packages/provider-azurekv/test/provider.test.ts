@@ -5,11 +5,11 @@ import { writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { EncryptionContext } from '@atrest/core';
 import { isAtrestError } from '@atrest/core';
-import { createTestTls, recordingLogger, rejection } from '@atrest/testkit';
+import { createOptions, createTestTls, recordingLogger, rejection } from '@atrest/testkit';
 import t from 'tap';
 import { azureKeyVaultConfigSchema, createAzureKeyVaultProvider, providers } from '../src/index.js';
 import type { AzureTokenCredential } from '../src/index.js';
-import { configFor, createOptions, emulator, healthOf, providerOn } from './helpers/provider.js';
+import { configFor, emulator, healthOf, providerOn } from './helpers/provider.js';
 
 const context: EncryptionContext = { data_key_id: 'dk-1', label: 'secrets/2026-01-01' };
 const dataKey = (): Uint8Array => new Uint8Array(randomBytes(32));
@@ -328,7 +328,7 @@ t.test('config checks name the key and what is allowed', async (t) => {
   ];
   for (const [what, overrides, code, message] of bad) {
     const err = await rejection(
-      createAzureKeyVaultProvider(createOptions('azurekv.main', { ...configFor(emu), ...overrides })),
+      createAzureKeyVaultProvider(createOptions('azurekv', { ...configFor(emu), ...overrides }, { name: 'main' })),
     );
     t.ok(isAtrestError(err), `${what}: an AtrestError`);
     t.equal(err?.code, code, `${what}: ${code}`);
@@ -338,13 +338,18 @@ t.test('config checks name the key and what is allowed', async (t) => {
   const noCerts = `${emu.ca_file}.empty`;
   writeFileSync(noCerts, 'not a certificate\n');
   t.equal(
-    (await rejection(createAzureKeyVaultProvider(createOptions('azurekv.main', configFor(emu, { ca_file: noCerts })))))
-      ?.code,
+    (
+      await rejection(
+        createAzureKeyVaultProvider(createOptions('azurekv', configFor(emu, { ca_file: noCerts }), { name: 'main' })),
+      )
+    )?.code,
     'ATREST_TLS',
     'a ca_file without certificates: ATREST_TLS',
   );
   const durations = async (request_timeout: string | number): Promise<unknown> => {
-    const p = await createAzureKeyVaultProvider(createOptions('azurekv.main', configFor(emu, { request_timeout })));
+    const p = await createAzureKeyVaultProvider(
+      createOptions('azurekv', configFor(emu, { request_timeout }), { name: 'main' }),
+    );
     await p.close?.();
     return p;
   };

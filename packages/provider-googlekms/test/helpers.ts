@@ -2,6 +2,7 @@
 // loader would make it, pointing at a Google Cloud KMS emulator.
 import type { KeyProvider, Logger } from '@atrest/core';
 import { silentLogger } from '@atrest/core';
+import { createOptions } from '@atrest/testkit';
 import type { GoogleKmsEmulator } from '@atrest/testkit';
 import type { GoogleKmsConfig } from '../src/index.js';
 import { googleKmsProvider } from '../src/index.js';
@@ -17,16 +18,7 @@ export function createProvider(
   logger: Logger = silentLogger,
   name = 'test',
 ): Promise<KeyProvider> {
-  return googleKmsProvider.create({
-    id: `googlekms.${name}`,
-    type: 'googlekms',
-    name,
-    config: emulatorConfig(emulator, overrides),
-    app: 'atrest',
-    appRoot: process.cwd(),
-    firstUse: false,
-    logger,
-  });
+  return googleKmsProvider.create(createOptions('googlekms', emulatorConfig(emulator, overrides), { name, logger }));
 }
 
 export const context = { data_key_id: '0123456789abcdef0123456789abcdef', label: 'secrets/2026-01-01' } as const;

@@ -2,6 +2,7 @@
 // loader would make it, pointing at a Vault emulator.
 import type { KeyProvider, Logger } from '@atrest/core';
 import { silentLogger } from '@atrest/core';
+import { createOptions } from '@atrest/testkit';
 import type { HashicorpVaultEmulator } from '@atrest/testkit';
 import type { HashicorpVaultConfig } from '../src/index.js';
 import { hashicorpVaultProvider } from '../src/index.js';
@@ -27,16 +28,8 @@ export function createProvider(
   logger: Logger = silentLogger,
   name = 'test',
 ): Promise<KeyProvider> {
-  return hashicorpVaultProvider.create({
-    id: `hashicorpvault.${name}`,
-    type: 'hashicorpvault',
-    name,
-    config: emulatorConfig(emulator, overrides),
-    app: 'atrest',
-    appRoot: process.cwd(),
-    firstUse: false,
-    logger,
-  });
+  const config = emulatorConfig(emulator, overrides);
+  return hashicorpVaultProvider.create(createOptions('hashicorpvault', config, { name, logger }));
 }
 
 export const context = { data_key_id: '0123456789abcdef0123456789abcdef', label: 'secrets/2026-01-01' } as const;

@@ -3,7 +3,15 @@ export { runProviderConformance } from './conformance.js';
 export type { ConformanceOptions } from './conformance.js';
 export { runStoreConformance } from './store-conformance.js';
 export type { MakeStoreHarness, StoreHarness } from './store-harness.js';
-export { memoryStreams, recordingLogger, rejection, spawnNode, tempDir, writeIn } from './test-helpers.js';
+export {
+  createOptions,
+  memoryStreams,
+  recordingLogger,
+  rejection,
+  spawnNode,
+  tempDir,
+  writeIn,
+} from './test-helpers.js';
 export type { LogRecord, MemoryStreams, RecordingLogger, Run, SpawnNodeOptions } from './test-helpers.js';
 export { createTestTls } from './tls.js';
 export type { TestTls } from './tls.js';

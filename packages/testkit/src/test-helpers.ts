@@ -1,7 +1,7 @@
 // The helpers every test of atrest shares (and a third-party provider's tests may use): temporary
 // directories, the atrest error a promise rejects with, Node child processes with a clean environment,
-// in-memory streams for code that takes stdin, stdout and stderr (the CLI's runCli), and a logger
-// that keeps what it is told.
+// in-memory streams for code that takes stdin, stdout and stderr (the CLI's runCli), a logger
+// that keeps what it is told, and the options core's loader gives a provider definition's create().
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { inspect } from 'node:util';
-import { isAtrestError } from '@atrest/core';
-import type { AtrestError, LogFields, Logger } from '@atrest/core';
+import { isAtrestError, silentLogger } from '@atrest/core';
+import type { AtrestError, LogFields, Logger, ProviderCreateOptions } from '@atrest/core';
 
 const madeDirs: string[] = [];
 
@@ -139,4 +139,16 @@ export function recordingLogger(): RecordingLogger {
     warn: log('warn'),
     error: log('error'),
   };
+}
+
+/**
+ * What core's loader passes to `create()` of provider `<type>.<name>` with `config` as its validated
+ * section (app `atrest`, not a first boot), so that a provider's tests make it as atrest would.
+ */
+export function createOptions<C>(
+  type: string,
+  config: C,
+  { name = 'test', logger = silentLogger }: { readonly name?: string; readonly logger?: Logger | undefined } = {},
+): ProviderCreateOptions<C> {
+  return { id: `${type}.${name}`, type, name, config, app: 'atrest', appRoot: process.cwd(), firstUse: false, logger };
 }

@@ -1,9 +1,8 @@
 // Shared setup for the provider tests: an emulator, the real SDK, and providers on it.
 import { createAzureKeyVaultProvider } from '../../src/index.js';
 import type { AzureKeyVaultConfig, AzureKeyVaultProviderDeps } from '../../src/index.js';
-import { silentLogger } from '@atrest/core';
-import type { KeyProvider, Logger, ProviderCreateOptions } from '@atrest/core';
-import { startAzureKeyVaultEmulator } from '@atrest/testkit';
+import type { KeyProvider, Logger } from '@atrest/core';
+import { createOptions, startAzureKeyVaultEmulator } from '@atrest/testkit';
 import type { AzureKeyVaultEmulator, AzureKeyVaultEmulatorOptions } from '@atrest/testkit';
 import type { Test } from 'tap';
 
@@ -19,16 +18,6 @@ export function configFor(emu: AzureKeyVaultEmulator, overrides: AzureKeyVaultCo
   return { ...emu.providerKeys, retry_delay: '10ms', max_retry_delay: '200ms', request_timeout: '3s', ...overrides };
 }
 
-/** Create options of provider `id` (`azurekv.<name>`) with `config` as its section. */
-export function createOptions(
-  id: string,
-  config: AzureKeyVaultConfig,
-  logger: Logger = silentLogger,
-): ProviderCreateOptions<AzureKeyVaultConfig> {
-  const name = id.slice('azurekv.'.length);
-  return { id, type: 'azurekv', name, config, app: 'atrest', appRoot: process.cwd(), firstUse: false, logger };
-}
-
 /** A provider on the emulator, closed at the end of the test. */
 export async function providerOn(
   t: Test,
@@ -38,7 +27,7 @@ export async function providerOn(
 ): Promise<KeyProvider> {
   const { logger, ...deps } = extra;
   const provider = await createAzureKeyVaultProvider(
-    createOptions('azurekv.main', configFor(emu, overrides), logger),
+    createOptions('azurekv', configFor(emu, overrides), { name: 'main', logger }),
     deps,
   );
   t.teardown(() => provider.close?.());
