@@ -10,8 +10,8 @@ import { runCli } from '../src/index.js';
 /** The built CLI entry (this file runs from dist/test/). */
 export const cliBin = fileURLToPath(new URL('../src/bin.js', import.meta.url));
 
-/** The repository root: provider packages resolve from it, as from an application's directory. */
-const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+/** The checkout (the CLI runs from it, as an operator runs it from the application directory). */
+export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 
 /** Run the atrest CLI as a real process with `env` only (no inherited ATREST_ variables). */
 export function runAtrest(args: readonly string[], options: SpawnNodeOptions = {}): Promise<Run> {

@@ -2,6 +2,7 @@
 import type { CommandTable } from '../arguments.js';
 import { configShowCommand } from './config.js';
 import { cryptCommands } from './crypt.js';
+import { execCommand } from './exec.js';
 import { initCommand } from './init.js';
 import { rotateEncryptionKeyCommand } from './rotate-encryption-key.js';
 import { secretsImportCommand } from './secrets-import.js';
@@ -17,6 +18,7 @@ export const commandTable: CommandTable = {
     ...secretsCommands,
     secretsImportCommand,
     ...cryptCommands,
+    execCommand,
     ...secretsMigrationCommands,
     rotateEncryptionKeyCommand,
   ],

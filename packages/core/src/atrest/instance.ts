@@ -10,6 +10,7 @@ import type { MigrationsApi } from '../migration/types.js';
 import type { CheckedProvider } from '../providers/checked.js';
 import type { Store } from '../store/types.js';
 import { SECRETS_SCOPE, secretContext, targetContext } from '../targets.js';
+import { createSecretFiles } from './secret-files.js';
 import { computeStatus } from './status.js';
 import type { Atrest, CryptOptions, DecryptOptions, SecretsApi } from './types.js';
 
@@ -69,6 +70,7 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     return envelope.decrypt(bytes, context);
   };
 
+  const files = createSecretFiles();
   const secrets: SecretsApi = {
     async set(name, value) {
       open();
@@ -85,6 +87,11 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     },
     async getText(name) {
       return (await secrets.get(name))?.toString('utf8');
+    },
+    async file(name) {
+      const value = await secrets.get(name);
+      if (value === undefined) throw errors.secretNotFound(name);
+      return files.write(name, value);
     },
     async list() {
       open();
@@ -138,6 +145,7 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     async close() {
       if (closed) return;
       closed = true;
+      files.removeAll();
       envelope.clear();
       for (const p of providers.values()) {
         await p

@@ -41,6 +41,12 @@ export type SecretsApi = {
   set(name: string, value: string | Uint8Array): Promise<void>;
   get(name: string): Promise<Buffer | undefined>;
   getText(name: string): Promise<string | undefined>;
+  /**
+   * The path of a new private file (0600, in a 0700 directory under $XDG_RUNTIME_DIR or the temporary
+   * directory) holding the secret's value, for a driver that takes a path. Removed on close() and at
+   * process exit. ATREST_SECRET_NOT_FOUND when there is no such secret.
+   */
+  file(name: string): Promise<string>;
   list(): Promise<SecretInfo[]>;
   /** True when the secret existed. */
   delete(name: string): Promise<boolean>;
