@@ -165,7 +165,7 @@ t.test('the atrest CLI run in any directory finds the built-in providers it depe
   const configFile = ini(
     `[security]\nencryption_provider = envkey.main\n\n[security.encryption.envkey.main]\nkey_hex = ${KEY}\n`,
   );
-  const thirdParty = await runAtrest(['--config', configFile, '--db', join(elsewhere, 'b.db'), 'status'], {
+  const thirdParty = await runAtrest(['--config', configFile, '--db', join(elsewhere, 'app.db'), 'status'], {
     cwd: elsewhere,
   });
   t.equal(thirdParty.code, 2, 'a third-party type is not looked up beside the CLI');

@@ -95,7 +95,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       env: options.env ?? process.env,
       openOptions,
       async open() {
-        const a = await openAtrest(openOptions);
+        const a = await openAtrest({ ...openOptions, create: invocation.command.opens !== 'existing' });
         opened.push(a);
         database = a.config.database.path ?? database;
         return a;

@@ -36,7 +36,7 @@ export type CommandContext = {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** What `open` passes to openAtrest (global options applied). */
   readonly openOptions: OpenAtrestOptions;
-  /** Open atrest with the global options; the runner closes it. */
+  /** Open atrest with the global options (and the command's `opens`); the runner closes it. */
   open(): Promise<Atrest>;
 };
 
@@ -49,6 +49,12 @@ export type Command = {
   readonly usage: string;
   readonly help: string;
   readonly options?: OptionSpecs;
+  /**
+   * What `open` may do. Default: create what is missing (the database, atrest's tables, on first
+   * boot the key), as a first write does. `'existing'`: a command that creates nothing (it reads, or
+   * deletes) opens only a database atrest set up already.
+   */
+  readonly opens?: 'existing';
   /** How many positional arguments it takes (default none). */
   readonly minArgs?: number;
   readonly maxArgs?: number;

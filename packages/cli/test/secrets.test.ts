@@ -60,7 +60,10 @@ t.test(
     t.equal(empty.code, 2, 'an empty pipe is a usage error');
     t.match(empty.stderr, 'error ATREST_USAGE: The value for smtp is empty (nothing on stdin); nothing was stored.');
     t.match(empty.stderr, '--allow-empty', 'and says how to store an empty value on purpose');
-    t.equal((await runAtrest([...b.args, 'secrets', 'get', 'smtp'])).code, 1, 'nothing was stored');
+    // Nothing was stored, not even the database: a read finds no atrest database (issue 9 §1).
+    const nothing = await runAtrest([...b.args, 'secrets', 'get', 'smtp']);
+    t.equal(nothing.code, 2, 'nothing was stored');
+    t.match(nothing.stderr, 'error ATREST_NOT_INITIALIZED', 'not even the database');
     const emptyFile = writeIn(b.dir, 'empty.txt', '');
     const fromFile = await runAtrest([...b.args, 'secrets', 'set', 'smtp', '--value-file', emptyFile]);
     t.equal(fromFile.code, 2);

@@ -111,6 +111,8 @@ t.test('an error that is not an atrest error is ATREST_INTERNAL, exit 1, with it
     stdout.on('error', () => undefined);
     return stdout;
   };
+  // status reads an existing database only (issue 9 §1).
+  t.equal(await runCli([...b.args, 'init'], { io: memoryStreams().io, env: {} }), 0, 'init');
   for (const json of [false, true]) {
     const m = memoryStreams();
     const code = await runCli([...b.args, 'status', ...(json ? ['--json'] : [])], {

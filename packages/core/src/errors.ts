@@ -33,6 +33,7 @@ export const errorCodes = {
   ATREST_DATA_KEY_NOT_FOUND: 1,
   ATREST_SECRET_NOT_FOUND: 1,
   ATREST_STORE: 1,
+  ATREST_NOT_INITIALIZED: 2,
   ATREST_SCHEMA_TOO_NEW: 2,
   ATREST_LOCKED: 1,
   ATREST_CLOSED: 1,
@@ -188,6 +189,12 @@ export const errors = {
     }),
   /** The database could not be opened, read or written. */
   store: (problem: string, fix: string, extra?: ErrorExtra) => make('ATREST_STORE', problem, fix, extra),
+  /**
+   * A command that creates nothing (status, secrets get…) found no atrest database: the database
+   * file, atrest's tables or the first-boot key do not exist yet.
+   */
+  notInitialized: (problem: string, fix: string, extra?: ErrorExtra) =>
+    make('ATREST_NOT_INITIALIZED', problem, fix, extra),
   /** The database was used by a newer atrest. */
   schemaTooNew: (found: number, known: number, extra?: ErrorExtra) =>
     make(

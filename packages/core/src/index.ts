@@ -85,6 +85,7 @@ export type {
   SecretSummary,
   SecretSwap,
   Store,
+  StoreOpenOptions,
   TargetRow,
   TargetSwap,
 } from './store/types.js';

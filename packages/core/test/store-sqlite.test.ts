@@ -25,7 +25,7 @@ async function sqliteHarness(): Promise<StoreHarness> {
   app.pragma('journal_mode = WAL');
   app.pragma('busy_timeout = 10000');
   return {
-    openStore: async () => openSqliteStore(file),
+    openStore: async (options) => openSqliteStore(file, options),
     async createTable(table, columns) {
       app.exec(`CREATE TABLE "${table}" (id INTEGER PRIMARY KEY, ${columns.map((c) => `"${c}" TEXT`).join(', ')})`);
     },

@@ -158,12 +158,8 @@ export function openKeyFile(path: string, firstUse: boolean): FileKeyProvider {
     }
   }
   if (!firstUse) {
-    throw errors.keyMissing(
-      `The key file ${path} is missing, but the database holds data keys wrapped by it.`,
-      `Restore ${path} from your backup (or point key_path / the key-path variable at it). ` +
-        'atrest never creates a new key over existing data.',
-      { details: { path } },
-    );
+    // Core says why no key may be made now (data keys exist, or the command only reads).
+    throw errors.keyMissing(`The key file ${path} is missing.`, '', { details: { path } });
   }
   return new FileKeyProvider(path, createKeyFile(path));
 }

@@ -46,11 +46,31 @@ export async function schemaVersion(db: pg.Pool | pg.PoolClient): Promise<number
   return rows[0]?.v ?? 0;
 }
 
-/** Bring atrest's tables to STORE_SCHEMA_VERSION, or refuse a database a newer atrest upgraded. */
-export async function upgradeSchema(pool: pg.Pool): Promise<void> {
+/**
+ * Bring atrest's tables to STORE_SCHEMA_VERSION, or refuse a database a newer atrest upgraded.
+ * `create` false (a command that creates nothing): a database without atrest's tables is
+ * ATREST_NOT_INITIALIZED, and nothing is created in it.
+ */
+export async function upgradeSchema(pool: pg.Pool, create: boolean, shown: string): Promise<void> {
   await inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [ADVISORY_SPACE, SCHEMA_LOCK]);
-    await client.query('CREATE TABLE IF NOT EXISTS atrest_schema (version integer NOT NULL, applied_at text NOT NULL)');
+    if (create) {
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS atrest_schema (version integer NOT NULL, applied_at text NOT NULL)',
+      );
+    } else {
+      const { rows } = await client.query<{ found: boolean }>(
+        "SELECT to_regclass('atrest_schema') IS NOT NULL AS found",
+      );
+      if (rows[0]?.found !== true) {
+        throw errors.notInitialized(
+          `The PostgreSQL database ${shown} has no atrest tables: atrest was never started on it.`,
+          "Check the database URL; atrest creates its tables on first start only: the application's, " +
+            "'atrest init', or a first write.",
+          { details: { database: shown, missing: 'tables' } },
+        );
+      }
+    }
     const current = await schemaVersion(client);
     if (current > STORE_SCHEMA_VERSION) throw errors.schemaTooNew(current, STORE_SCHEMA_VERSION);
     for (let v = current; v < STORE_SCHEMA_VERSION; v++) {

@@ -17,6 +17,7 @@ import {
   type SecretSummary,
   type SecretSwap,
   type Store,
+  type StoreOpenOptions,
   type TargetRow,
   type TargetSpec,
   type TargetSwap,
@@ -80,14 +81,14 @@ const C = 'COLLATE "C"';
  */
 export async function openPostgresStore(
   database: PostgresSettings | pg.Pool,
-  options: OpenPostgresOptions = {},
+  options: OpenPostgresOptions & Partial<StoreOpenOptions> = {},
 ): Promise<Store> {
   const db: PostgresDatabase & { owned: boolean } =
     database instanceof pg.Pool
       ? { pool: database, shown: describePool(database), owned: false }
       : { ...(await openPostgres(database, options)), shown: database.shown, owned: true };
   try {
-    await upgradeSchema(db.pool);
+    await upgradeSchema(db.pool, options.create ?? true, db.shown);
   } catch (err) {
     if (db.owned) await db.pool.end();
     throw storeFailure(err, 'set up its tables in', db.shown);
@@ -375,6 +376,16 @@ class PostgresStore implements Store {
       'INSERT INTO atrest_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       [key, value],
     );
+  }
+
+  async claimMeta(key: string, value: string): Promise<string> {
+    // ON CONFLICT DO NOTHING returns no row to the loser: it reads the winner's value after.
+    await this.changed(
+      'write atrest_meta in',
+      'INSERT INTO atrest_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING',
+      [key, value],
+    );
+    return (await this.getMeta(key)) ?? value;
   }
 
   acquireMigrationLock(holder: LockHolder): Promise<MigrationLock> {

@@ -10,6 +10,23 @@ import { secretConformance } from './store-secrets.js';
 import { targetConformance } from './store-targets.js';
 
 async function schemaConformance(t: Test, make: MakeStoreHarness): Promise<void> {
+  await t.test('a store that may create nothing refuses a database without atrest tables', async (t) => {
+    const harness = await make();
+    t.teardown(() => harness.destroy());
+    for (const attempt of ['first', 'second']) {
+      await t.rejects(
+        harness.openStore({ create: false }),
+        { code: 'ATREST_NOT_INITIALIZED', details: { missing: 'tables' } },
+        `${attempt} attempt: ATREST_NOT_INITIALIZED, and no tables were made`,
+      );
+    }
+    const store = await harness.openStore();
+    await store.close();
+    const existing = await harness.openStore({ create: false });
+    t.equal(await existing.schemaVersion(), STORE_SCHEMA_VERSION, 'once created, it opens');
+    await existing.close();
+  });
+
   await t.test('schema versioning', async (t) => {
     const { store, harness, connect } = await freshStore(t, make);
     t.equal(await store.schemaVersion(), STORE_SCHEMA_VERSION, "a new database gets this atrest's schema");

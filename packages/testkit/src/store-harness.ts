@@ -3,13 +3,16 @@
 // store's own SQL dialect. Plus the helpers every aspect of the suite shares.
 import { randomBytes } from 'node:crypto';
 import { DATA_KEY_ID_LENGTH, DATA_KEY_ID_OFFSET } from '@atrest/core';
-import type { NewDataKey, RowId, Store, TargetSpec } from '@atrest/core';
+import type { NewDataKey, RowId, Store, StoreOpenOptions, TargetSpec } from '@atrest/core';
 import type { Test } from 'tap';
 
 /** One empty database, as the store under test keeps it. */
 export type StoreHarness = {
-  /** Open a store on this database; each call is another connection, as another process or node holds. */
-  openStore(): Promise<Store>;
+  /**
+   * Open a store on this database (default `{ create: true }`); each call is another connection, as
+   * another process or node holds.
+   */
+  openStore(options?: StoreOpenOptions): Promise<Store>;
   /** Create the application's table `table`: an integer primary key `id` and nullable text `columns`. */
   createTable(table: string, columns: readonly string[]): Promise<void>;
   /** Insert rows as the application does; returns their row ids, in order. */

@@ -65,4 +65,14 @@ export async function lockConformance(t: Test, make: MakeStoreHarness): Promise<
     await store.setMeta('conformance', 'two');
     t.equal(await (await connect()).getMeta('conformance'), 'two', 'set, replaced, seen by another connection');
   });
+
+  await t.test('a meta value claimed by racing connections: the first one wins, everyone sees it', async (t) => {
+    const { store, connect } = await freshStore(t, make);
+    const racers = [store, ...(await Promise.all([connect(), connect(), connect()]))];
+    const seen = await Promise.all(racers.map((s, i) => s.claimMeta('conformance-claim', `racer ${i}`)));
+    t.equal(new Set(seen).size, 1, 'one value for all');
+    t.match(seen[0], /^racer [0-3]$/, "and it is one racer's");
+    t.equal(await store.getMeta('conformance-claim'), seen[0], 'stored');
+    t.equal(await store.claimMeta('conformance-claim', 'late'), seen[0], 'a later claim gets the earlier value');
+  });
 }

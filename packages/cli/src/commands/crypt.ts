@@ -30,6 +30,7 @@ const encryptCommand: Command = {
 
 const decryptCommand: Command = {
   path: ['decrypt'],
+  opens: 'existing',
   summary: 'decrypt text armor on stdin to the raw bytes on stdout',
   usage: 'decrypt [--context C] [--allow-plaintext] < ciphertext > plaintext',
   help: [

@@ -72,6 +72,7 @@ const setCommand: Command = {
 
 const getCommand: Command = {
   path: ['secrets', 'get'],
+  opens: 'existing',
   summary: "print a secret's raw bytes, or write them to a private file",
   usage: 'secrets get NAME [--out FILE] [--force]',
   help: [
@@ -109,6 +110,7 @@ const getCommand: Command = {
 
 const listCommand: Command = {
   path: ['secrets', 'list'],
+  opens: 'existing',
   summary: 'list secret names',
   usage: 'secrets list [--json]',
   help: "Lists the secrets' names, sizes and whether each is encrypted; never values.",
@@ -128,6 +130,7 @@ const listCommand: Command = {
 
 const deleteCommand: Command = {
   path: ['secrets', 'delete'],
+  opens: 'existing',
   summary: 'delete a secret',
   usage: 'secrets delete NAME',
   help: 'Deletes the secret NAME. Exit 1 if there is none.',

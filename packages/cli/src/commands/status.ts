@@ -38,6 +38,7 @@ function formatStatus(s: AtrestStatus): string {
 
 export const statusCommand: Command = {
   path: ['status'],
+  opens: 'existing',
   summary: 'providers, health, data keys, secrets per provider, plaintext left',
   usage: 'status [--json]',
   help: [

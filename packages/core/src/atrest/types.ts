@@ -13,6 +13,13 @@ export type OpenAtrestOptions = ConfigSources & {
   appRoot?: string;
   /** Where atrest reports; default silent. */
   logger?: Logger;
+  /**
+   * Default true: create what is missing (the SQLite file, atrest's tables, and on first boot, when
+   * the database has no data key at all, a local provider's key). False for what only reads (the
+   * CLI's status, secrets get…): the database, its atrest tables and the key must exist already
+   * (ATREST_NOT_INITIALIZED, ATREST_KEY_MISSING), and nothing is created.
+   */
+  create?: boolean;
 };
 
 /** Options of encrypt/decrypt. */

@@ -116,8 +116,9 @@ export type ProviderCreateOptions<C = Record<string, unknown>> = {
   /** The application's directory. */
   readonly appRoot: string;
   /**
-   * True when the store holds no data key wrapped by this provider: a local provider may create its
-   * key now (first boot).
+   * True on first boot only: the database holds no data key of any provider, and atrest was opened
+   * to create what is missing (not by a command that only reads). A local provider may create its
+   * key then, and never otherwise.
    */
   readonly firstUse: boolean;
   readonly logger: Logger;

@@ -4,13 +4,17 @@ import type Database from 'better-sqlite3';
 import type { AtrestConfig } from '../config/types.js';
 import { errors } from '../errors.js';
 import { openSqliteStore } from './sqlite-store.js';
-import type { Store } from './types.js';
+import type { Store, StoreOpenOptions } from './types.js';
 
 /** What `openAtrest({ database })` takes: a path, or an open better-sqlite3 handle. */
 export type DatabaseOption = string | Database.Database;
 
 /** Open the store of `database`, else of the configuration's `[database] path` or `url`. */
-export async function openStore(database: DatabaseOption | undefined, config: AtrestConfig): Promise<Store> {
+export async function openStore(
+  database: DatabaseOption | undefined,
+  config: AtrestConfig,
+  options: StoreOpenOptions,
+): Promise<Store> {
   const target = database ?? config.database.path ?? sqlitePathFromUrl(config.database.url);
   if (target === undefined || target === '') {
     throw errors.configInvalid(
@@ -19,7 +23,7 @@ export async function openStore(database: DatabaseOption | undefined, config: At
       { details: { key: 'database.path' } },
     );
   }
-  return openSqliteStore(target);
+  return openSqliteStore(target, options);
 }
 
 /** `[database] url` for SQLite (`sqlite:/path`, `sqlite:///path`, `file:/path`). */

@@ -1,24 +1,35 @@
 // A SQLite application database opened for atrest: its own connection (WAL, busy timeout), atrest's
 // tables brought to STORE_SCHEMA_VERSION, and SQLite's failures turned into catalogue errors.
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { errors, isAtrestError } from '../errors.js';
 import type { AtrestError } from '../errors.js';
 import { sqliteMigrations } from './sqlite-schema.js';
 import { STORE_SCHEMA_VERSION } from './types.js';
+import type { StoreOpenOptions } from './types.js';
 
 export type Db = Database.Database;
 
 const BUSY_TIMEOUT_MS = 10_000;
 
+const FIRST_START = "atrest creates it on first start only: the application's, 'atrest init', or a first write.";
+
 /**
- * Open `database` (a path, or the application's own handle) and bring atrest's tables up to date.
- * `owned`: the connection is atrest's, closed with the store.
+ * Open `database` (a path, or the application's own handle) and bring atrest's tables up to date
+ * (`create` false: they must exist). `owned`: the connection is atrest's, closed with the store.
  */
-export function openSqliteDatabase(database: string | Db): { db: Db; owned: boolean } {
+export function openSqliteDatabase(database: string | Db, options: StoreOpenOptions): { db: Db; owned: boolean } {
   let db: Db;
   if (typeof database === 'string') {
+    if (!options.create && (database === ':memory:' || database === '' || !existsSync(database))) {
+      throw errors.notInitialized(
+        `The database ${database} does not exist.`,
+        `Check the database path (--db, [database] path); ${FIRST_START}`,
+        { details: { path: database, missing: 'database' } },
+      );
+    }
     try {
-      db = new Database(database);
+      db = new Database(database, { fileMustExist: !options.create });
     } catch (cause) {
       throw errors.store(
         `Cannot open the database ${database}: ${(cause as Error).message}.`,
@@ -40,7 +51,7 @@ export function openSqliteDatabase(database: string | Db): { db: Db; owned: bool
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.pragma('synchronous = NORMAL');
     }
-    upgradeSchema(db);
+    upgradeSchema(db, options.create);
   } catch (err) {
     if (owned) db.close();
     throw sqliteFailure(err, 'set up its tables in', db);
@@ -54,8 +65,19 @@ export function schemaVersion(db: Db): number {
   return row.v ?? 0;
 }
 
-function upgradeSchema(db: Db): void {
-  db.exec('CREATE TABLE IF NOT EXISTS atrest_schema (version INTEGER NOT NULL, applied_at TEXT NOT NULL)');
+function upgradeSchema(db: Db, create: boolean): void {
+  if (create) {
+    db.exec('CREATE TABLE IF NOT EXISTS atrest_schema (version INTEGER NOT NULL, applied_at TEXT NOT NULL)');
+  } else if (
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'atrest_schema'").get() === undefined
+  ) {
+    const path = db.memory ? ':memory:' : db.name;
+    throw errors.notInitialized(
+      `The database ${path} has no atrest tables: atrest was never started on it.`,
+      `Check the database path (--db, [database] path); ${FIRST_START.replace('it', 'them')}`,
+      { details: { path, missing: 'tables' } },
+    );
+  }
   const current = schemaVersion(db);
   if (current > STORE_SCHEMA_VERSION) throw errors.schemaTooNew(current, STORE_SCHEMA_VERSION);
   if (current === STORE_SCHEMA_VERSION) return;

@@ -21,6 +21,7 @@ import type {
   SecretSummary,
   SecretSwap,
   Store,
+  StoreOpenOptions,
   TargetRow,
   TargetSwap,
 } from './types.js';
@@ -55,8 +56,8 @@ function toDataKey(r: DataKeyRow): DataKeyRecord {
 }
 
 /** Open the SQLite store on a path or on the application's better-sqlite3 handle. */
-export function openSqliteStore(database: string | Db): Store {
-  const { db, owned } = openSqliteDatabase(database);
+export function openSqliteStore(database: string | Db, options: StoreOpenOptions = { create: true }): Store {
+  const { db, owned } = openSqliteDatabase(database, options);
   return new SqliteStore(db, owned);
 }
 
@@ -99,6 +100,7 @@ class SqliteStore implements Store {
       setMeta: db.prepare(
         'INSERT INTO atrest_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
+      claimMeta: db.prepare('INSERT INTO atrest_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
     };
   }
 
@@ -293,6 +295,17 @@ class SqliteStore implements Store {
     return this.run('write atrest_meta in', () => {
       this.q.setMeta.run(key, value);
     });
+  }
+
+  claimMeta(key: string, value: string): Promise<string> {
+    return this.run('write atrest_meta in', () =>
+      this.db
+        .transaction(() => {
+          this.q.claimMeta.run(key, value);
+          return (this.q.getMeta.get(key) as { value: string }).value;
+        })
+        .immediate(),
+    );
   }
 
   acquireMigrationLock(holder: LockHolder): Promise<MigrationLock> {

@@ -12,6 +12,16 @@ import type { LockHolder } from '../errors.js';
  */
 export const STORE_SCHEMA_VERSION = 2;
 
+/** How a store opens its database. */
+export type StoreOpenOptions = {
+  /**
+   * True: create what is missing (a SQLite file, atrest's tables). False, for commands that create
+   * nothing (status, secrets get…): the database and atrest's tables must exist already, else
+   * ATREST_NOT_INITIALIZED, and nothing is created (tables of an older schema are still upgraded).
+   */
+  readonly create: boolean;
+};
+
 /** A data key as the store keeps it. */
 export type DataKeyRecord = {
   /** 32 lower-case hex digits: the 16 bytes every ciphertext names in its header. */
@@ -191,6 +201,11 @@ export type Store = {
   /** A value of atrest's meta table. */
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
+  /**
+   * Set the meta value `key` to `value` unless it is set; returns the value it holds then (ours, or
+   * the one another process set first: the database decides between racing processes).
+   */
+  claimMeta(key: string, value: string): Promise<string>;
   /**
    * Take the migration lock for `holder`, or throw ATREST_LOCKED naming the process that holds it.
    * A holder that died does not keep it: the store detects it (or the database releases it).
