@@ -15,6 +15,7 @@ const readers: readonly (readonly string[])[] = [
   ['secrets', 'list'],
   ['secrets', 'delete', 'smtp'],
   ['decrypt'],
+  ['exec', '--env', 'SMTP=smtp', '--', 'true'],
 ];
 
 async function cli(argv: readonly string[], env: Record<string, string>, input = '') {

@@ -79,6 +79,7 @@ function runChild(ctx: CommandContext, command: string, args: readonly string[],
 
 export const execCommand: Command = {
   path: ['exec'],
+  opens: 'existing',
   summary: 'run a command with secrets in its environment or as private files',
   usage: 'exec [--env VAR=NAME]... [--file VAR=NAME]... -- COMMAND [ARG...]',
   help: [
