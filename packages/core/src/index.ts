@@ -38,6 +38,7 @@ export {
   dearmor,
   encodeContext,
   isArmored,
+  looksLikeCiphertext,
   readDataKeyId,
 } from './envelope/format.js';
 export { loadAtrestConfig, openAtrest } from './atrest/open.js';

@@ -3,7 +3,7 @@
 // `table.column:json` (a JSON object whose string values are each armored). This module knows their
 // contexts and how to read a cell; the store reads and writes the rows.
 import type { TargetSpec } from './config/types.js';
-import { dearmor, isArmored, readDataKeyId } from './envelope/format.js';
+import { readDataKeyId, textCiphertext } from './envelope/format.js';
 import { errors, isAtrestError } from './errors.js';
 import type { RowId, Store } from './store/types.js';
 
@@ -60,7 +60,7 @@ export function cellStrings(target: TargetSpec, cell: string | null): { field: s
     throw errors.formatInvalid(
       `The ${target.spec} cell is not a JSON object, so its values cannot be encrypted field by field.`,
       `Fix the row, or register the column as ${target.table}.${target.column} (without :json).`,
-      { details: { target: target.spec } },
+      { details: { target: target.spec, notAnObject: true } },
     );
   }
   return Object.entries(obj as Record<string, unknown>)
@@ -93,19 +93,19 @@ export async function countTargetValues(store: Store, target: TargetSpec): Promi
         continue;
       }
       for (const { value } of values) {
-        if (isArmored(value)) {
-          const id = dataKeyIdOf(value);
-          counts.byDataKey.set(id, (counts.byDataKey.get(id) ?? 0) + 1);
-        } else counts.plaintext++;
+        const id = dataKeyIdOf(value);
+        if (id === undefined) counts.plaintext++;
+        else counts.byDataKey.set(id, (counts.byDataKey.get(id) ?? 0) + 1);
       }
     }
   }
 }
 
-/** The data key id an armored value names; '?' when it is malformed (re-encrypt reports it). */
-function dataKeyIdOf(armored: string): string {
+/** The data key id a ciphertext names; '?' when it is damaged (re-encrypt reports it); undefined for plaintext. */
+function dataKeyIdOf(value: string): string | undefined {
   try {
-    return readDataKeyId(dearmor(armored));
+    const cipher = textCiphertext(value);
+    return cipher === undefined ? undefined : readDataKeyId(cipher);
   } catch (err) {
     if (isAtrestError(err, 'ATREST_FORMAT_INVALID')) return '?';
     throw err;

@@ -1,5 +1,5 @@
 // `encrypt` and `decrypt`: stdin to stdout, for scripts.
-import { ARMOR_PREFIX, errors, isArmored } from '@atrest/core';
+import { ARMOR_PREFIX, errors, looksLikeCiphertext } from '@atrest/core';
 import type { Command } from '../command.js';
 import { readAll, write } from '../io.js';
 
@@ -46,7 +46,8 @@ const decryptCommand: Command = {
   async run(ctx) {
     const input = await readAll(ctx.io.stdin);
     const text = input.toString('utf8').trim();
-    if (!isArmored(text)) {
+    // Damaged ciphertext is never passed through as plaintext: decrypting it says what is wrong.
+    if (!looksLikeCiphertext(text)) {
       if (!ctx.flag('allow-plaintext')) {
         throw errors.notEncrypted(
           `stdin is not atrest ciphertext (it does not start with "${ARMOR_PREFIX}").`,

@@ -2,7 +2,17 @@
 // the migrations, and close. Everything it stores goes through the Store seam.
 import type { AtrestConfig } from '../config/types.js';
 import type { Envelope, ProviderRegistry } from '../envelope/envelope.js';
-import { armor, dearmor, isArmored, looksLikeEnvelope } from '../envelope/format.js';
+import {
+  DATA_KEY_ID_LENGTH,
+  DATA_KEY_ID_OFFSET,
+  MAGIC,
+  armor,
+  damagedCiphertext,
+  looksLikeCiphertext,
+  looksLikeEnvelope,
+  readDataKeyId,
+  textCiphertext,
+} from '../envelope/format.js';
 import { errors } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMigrations } from '../migration/migrations.js';
@@ -50,22 +60,40 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     return run();
   };
 
+  /**
+   * Bytes that are not an envelope, as they are: unless they start like ciphertext, or name one of
+   * this database's data keys where an envelope names it (a damaged envelope is never plaintext).
+   */
+  const plainBytes = async (bytes: Buffer): Promise<Buffer> => {
+    if (looksLikeCiphertext(bytes)) {
+      // The exact magic: the header says what is wrong (a version atrest does not know, too short).
+      if (bytes.subarray(0, MAGIC.length).equals(MAGIC)) readDataKeyId(bytes);
+      throw damagedCiphertext();
+    }
+    if (bytes.length >= DATA_KEY_ID_OFFSET + DATA_KEY_ID_LENGTH) {
+      const id = bytes.toString('hex', DATA_KEY_ID_OFFSET, DATA_KEY_ID_OFFSET + DATA_KEY_ID_LENGTH);
+      if ((await store.dataKey(id)) !== undefined) throw damagedCiphertext();
+    }
+    return Buffer.from(bytes);
+  };
+
   const decrypt = async (ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> => {
     open();
     const { context } = resolveCrypt(options);
     let bytes: Buffer;
     if (typeof ciphertext === 'string') {
-      if (!isArmored(ciphertext)) {
+      const cipher = textCiphertext(ciphertext);
+      if (cipher === undefined) {
         if (options?.allowPlaintext === true) return Buffer.from(ciphertext, 'utf8');
         throw errors.notEncrypted(
           'The value is not atrest ciphertext (no "atrest:v1:" prefix).',
           'Pass allowPlaintext to read legacy plaintext.',
         );
       }
-      bytes = dearmor(ciphertext);
+      bytes = cipher;
     } else {
       bytes = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
-      if (!looksLikeEnvelope(bytes) && options?.allowPlaintext === true) return Buffer.from(bytes);
+      if (!looksLikeEnvelope(bytes) && options?.allowPlaintext === true) return plainBytes(bytes);
     }
     return envelope.decrypt(bytes, context);
   };
@@ -82,7 +110,7 @@ export function makeAtrest(parts: InstanceParts): Atrest {
       checkSecretName(name);
       const row = await store.getSecret(name);
       if (row === undefined) return undefined;
-      if (!row.encrypted) return row.value;
+      if (!row.encrypted) return plainBytes(row.value);
       return envelope.decrypt(row.value, secretContext(name));
     },
     async getText(name) {

@@ -106,8 +106,10 @@ async function passOver<R extends { id: RowId }, W extends { row: R }>(
     try {
       items = source.items(row);
     } catch (err) {
-      // Turning encryption off: a cell that holds no ciphertext has nothing to decrypt.
-      if (mode === 'decrypt' && isAtrestError(err, 'ATREST_FORMAT_INVALID')) return undefined;
+      // Turning encryption off: a :json cell that is not an object holds no ciphertext to decrypt.
+      if (mode === 'decrypt' && isAtrestError(err, 'ATREST_FORMAT_INVALID') && err.details['notAnObject'] === true) {
+        return undefined;
+      }
       throw err;
     }
     for (const item of items) {

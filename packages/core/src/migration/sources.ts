@@ -1,7 +1,14 @@
 // The sources a migration pass walks: atrest's secrets table and each registered target, each
 // seen as pages of rows whose values (items) are rewritten by compare-and-swap through the store.
 import type { TargetSpec } from '../config/types.js';
-import { armor, dearmor, isArmored } from '../envelope/format.js';
+import {
+  DATA_KEY_ID_LENGTH,
+  DATA_KEY_ID_OFFSET,
+  armor,
+  damagedCiphertext,
+  looksLikeCiphertext,
+  textCiphertext,
+} from '../envelope/format.js';
 import { errors } from '../errors.js';
 import type { RowId, SecretRow, SecretSwap, Store, TargetRow, TargetSwap } from '../store/types.js';
 import { SECRETS_SCOPE, SECRETS_TARGET, cellStrings, checkTarget, secretContext, targetContext } from '../targets.js';
@@ -48,7 +55,18 @@ function only(replaced: ReadonlyMap<string | undefined, Replacement>): Replaceme
   return r;
 }
 
-function secretsSource(store: Store): Source<SecretRow, SecretSwap> {
+/**
+ * A value stored as plaintext, unless it starts like ciphertext or names one of the database's data
+ * keys where an envelope names it: a damaged envelope (or a row whose flag was changed) is never
+ * encrypted as if it were plaintext.
+ */
+function plainSecret(value: Buffer, dataKeyIds: ReadonlySet<string>): Buffer {
+  const named = value.toString('hex', DATA_KEY_ID_OFFSET, DATA_KEY_ID_OFFSET + DATA_KEY_ID_LENGTH);
+  if (looksLikeCiphertext(value) || dataKeyIds.has(named)) throw damagedCiphertext();
+  return value;
+}
+
+function secretsSource(store: Store, dataKeyIds: ReadonlySet<string>): Source<SecretRow, SecretSwap> {
   return {
     name: SECRETS_TARGET,
     scope: SECRETS_SCOPE,
@@ -62,7 +80,7 @@ function secretsSource(store: Store): Source<SecretRow, SecretSwap> {
       return [
         row.encrypted
           ? { field: undefined, context, cipher: row.value, plain: undefined }
-          : { field: undefined, context, cipher: undefined, plain: row.value },
+          : { field: undefined, context, cipher: undefined, plain: plainSecret(row.value, dataKeyIds) },
       ];
     },
     rebuild: (row, replaced) => {
@@ -85,9 +103,8 @@ function targetSource(store: Store, target: TargetSpec): Source<TargetRow, Targe
     items: (row) =>
       cellStrings(target, row.cell).map(({ field, value }) => {
         const context = Buffer.from(targetContext(target, field), 'utf8');
-        return isArmored(value)
-          ? { field, context, cipher: dearmor(value), plain: undefined }
-          : { field, context, cipher: undefined, plain: Buffer.from(value, 'utf8') };
+        const cipher = textCiphertext(value);
+        return { field, context, cipher, plain: cipher === undefined ? Buffer.from(value, 'utf8') : undefined };
       }),
     rebuild: (row, replaced) => {
       if (!target.json) return { row, cell: text(only(replaced)) };
@@ -127,8 +144,10 @@ export async function selectSources(
         });
   const sources: AnySource[] = [];
   for (const { target } of chosen) {
-    if (target === undefined) sources.push(anySource(secretsSource(store)));
-    else {
+    if (target === undefined) {
+      const dataKeyIds = new Set((await store.listDataKeys()).map((k) => k.id));
+      sources.push(anySource(secretsSource(store, dataKeyIds)));
+    } else {
       await checkTarget(store, target);
       sources.push(anySource(targetSource(store, target)));
     }
