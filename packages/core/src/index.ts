@@ -65,6 +65,7 @@ export type {
 } from './config/index.js';
 export { SECRETS_TARGET } from './targets.js';
 export type {
+  DataKeysCleanup,
   DataKeysReport,
   MigrationsApi,
   Progress,

@@ -183,6 +183,11 @@ class PostgresStore implements Store {
     return this.changed('drop the data keys in', sql, [new Date().toISOString()]);
   }
 
+  deleteDataKeys(ids: readonly string[], retiredBefore: string): Promise<number> {
+    const sql = 'DELETE FROM atrest_data_keys WHERE NOT active AND updated_at <= $2 AND id = ANY($1::text[])';
+    return this.changed('delete unused data keys from', sql, [ids, retiredBefore]);
+  }
+
   async listDataKeys(): Promise<DataKeyRecord[]> {
     const sql = `SELECT * FROM atrest_data_keys ORDER BY created_at ${C}, id ${C}`;
     return (await this.rows<DataKeyRow>('list the data keys of', sql)).map(toDataKey);

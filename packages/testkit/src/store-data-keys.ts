@@ -76,6 +76,24 @@ export async function dataKeyConformance(t: Test, make: MakeStoreHarness): Promi
     t.equal((await store.listDataKeys()).length, 4, 'the list keeps them');
   });
 
+  await t.test('delete: only retired keys of the ids given, unchanged since the time given', async (t) => {
+    const { store, connect } = await freshStore(t, make);
+    const retired = await store.createActiveDataKey(newDataKey({ label: 'r/2026-01-01' }));
+    const active = await store.createActiveDataKey(newDataKey({ label: 'a/2026-01-01' }));
+    const other = await store.createActiveDataKey(newDataKey({ label: 'o/2026-01-01' }));
+    await store.retireDataKey(retired.id);
+    await store.retireDataKey(other.id);
+    const before = new Date(Date.now() - 60_000).toISOString();
+    const ids = [retired.id, active.id];
+    t.equal(await store.deleteDataKeys(ids, before), 0, 'retired after the time given: kept');
+    const later = new Date(Date.now() + 60_000).toISOString();
+    t.equal(await (await connect()).deleteDataKeys(ids, later), 1, 'retired before it: deleted');
+    t.equal(await store.dataKey(retired.id), undefined, 'gone');
+    t.match(await store.dataKey(active.id), { active: true }, 'an active key is never deleted');
+    t.match(await store.dataKey(other.id), { active: false }, 'a key not named stays');
+    t.equal(await store.deleteDataKeys([], later), 0, 'no ids, nothing');
+  });
+
   await t.test('listDataKeys oldest first; newestDataKeys per provider key, newest first', async (t) => {
     const { store } = await freshStore(t, make);
     const at = (minute: number): string => new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString();

@@ -1,5 +1,5 @@
 // The reports of the migration commands as text: per target, per data key, and what is left.
-import type { DataKeysReport, TargetReport } from '@atrest/core';
+import type { DataKeysCleanup, DataKeysReport, TargetReport } from '@atrest/core';
 
 export function formatReports(reports: readonly TargetReport[], dryRun: boolean): string {
   const lines = [dryRun ? 'dry run: nothing was written' : ''];
@@ -30,4 +30,14 @@ export function formatDataKeys(r: DataKeysReport): string {
       `failed ${r.failed.length}`,
     ...r.failed.map((f) => `  failed data key ${f.id} (${f.provider}): ${f.code} ${f.message}`),
   ].join('\n');
+}
+
+export function formatCleanup(c: DataKeysCleanup, name: string): string {
+  const waiting =
+    c.waiting > 0
+      ? `; ${c.waiting} unused but retired less than data_keys_cache_ttl ago (a running node may still use ` +
+        `them): run '${name} secrets-migration cleanup' after ${c.deletableFrom ?? 'that'}`
+      : '';
+  const inUse = c.inUse > 0 ? `; ${c.inUse} retired but still holding values (re-encrypt moves them)` : '';
+  return `unused data keys deleted: ${c.deleted}${waiting}${inUse}`;
 }

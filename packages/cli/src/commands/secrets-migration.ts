@@ -1,10 +1,11 @@
-// `secrets-migration re-encrypt|re-encrypt-data-keys|rotate-data-keys`: values and data keys moved
-// onto the current provider, with progress and a report.
+// `secrets-migration re-encrypt|re-encrypt-data-keys|rotate-data-keys|cleanup`: values and data
+// keys moved onto the current provider, with progress and a report; data keys nothing uses deleted.
 import { errors } from '@atrest/core';
+import type { DataKeysCleanup } from '@atrest/core';
 import type { Command, CommandContext } from '../command.js';
 import { jsonOption, printData } from '../output.js';
 import { rowProgress } from '../progress.js';
-import { formatDataKeys, formatReports } from './reports.js';
+import { formatCleanup, formatDataKeys, formatReports } from './reports.js';
 
 function batchSize(ctx: CommandContext): number {
   const raw = ctx.value('batch-size');
@@ -25,6 +26,7 @@ const reEncryptCommand: Command = {
     'provider, and encrypts legacy plaintext. Works in batches of short transactions; a row the',
     'application changed meanwhile is never overwritten (it is retried, or reported). Safe to',
     'interrupt and to run again: a second run changes nothing. Progress is shown on a terminal.',
+    'A complete run (every target, no failure) ends with what secrets-migration cleanup does.',
     'Exit 1 if any row failed.',
   ].join('\n'),
   options: {
@@ -43,10 +45,20 @@ const reEncryptCommand: Command = {
     const a = await ctx.open();
     const progress = rowProgress(ctx.io);
     const dryRun = ctx.flag('dry-run');
+    let cleanup: DataKeysCleanup | undefined;
     const reports = await a.migrations
-      .reEncrypt({ dryRun, batchSize: size, targets: ctx.values('target'), onProgress: progress.onProgress })
+      .reEncrypt({
+        dryRun,
+        batchSize: size,
+        targets: ctx.values('target'),
+        onProgress: progress.onProgress,
+        onCleanup: (c) => {
+          cleanup = c;
+        },
+      })
       .finally(progress.finish);
-    await printData(ctx, reports, formatReports(reports, dryRun));
+    const cleaned = cleanup === undefined ? '' : `\n${formatCleanup(cleanup, ctx.name)}`;
+    await printData(ctx, reports, formatReports(reports, dryRun) + cleaned);
     return reports.some((r) => r.failed > 0) ? 1 : 0;
   },
 };
@@ -84,8 +96,29 @@ const rotateDataKeysCommand: Command = {
   },
 };
 
+const cleanupCommand: Command = {
+  path: ['secrets-migration', 'cleanup'],
+  summary: 'delete the data keys nothing uses (retired longer than data_keys_cache_ttl ago)',
+  usage: 'secrets-migration cleanup [--json]',
+  help: [
+    'Retires the active data keys of providers that are not current, then deletes every data key that',
+    'no secret and no value of a registered target names and that was retired longer than',
+    'data_keys_cache_ttl ago (a running node may use a data key that long after it was retired).',
+    'After it, a provider no data key needs can be removed from the configuration. A target that',
+    'cannot be read stops it before anything is deleted. re-encrypt does the same at the end of a',
+    'complete run.',
+  ].join('\n'),
+  options: { json: jsonOption },
+  async run(ctx) {
+    const report = await (await ctx.open()).migrations.cleanupDataKeys();
+    await printData(ctx, report, formatCleanup(report, ctx.name));
+    return 0;
+  },
+};
+
 export const secretsMigrationCommands: readonly Command[] = [
   reEncryptCommand,
   reEncryptDataKeysCommand,
   rotateDataKeysCommand,
+  cleanupCommand,
 ];

@@ -26,7 +26,9 @@ function formatStatus(s: AtrestStatus): string {
     if (!s.providers.some((p) => p.id === id)) lines.push(`  ${id}: NOT CONFIGURED, yet ${n.total} data keys use it`);
   }
   const dropped = s.dataKeys.dropped > 0 ? `; ${s.dataKeys.dropped} dropped when encryption was turned off` : '';
-  lines.push(`data keys: ${s.dataKeys.total} (${s.dataKeys.active} active)${dropped}`);
+  const unused =
+    (s.dataKeys.unused ?? 0) > 0 ? `; ${s.dataKeys.unused} unused (secrets-migration cleanup deletes them)` : '';
+  lines.push(`data keys: ${s.dataKeys.total} (${s.dataKeys.active} active)${dropped}${unused}`);
   const per = Object.entries(s.secrets.byProvider)
     .map(([p, n]) => `${p}: ${n}`)
     .join(', ');

@@ -138,10 +138,17 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     },
   };
 
-  const migrator = createMigrations({ store, envelope, registry: parts.registry, targets: config.targets });
+  const migrator = createMigrations({
+    store,
+    envelope,
+    registry: parts.registry,
+    targets: config.targets,
+    dataKeysCacheTtlMs: config.dataKeysCacheTtlMs,
+  });
   const migrations: MigrationsApi = {
     reEncrypt: (options) => whenOpen(() => migrator.reEncrypt(options)),
     reEncryptDataKeys: () => whenOpen(() => migrator.reEncryptDataKeys()),
+    cleanupDataKeys: () => whenOpen(() => migrator.cleanupDataKeys()),
     rotateDataKeys: () => whenOpen(() => migrator.rotateDataKeys()),
     rotateEncryptionKey: (options) => whenOpen(() => migrator.rotateEncryptionKey(options)),
     disableEncryption: (options) => whenOpen(() => migrator.disableEncryption(options)),

@@ -37,6 +37,11 @@ export type AtrestStatus = {
     total: number;
     active: number;
     dropped: number;
+    /**
+     * Retired or dropped data keys that no value names (`secrets-migration cleanup` deletes them once
+     * retired longer than data_keys_cache_ttl ago); absent when a target could not be counted.
+     */
+    unused?: number;
     byProvider: Record<string, { total: number; active: number }>;
   };
   secrets: { total: number; encrypted: number; plaintext: number; byProvider: Record<string, number> };
@@ -50,6 +55,7 @@ async function targetStatus(
   store: Store,
   target: TargetSpec,
   providerOf: ReadonlyMap<string, string>,
+  used: Set<string>,
 ): Promise<TargetStatus> {
   const ts: TargetStatus = {
     target: target.spec,
@@ -66,6 +72,7 @@ async function targetStatus(
     ts.invalid = counts.invalid;
     ts.plaintext = counts.plaintext;
     for (const [id, n] of counts.byDataKey) {
+      used.add(id);
       const provider = providerOf.get(id) ?? '?';
       ts.byProvider[provider] = (ts.byProvider[provider] ?? 0) + n;
       ts.encrypted += n;
@@ -109,10 +116,18 @@ export async function computeStatus(
   const secretsBy = await store.secretsByProvider();
   add(secrets, secretsBy.get('') ?? 0, Object.fromEntries([...secretsBy].filter(([p]) => p !== '')));
   const targets: TargetStatus[] = [];
+  const used = new Set<string>();
   for (const t of config.targets) {
-    const ts = await targetStatus(store, t, providerOf);
+    const ts = await targetStatus(store, t, providerOf, used);
     add(secrets, ts.plaintext, ts.byProvider);
     targets.push(ts);
+  }
+  let unused: number | undefined;
+  if (targets.every((t) => t.error === undefined)) {
+    unused = 0;
+    for (const k of allKeys) {
+      if (!k.active && !used.has(k.id) && (await store.countSecretsUnder([k.id])) === 0) unused++;
+    }
   }
   return {
     app: config.app,
@@ -133,6 +148,7 @@ export async function computeStatus(
       total: keys.length,
       active: keys.filter((k) => k.active).length,
       dropped: allKeys.length - keys.length,
+      ...(unused !== undefined ? { unused } : {}),
       byProvider,
     },
     secrets,

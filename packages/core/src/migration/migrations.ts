@@ -3,6 +3,7 @@
 // tells an operator what is running, where.
 import { hostname } from 'node:os';
 import type { MigrationLock } from '../store/types.js';
+import { cleanupDataKeys } from './cleanup.js';
 import { rewrapDataKeys } from './data-keys.js';
 import { reEncryptPass } from './reencrypt.js';
 import { disableEncryption, pruneKeys, rotateEncryptionKey } from './rotation.js';
@@ -23,9 +24,16 @@ export function createMigrations(ctx: MigrationContext): MigrationsApi {
       await lock.release();
     }
   };
+  const cleanup = () => cleanupDataKeys(ctx.store, ctx.targets, ctx.registry.currentId, ctx.dataKeysCacheTtlMs);
   return {
     reEncrypt: (options = {}) =>
-      locked('secrets-migration re-encrypt', (lock) => reEncryptPass(ctx, 'encrypt', options, lock)),
+      locked('secrets-migration re-encrypt', async (lock) => {
+        const reports = await reEncryptPass(ctx, 'encrypt', options, lock);
+        const complete = (options.targets?.length ?? 0) === 0 && options.dryRun !== true;
+        if (complete && reports.every((r) => r.failed === 0)) options.onCleanup?.(await cleanup());
+        return reports;
+      }),
+    cleanupDataKeys: () => locked('secrets-migration cleanup', cleanup),
     reEncryptDataKeys: () => locked('secrets-migration re-encrypt-data-keys', () => rewrapDataKeys(ctx, false)),
     rotateDataKeys: () =>
       locked('secrets-migration rotate-data-keys', async () => {

@@ -30,6 +30,8 @@ export type ReEncryptOptions = {
   /** Only these targets (`atrest_secrets` for atrest's own table, else `table.column`). */
   targets?: readonly string[];
   onProgress?: (p: Progress) => void;
+  /** Told what the data key cleanup at the end of a complete run did. */
+  onCleanup?: (c: DataKeysCleanup) => void;
 };
 
 /** Outcome of `reEncryptDataKeys` and the data key part of `rotateEncryptionKey`. */
@@ -46,6 +48,18 @@ export type DataKeysReport = {
   failed: { id: string; provider: string; code: string; message: string }[];
 };
 
+/** Outcome of the data key cleanup (`cleanupDataKeys`, and the end of a complete `reEncrypt`). */
+export type DataKeysCleanup = {
+  /** Data keys deleted: retired longer than data_keys_cache_ttl ago, and no value names them. */
+  deleted: number;
+  /** Retired data keys that values still name (a re-encrypt moves them). */
+  inUse: number;
+  /** Unused data keys retired too recently: a running node may still encrypt under them. */
+  waiting: number;
+  /** When the first of those may go (ISO-8601); run the cleanup again after it. */
+  deletableFrom?: string;
+};
+
 /** Options of `rotateEncryptionKey`. */
 export type RotateEncryptionKeyOptions = {
   /** For a passphrase provider: the new passphrase. */
@@ -57,8 +71,17 @@ export type RotateEncryptionKeyOptions = {
 
 /** What `atrest.migrations` offers: the work of the `secrets-migration` and `rotate-encryption-key` commands. */
 export type MigrationsApi = {
-  /** Move every value onto an active data key of the current provider; encrypt legacy plaintext. */
+  /**
+   * Move every value onto an active data key of the current provider; encrypt legacy plaintext.
+   * When every target was done without a failure (and not a dry run), the data keys nothing uses
+   * are cleaned up as `cleanupDataKeys` does.
+   */
   reEncrypt(options?: ReEncryptOptions): Promise<TargetReport[]>;
+  /**
+   * Retire the active data keys of providers that are not current, then delete the data keys no
+   * value names that were retired longer than data_keys_cache_ttl ago.
+   */
+  cleanupDataKeys(): Promise<DataKeysCleanup>;
   /** Re-wrap every data key with the current provider's current key. */
   reEncryptDataKeys(): Promise<DataKeysReport>;
   /** Retire the active data keys: new ones are made on the next encryption. Returns how many. */
@@ -77,4 +100,6 @@ export type MigrationContext = {
   readonly envelope: Envelope;
   readonly registry: ProviderRegistry;
   readonly targets: readonly TargetSpec[];
+  /** How long a node may keep using a data key after it was retired. */
+  readonly dataKeysCacheTtlMs: number;
 };

@@ -179,6 +179,19 @@ class SqliteStore implements Store {
     );
   }
 
+  deleteDataKeys(ids: readonly string[], retiredBefore: string): Promise<number> {
+    return this.run(
+      'delete unused data keys from',
+      () =>
+        this.db
+          .prepare(
+            `DELETE FROM atrest_data_keys
+             WHERE active = 0 AND updated_at <= ? AND id IN (SELECT value FROM json_each(?))`,
+          )
+          .run(retiredBefore, JSON.stringify(ids)).changes,
+    );
+  }
+
   listDataKeys(): Promise<DataKeyRecord[]> {
     return this.run('list the data keys of', () =>
       (this.db.prepare('SELECT * FROM atrest_data_keys ORDER BY created_at, id').all() as DataKeyRow[]).map(toDataKey),

@@ -147,6 +147,12 @@ export type Store = {
   retireActiveDataKeys(): Promise<number>;
   /** Mark every data key not dropped yet as dropped (and inactive); returns how many. */
   dropDataKeys(): Promise<number>;
+  /**
+   * Delete the data keys of these ids that are retired (or dropped) and unchanged since
+   * `retiredBefore` (ISO-8601), in one statement; returns how many. The caller has checked that no
+   * value names them: this is the data key cleanup, the only way a data key leaves the table.
+   */
+  deleteDataKeys(ids: readonly string[], retiredBefore: string): Promise<number>;
   /** Every data key, oldest first (created, then id). */
   listDataKeys(): Promise<DataKeyRecord[]>;
   /** How many data keys count (not dropped), of `provider` or of all. */
