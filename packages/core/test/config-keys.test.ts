@@ -23,6 +23,7 @@ t.test("core's keys: each variable is its path upper-cased after the prefix", as
         'security.encryption.data_keys_cache_cleanup_interval',
         'MY_APP_SECURITY_ENCRYPTION_DATA_KEYS_CACHE_CLEANUP_INTERVAL',
       ],
+      ['security.encryption.algorithm', 'MY_APP_SECURITY_ENCRYPTION_ALGORITHM'],
       ['database.path', 'MY_APP_DATABASE_PATH'],
       ['database.url', 'MY_APP_DATABASE_URL'],
       ['secrets_migration.targets', 'MY_APP_SECRETS_MIGRATION_TARGETS'],

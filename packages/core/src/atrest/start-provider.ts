@@ -10,6 +10,7 @@ import { CheckedProvider, providerFailure } from '../providers/checked.js';
 import type { ProviderLoader } from '../providers/loader.js';
 import type { DataKeyRecord, Store } from '../store/types.js';
 import { countTargetValues } from '../targets.js';
+import { asMissingSection } from './missing-section.js';
 import { configureProviderHint } from './provider-hint.js';
 
 /** What starting a provider needs besides its id. */
@@ -51,7 +52,7 @@ export async function startProvider(id: string, start: ProviderStart): Promise<C
   } catch (err) {
     const failure = providerFailure(id, 'start', err);
     if (failure.code === 'ATREST_KEY_MISSING') throw await explainMissingKey(failure, id, start);
-    throw failure;
+    throw asMissingSection(failure, id, config, start.builtins);
   }
 }
 

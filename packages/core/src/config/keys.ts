@@ -23,6 +23,8 @@ export const SHARED_SECTIONS: ReadonlySet<string> = new Set(['', 'security', 'da
 export const MODULE_KEY = 'module';
 
 const DEFAULT_TTL_MS = 15 * 60_000;
+/** `[security.encryption] algorithm` as Grafana takes it; atrest reads it and keeps its one format. */
+const GRAFANA_ALGORITHMS: readonly string[] = ['aes-gcm', 'aes-cfb'];
 const DEFAULT_CLEANUP_MS = 60_000;
 // Cache timers are plain setTimeout-style durations; a day is far beyond any useful TTL.
 const MAX_TTL_MS = 24 * 3_600_000;
@@ -160,6 +162,19 @@ function coreKeys(parseId: KeyTable['parseId'], idAllowed: string): CoreKey[] {
       "How often expired data keys are dropped from memory (Grafana's key of the same name)",
       DEFAULT_CLEANUP_MS,
     ),
+    {
+      key: 'security.encryption.algorithm',
+      doc: "Grafana's cipher choice, accepted from a Grafana file: atrest's format is fixed (AES-256-GCM)",
+      format: textFormat(
+        `${GRAFANA_ALGORITHMS.join(' or ')} (Grafana's values; atrest always uses AES-256-GCM)`,
+        (v) => {
+          if (v !== '' && !GRAFANA_ALGORITHMS.includes(v))
+            throw new Error(`must be ${GRAFANA_ALGORITHMS.join(' or ')}`);
+        },
+      ),
+      defaultValue: '',
+      sensitive: false,
+    },
     {
       key: 'database.path',
       doc: 'Path of the application database (SQLite)',

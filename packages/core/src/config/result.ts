@@ -68,6 +68,12 @@ export function buildResult(
       formatDuration(number('security.encryption.data_keys_cache_cleanup_interval')),
     ],
     ['secrets_migration.targets', targets.map((target) => target.spec)],
+    [
+      'security.encryption.algorithm',
+      text('security.encryption.algorithm') === ''
+        ? ''
+        : `${text('security.encryption.algorithm')} (not used: atrest's format is fixed, AES-256-GCM)`,
+    ],
   ]);
   const entries: ConfigEntry[] = [];
   for (const leaf of leaves) {
