@@ -1,7 +1,8 @@
 // Where values live besides what the caller holds: atrest's own secrets (bound to their names) and
 // the application's registered targets, `table.column` (a TEXT column of armored values) or
-// `table.column:json` (a JSON object whose string values are each armored). This module knows their
-// contexts and how to read a cell; the store reads and writes the rows.
+// `table.column:json` (a JSON object whose string values are each armored), either bound to its row
+// by `@key_column`. This module knows their contexts and how to read a cell; the store reads and
+// writes the rows.
 import type { TargetSpec } from './config/types.js';
 import { readDataKeyId, textCiphertext } from './envelope/format.js';
 import { errors, isAtrestError } from './errors.js';
@@ -17,12 +18,36 @@ export function secretContext(name: string): string {
   return `atrest_secrets:${name}`;
 }
 
-/** The context (and data key scope) of a target's values; a JSON field adds `.<field>`. */
-export function targetContext(target: Pick<TargetSpec, 'table' | 'column'>, field?: string): string {
-  return field === undefined ? `${target.table}.${target.column}` : `${target.table}.${target.column}.${field}`;
+/** The data key scope of a target's values: `table.column`. */
+export function targetScope(target: Pick<TargetSpec, 'table' | 'column'>): string {
+  return `${target.table}.${target.column}`;
 }
 
-/** Throws ATREST_CONFIG_INVALID unless the target's table and column exist. */
+/**
+ * The context of a target's value: `table.column`, then for a row-bound target
+ * `@<key column>:<UTF-8 byte length of the row key>:<row key>` (length-prefixed, so no row key and
+ * field can be mistaken for another), then for a JSON field `.<field>` (docs/FORMAT.md §1).
+ * ATREST_ROW_KEY_MISSING when the target is row-bound and the row key is undefined or null.
+ */
+export function targetContext(target: TargetSpec, field: string | undefined, row: string | null | undefined): string {
+  let context = targetScope(target);
+  if (target.rowKey !== undefined) {
+    if (row === undefined || row === null) {
+      throw errors.rowKeyMissing(
+        `The target ${target.spec} binds each value to its row's ${target.rowKey}, and ` +
+          (row === null ? `this row's ${target.rowKey} is NULL.` : 'no row was given.'),
+        row === null
+          ? `Give the row a ${target.rowKey} before its value is encrypted.`
+          : `Pass { row: <the row's ${target.rowKey}> } with the target.`,
+        { details: { target: target.spec, rowKey: target.rowKey } },
+      );
+    }
+    context += `@${target.rowKey}:${Buffer.byteLength(row, 'utf8')}:${row}`;
+  }
+  return field === undefined ? context : `${context}.${field}`;
+}
+
+/** Throws ATREST_CONFIG_INVALID unless the target's table and columns (the row key's too) exist. */
 export async function checkTarget(store: Store, target: TargetSpec): Promise<void> {
   const columns = await store.targetColumns(target);
   if (columns === undefined) {
@@ -38,6 +63,14 @@ export async function checkTarget(store: Store, target: TargetSpec): Promise<voi
         `(it has ${columns.join(', ')}).`,
       'Fix [secrets_migration] targets.',
       { details: { target: target.spec, missing: 'column' } },
+    );
+  }
+  if (target.rowKey !== undefined && !columns.includes(target.rowKey)) {
+    throw errors.configInvalid(
+      `The target ${target.spec} binds its values to the column ${target.rowKey}, which the table ${target.table} ` +
+        `does not have (it has ${columns.join(', ')}).`,
+      'Fix [secrets_migration] targets.',
+      { details: { target: target.spec, missing: 'rowKey' } },
     );
   }
 }

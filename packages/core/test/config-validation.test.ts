@@ -238,7 +238,7 @@ t.test('targets: table.column[:json], identifiers checked, no duplicates', async
     const err = await rejection(load({ env: { ATREST_SECRETS_MIGRATION_TARGETS: bad } }));
     t.equal(err.code, 'ATREST_CONFIG_INVALID', bad);
     t.equal(err.details['key'], 'secrets_migration.targets');
-    t.match(err.message, 'Allowed: table.column or table.column:json');
+    t.match(err.message, 'Allowed: table.column[:json][@row_key_column]');
   }
 });
 

@@ -10,10 +10,13 @@ type Shape = {
   readonly key: string;
   readonly keyType: string;
   readonly column: string;
-  /** SQL that reads the cell as text, NULL when its type is not text (as SQLite's store does). */
-  readonly cellText: string;
   /** SQL that turns the text parameter `v.cell` into the column's value. */
   readonly cellValue: string;
+  /** SQL that reads a row-bound target's row key as text (`t.` qualifies it in the swap). */
+  readonly rowKeyText: ((qualifier: string) => string) | undefined;
+  /** What a scan selects: the key, the cell as text (NULL when its type is not text, as SQLite's store
+   * does) and, for a row-bound target, its row key. */
+  readonly select: string;
 };
 
 const textTypes = /^(text|character varying|character|json|jsonb)(\(|$)/;
@@ -40,7 +43,7 @@ export class PostgresTargets {
 
   async read(target: TargetSpec, after: RowId | undefined, limit: number): Promise<TargetRow[]> {
     const s = await this.shape(target);
-    const select = `SELECT ${s.key} AS id, ${s.cellText} AS cell FROM ${s.table}`;
+    const select = `${s.select} FROM ${s.table}`;
     const { rows } =
       after === undefined
         ? await this.pool.query<TargetRow>(`${select} ORDER BY ${s.key} LIMIT $1`, [limit])
@@ -51,8 +54,7 @@ export class PostgresTargets {
   async reread(target: TargetSpec, ids: readonly RowId[]): Promise<TargetRow[]> {
     const s = await this.shape(target);
     const { rows } = await this.pool.query<TargetRow>(
-      `SELECT ${s.key} AS id, ${s.cellText} AS cell FROM ${s.table}
-       WHERE ${s.key} = ANY($1::${s.keyType}[]) ORDER BY ${s.key}`,
+      `${s.select} FROM ${s.table} WHERE ${s.key} = ANY($1::${s.keyType}[]) ORDER BY ${s.key}`,
       [ids],
     );
     return rows;
@@ -62,12 +64,17 @@ export class PostgresTargets {
   async swap(target: TargetSpec, swaps: readonly TargetSwap[]): Promise<TargetSwap[]> {
     if (swaps.length === 0) return [];
     const s = await this.shape(target);
+    const values = [swaps.map((w) => w.row.id), swaps.map((w) => w.cell), swaps.map((w) => w.row.cell)];
+    // A row-bound target's swap also checks the row key: a value encrypted for one key is never
+    // written to a row whose key changed meanwhile.
+    const sameRowKey = s.rowKeyText === undefined ? '' : ` AND ${s.rowKeyText('t.')} IS NOT DISTINCT FROM v.row_key`;
     const { rows } = await this.pool.query<{ id: RowId }>(
       `UPDATE ${s.table} AS t SET ${s.column} = ${s.cellValue}
-       FROM unnest($1::${s.keyType}[], $2::text[], $3::text[]) AS v(id, cell, old)
-       WHERE t.${s.key} = v.id AND (t.${s.column})::text IS NOT DISTINCT FROM v.old
+       FROM unnest($1::${s.keyType}[], $2::text[], $3::text[]${s.rowKeyText === undefined ? '' : ', $4::text[]'})
+         AS v(id, cell, old${s.rowKeyText === undefined ? '' : ', row_key'})
+       WHERE t.${s.key} = v.id AND (t.${s.column})::text IS NOT DISTINCT FROM v.old${sameRowKey}
        RETURNING t.${s.key} AS id`,
-      [swaps.map((w) => w.row.id), swaps.map((w) => w.cell), swaps.map((w) => w.row.cell)],
+      s.rowKeyText === undefined ? values : [...values, swaps.map((w) => w.row.rowKey ?? null)],
     );
     const written = new Set(rows.map((r) => String(r.id)));
     return swaps.filter((w) => !written.has(String(w.row.id)));
@@ -111,12 +118,18 @@ export class PostgresTargets {
     }
     const column = quote(target.column);
     const type = cell.type.split('(')[0];
+    const rowKey = target.rowKey === undefined ? undefined : quote(target.rowKey);
+    const rowKeyText = rowKey === undefined ? undefined : (qualifier: string) => `(${qualifier}${rowKey})::text`;
+    const cellText = textTypes.test(cell.type) ? `(${column})::text` : 'NULL::text';
     const shape: Shape = {
       table,
       key: quote(key.name),
       keyType: key.type,
       column,
-      cellText: textTypes.test(cell.type) ? `(${column})::text` : 'NULL::text',
+      rowKeyText,
+      select:
+        `SELECT ${quote(key.name)} AS id, ${cellText} AS cell` +
+        (rowKeyText === undefined ? '' : `, ${rowKeyText('')} AS "rowKey"`),
       // An explicit cast to varchar(n) would cut a long value short: assignment raises an error instead.
       cellValue: type === 'json' || type === 'jsonb' ? `v.cell::${type}` : 'v.cell',
     };

@@ -83,7 +83,9 @@ export function envelopeNaming(id: string): Buffer {
   return bytes;
 }
 
-/** A registered target on the application table `table`. */
-export function targetOn(table: string, column: string): TargetSpec {
-  return { spec: `${table}.${column}`, table, column, json: false };
+/** A registered target on the application table `table`; bound to its rows by `rowKey` when given. */
+export function targetOn(table: string, column: string, rowKey?: string): TargetSpec {
+  return rowKey === undefined
+    ? { spec: `${table}.${column}`, table, column, json: false }
+    : { spec: `${table}.${column}@${rowKey}`, table, column, json: false, rowKey };
 }

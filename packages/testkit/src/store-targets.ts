@@ -1,5 +1,6 @@
 // Store conformance, the application's registered targets: their columns, paged scans in key order
-// that see every row once, and compare-and-swap batches that never overwrite the application's writes.
+// that see every row once, and compare-and-swap batches that never overwrite the application's writes;
+// a row-bound target's scans carry each row's key, and its swaps lose when that key changed.
 import type { RowId, TargetRow } from '@atrest/core';
 import type { Test } from 'tap';
 import { freshStore, targetOn } from './store-harness.js';
@@ -86,5 +87,47 @@ export async function targetConformance(t: Test, make: MakeStoreHarness): Promis
     t.equal(await harness.readCell('conf_sources', ids[3] ?? 0, 'password'), undefined, 'the deleted row stays so');
     t.equal(await harness.readCell('conf_sources', ids[0] ?? 0, 'name'), 'a', 'other columns are left alone');
     t.same(await store.swapTargetCells(target, []), [], 'an empty batch');
+  });
+
+  await t.test('a row-bound target: scans carry the row key as text, swaps lose when it changed', async (t) => {
+    const { store, harness } = await freshStore(t, make);
+    await harness.createTable('conf_sources', ['uid', 'password']);
+    const ids = await harness.insertRows('conf_sources', [
+      { uid: 'u-1', password: 'a' },
+      { uid: null, password: 'b' },
+      { uid: 'u-3', password: 'c' },
+      { uid: 'u-4', password: 'd' },
+    ]);
+    const target = targetOn('conf_sources', 'password', 'uid');
+    const rows = await store.readTargetRows(target, undefined, 10);
+    t.same(
+      rows.map((r) => [r.cell, r.rowKey]),
+      [
+        ['a', 'u-1'],
+        ['b', null],
+        ['c', 'u-3'],
+        ['d', 'u-4'],
+      ],
+      'each row with its key; NULL as null',
+    );
+    const byId = await store.rereadTargetRows(targetOn('conf_sources', 'password', 'id'), [ids[2] ?? 0]);
+    t.same(
+      byId.map((r) => r.rowKey),
+      [String(ids[2])],
+      'an integer key as its text',
+    );
+    await harness.updateCell('conf_sources', ids[2] ?? 0, 'uid', 'u-3-renamed');
+    const lost = await store.swapTargetCells(
+      target,
+      rows.map((row) => ({ row, cell: `new ${row.cell}` })),
+    );
+    t.same(
+      lost.map((s) => s.row.id),
+      [ids[2]],
+      'the row whose key changed loses',
+    );
+    t.equal(await harness.readCell('conf_sources', ids[2] ?? 0, 'password'), 'c', 'its value is left alone');
+    t.equal(await harness.readCell('conf_sources', ids[1] ?? 0, 'password'), 'new b', 'a NULL key compares');
+    t.equal(await harness.readCell('conf_sources', ids[3] ?? 0, 'password'), 'new d');
   });
 }

@@ -1,6 +1,6 @@
 // An open atrest instance: encrypt/decrypt with contexts and scopes, atrest's own secrets, status,
 // the migrations, and close. Everything it stores goes through the Store seam.
-import type { AtrestConfig } from '../config/types.js';
+import type { AtrestConfig, TargetSpec } from '../config/types.js';
 import type { Envelope, ProviderRegistry } from '../envelope/envelope.js';
 import {
   DATA_KEY_ID_LENGTH,
@@ -19,7 +19,7 @@ import { createMigrations } from '../migration/migrations.js';
 import type { MigrationsApi } from '../migration/types.js';
 import type { CheckedProvider } from '../providers/checked.js';
 import type { Store } from '../store/types.js';
-import { SECRETS_SCOPE, secretContext, targetContext } from '../targets.js';
+import { SECRETS_SCOPE, secretContext, targetContext, targetScope } from '../targets.js';
 import { createSecretFiles } from './secret-files.js';
 import { computeStatus } from './status.js';
 import type { Atrest, CryptOptions, DecryptOptions, SecretsApi } from './types.js';
@@ -40,12 +40,39 @@ function checkSecretName(name: string): void {
   }
 }
 
+/** The target `name` (`table.column`, or a registered target's spec) names: registered, or bound to its column only. */
+function cryptTarget(name: string, targets: readonly TargetSpec[]): TargetSpec {
+  const registered = targets.find((t) => t.spec === name || targetScope(t) === name);
+  if (registered !== undefined) return registered;
+  const [table = '', column = ''] = name.split('.');
+  return { spec: name, table, column, json: false };
+}
+
+/** The text a row key is bound as. */
+function rowText(row: unknown): string {
+  if (typeof row === 'string') return row;
+  if ((typeof row === 'number' && Number.isInteger(row)) || typeof row === 'bigint') return String(row);
+  throw errors.usage('The row option is the row key: a string or an integer.');
+}
+
 /** The context and data key scope of an encryption. */
-function resolveCrypt(options: CryptOptions | undefined): { context: string | Uint8Array | undefined; scope: string } {
+function resolveCrypt(
+  options: CryptOptions | undefined,
+  targets: readonly TargetSpec[],
+): { context: string | Uint8Array | undefined; scope: string } {
   if (options?.target !== undefined) {
-    const [table = '', column = ''] = options.target.split('.');
-    return { context: targetContext({ table, column }, options.field), scope: targetContext({ table, column }) };
+    const target = cryptTarget(options.target, targets);
+    if (options.row !== undefined && target.rowKey === undefined) {
+      throw errors.usage(
+        `The target ${target.spec} is not bound to its rows, so it takes no row option.`,
+        `Register it as ${targetScope(target)}@<key column> to bind its values to their rows, or drop row.`,
+        { details: { target: target.spec } },
+      );
+    }
+    const row = options.row === undefined ? undefined : rowText(options.row);
+    return { context: targetContext(target, options.field, row), scope: targetScope(target) };
   }
+  if (options?.row !== undefined) throw errors.usage('The row option goes with a row-bound target option.');
   return { context: options?.context, scope: options?.scope ?? 'default' };
 }
 
@@ -79,7 +106,7 @@ export function makeAtrest(parts: InstanceParts): Atrest {
 
   const decrypt = async (ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> => {
     open();
-    const { context } = resolveCrypt(options);
+    const { context } = resolveCrypt(options, config.targets);
     let bytes: Buffer;
     if (typeof ciphertext === 'string') {
       const cipher = textCiphertext(ciphertext);
@@ -159,13 +186,13 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     config,
     async encrypt(plaintext, options) {
       open();
-      const { context, scope } = resolveCrypt(options);
+      const { context, scope } = resolveCrypt(options, config.targets);
       return envelope.encrypt(plaintext, context, scope);
     },
     decrypt,
     async encryptText(plaintext, options) {
       open();
-      const { context, scope } = resolveCrypt(options);
+      const { context, scope } = resolveCrypt(options, config.targets);
       return armor(await envelope.encrypt(plaintext, context, scope));
     },
     async decryptText(text, options) {

@@ -32,6 +32,11 @@ export type CryptOptions = {
   target?: string;
   /** With `target` of a JSON column: the field whose value this is. */
   field?: string;
+  /**
+   * With a row-bound `target` (`table.column@key_column`), required: the row's key, as the database's
+   * text cast writes it (a number is bound as its decimal text). A value copied to another row fails.
+   */
+  row?: string | number | bigint;
 };
 
 /** Options of decrypt. */

@@ -55,7 +55,7 @@ export function parseProviderId(id: string): { type: string; name: string } | un
 }
 
 export const TARGETS_ALLOWED =
-  'table.column or table.column:json items separated by spaces or commas, table and column being identifiers' +
+  'table.column[:json][@row_key_column] items separated by spaces or commas, table and columns being identifiers' +
   ' (letters, digits and "_", not starting with a digit), each column once';
 
 /** What a provider id may be, the built-in types given as examples. */
@@ -76,22 +76,26 @@ export function parseTargets(text: string): TargetSpec[] {
   const targets: TargetSpec[] = [];
   const seen = new Set<string>();
   for (const spec of splitList(text)) {
-    const match = /^([^.:]+)\.([^.:]+)(?::(json))?$/.exec(spec);
+    const match = /^([^.:@]+)\.([^.:@]+)(?::(json))?(?:@([^.:@]+))?$/.exec(spec);
     const table = match?.[1];
     const column = match?.[2];
+    const rowKey = match?.[4];
     if (
       match === null ||
       table === undefined ||
       column === undefined ||
       !IDENTIFIER_PATTERN.test(table) ||
-      !IDENTIFIER_PATTERN.test(column)
+      !IDENTIFIER_PATTERN.test(column) ||
+      (rowKey !== undefined && !IDENTIFIER_PATTERN.test(rowKey))
     ) {
-      throw new Error(`"${spec}" is not table.column or table.column:json`);
+      throw new Error(`"${spec}" is not table.column[:json][@row_key_column]`);
     }
+    if (rowKey === column) throw new Error(`"${spec}" binds ${column} to itself: name another column after @`);
     const place = `${table}.${column}`;
     if (seen.has(place)) throw new Error(`${place} is listed twice`);
     seen.add(place);
-    targets.push({ spec, table, column, json: match[3] === 'json' });
+    const json = match[3] === 'json';
+    targets.push(rowKey === undefined ? { spec, table, column, json } : { spec, table, column, json, rowKey });
   }
   return targets;
 }

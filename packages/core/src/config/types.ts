@@ -42,6 +42,8 @@ export type TargetSpec = {
   column: string;
   /** True for `:json` (the column holds a JSON object whose values are encrypted). */
   json: boolean;
+  /** For `@<column>`: the column whose value binds each row's values to that row (part of the context). */
+  rowKey?: string;
 };
 
 /** One validated `[security.encryption.<type>.<name>]` section. */

@@ -11,7 +11,15 @@ import {
 } from '../envelope/format.js';
 import { errors } from '../errors.js';
 import type { RowId, SecretRow, SecretSwap, Store, TargetRow, TargetSwap } from '../store/types.js';
-import { SECRETS_SCOPE, SECRETS_TARGET, cellStrings, checkTarget, secretContext, targetContext } from '../targets.js';
+import {
+  SECRETS_SCOPE,
+  SECRETS_TARGET,
+  cellStrings,
+  checkTarget,
+  secretContext,
+  targetContext,
+  targetScope,
+} from '../targets.js';
 
 /** One value of a row; its context is bytes, made once for both the decryption and the new encryption. */
 export type Item = {
@@ -94,7 +102,7 @@ function targetSource(store: Store, target: TargetSpec): Source<TargetRow, Targe
   const text = (r: Replacement): string => ('cipher' in r ? armor(r.cipher) : r.plain.toString('utf8'));
   return {
     name: target.spec,
-    scope: targetContext(target),
+    scope: targetScope(target),
     count: () => store.countTargetRows(target),
     read: (after, limit) => store.readTargetRows(target, after, limit),
     reread: (ids) => store.rereadTargetRows(target, ids),
@@ -102,7 +110,7 @@ function targetSource(store: Store, target: TargetSpec): Source<TargetRow, Targe
     rowName: (row) => String(row.id),
     items: (row) =>
       cellStrings(target, row.cell).map(({ field, value }) => {
-        const context = Buffer.from(targetContext(target, field), 'utf8');
+        const context = Buffer.from(targetContext(target, field, row.rowKey), 'utf8');
         const cipher = textCiphertext(value);
         return { field, context, cipher, plain: cipher === undefined ? Buffer.from(value, 'utf8') : undefined };
       }),
@@ -117,7 +125,7 @@ function targetSource(store: Store, target: TargetSpec): Source<TargetRow, Targe
 
 /**
  * The sources named (all when none): `atrest_secrets` and the registered targets, by spec or by
- * `table.column` without `:json`. Every target's table and column must exist.
+ * `table.column` alone. Every target's table and columns must exist.
  */
 export async function selectSources(
   store: Store,
@@ -132,7 +140,7 @@ export async function selectSources(
     names === undefined || names.length === 0
       ? all
       : names.map((n) => {
-          const hit = all.find((s) => s.name === n || s.name.replace(/:json$/, '') === n);
+          const hit = all.find((s) => s.name === n || (s.target !== undefined && targetScope(s.target) === n));
           if (hit === undefined) {
             throw errors.usage(
               `Unknown target ${n}: the targets are ${all.map((s) => s.name).join(', ')}.`,

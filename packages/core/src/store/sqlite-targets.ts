@@ -13,8 +13,11 @@ type Statements = {
   swap: Database.Statement;
 };
 
-type CellRow = { id: number; cell: unknown };
-const toRow = (r: CellRow): TargetRow => ({ id: r.id, cell: typeof r.cell === 'string' ? r.cell : null });
+type CellRow = { id: number; cell: unknown; rowKey?: string | null };
+const toRow = (r: CellRow): TargetRow => {
+  const cell = typeof r.cell === 'string' ? r.cell : null;
+  return r.rowKey === undefined ? { id: r.id, cell } : { id: r.id, cell, rowKey: r.rowKey };
+};
 
 export class SqliteTargets {
   private readonly statements = new Map<string, Statements>();
@@ -41,7 +44,11 @@ export class SqliteTargets {
   /** The swaps that lost (call inside a transaction). */
   swap(target: TargetSpec, swaps: readonly TargetSwap[]): TargetSwap[] {
     const statement = this.of(target).swap;
-    return swaps.filter((s) => statement.run(s.cell, s.row.id, s.row.cell).changes !== 1);
+    const run = (s: TargetSwap) =>
+      target.rowKey === undefined
+        ? statement.run(s.cell, s.row.id, s.row.cell)
+        : statement.run(s.cell, s.row.id, s.row.cell, s.row.rowKey ?? null);
+    return swaps.filter((s) => run(s).changes !== 1);
   }
 
   private of(target: TargetSpec): Statements {
@@ -49,16 +56,20 @@ export class SqliteTargets {
     if (s === undefined) {
       const table = `"${target.table}"`;
       const column = `"${target.column}"`;
+      // A row-bound target reads the row key with the cell, and a swap also checks it is unchanged:
+      // a value encrypted for one key is never written to a row whose key changed meanwhile.
+      const rowKey = target.rowKey === undefined ? undefined : `CAST("${target.rowKey}" AS TEXT)`;
+      const select = `SELECT rowid AS id, ${column} AS cell${rowKey === undefined ? '' : `, ${rowKey} AS rowKey`}`;
       s = {
         count: this.db.prepare(`SELECT count(*) AS n FROM ${table}`),
-        read: this.db.prepare(
-          `SELECT rowid AS id, ${column} AS cell FROM ${table} WHERE rowid > ? ORDER BY rowid LIMIT ?`,
-        ),
+        read: this.db.prepare(`${select} FROM ${table} WHERE rowid > ? ORDER BY rowid LIMIT ?`),
         reread: this.db.prepare(
-          `SELECT rowid AS id, ${column} AS cell FROM ${table}
-           WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
+          `${select} FROM ${table} WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
         ),
-        swap: this.db.prepare(`UPDATE ${table} SET ${column} = ? WHERE rowid = ? AND ${column} IS ?`),
+        swap: this.db.prepare(
+          `UPDATE ${table} SET ${column} = ? WHERE rowid = ? AND ${column} IS ?` +
+            (rowKey === undefined ? '' : ` AND ${rowKey} IS ?`),
+        ),
       };
       this.statements.set(target.spec, s);
     }

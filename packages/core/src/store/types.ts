@@ -102,9 +102,11 @@ export type TargetRow = {
   readonly id: RowId;
   /** The cell as text; null when SQL NULL or not text. */
   readonly cell: string | null;
+  /** For a row-bound target (`@key_column`): that column's value cast to text; null when SQL NULL. */
+  readonly rowKey?: string | null;
 };
 
-/** A compare-and-swap of one target cell: written only if the cell still holds `row.cell`. */
+/** A compare-and-swap of one target cell: written only if the cell and row key still hold `row.cell`, `row.rowKey`. */
 export type TargetSwap = { readonly row: TargetRow; readonly cell: string };
 
 /** A migration lock held by this process. */
