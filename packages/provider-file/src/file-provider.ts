@@ -2,7 +2,7 @@
 // generated on first boot). The wrapped record names the key by fingerprint, so a key file that
 // is missing the key is told apart from a damaged value.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { configProblem, defineProvider, encodeContext, errors } from '@atrest/core';
 import type { EncryptionContext, KeyProvider, KeyRotation, ProviderCreateOptions, WrappedKey } from '@atrest/core';
 import { addKeyVersion, bareKeyBackupPath, createKeyFile, readKeyFile, replaceKeyFile } from './keyfile.js';
@@ -27,6 +27,8 @@ export class FileKeyProvider implements KeyProvider {
   constructor(
     readonly path: string,
     private readonly ring: KeyRing,
+    /** This process made the key file just now (first boot). */
+    private readonly created = false,
   ) {}
 
   private get primary(): FileKey {
@@ -122,6 +124,19 @@ export class FileKeyProvider implements KeyProvider {
     return this.primary.fingerprint;
   }
 
+  holdsKey(keyRef: string): boolean {
+    return this.ring.keys.some((k) => k.fingerprint === keyRef);
+  }
+
+  /** Remove the key file made at this start, if it still holds only that key (nothing was added to it). */
+  async discardNewKey(): Promise<boolean> {
+    if (!this.created) return false;
+    const now = readKeyFile(this.path);
+    if (now.keys.length !== 1 || now.keys[0]?.fingerprint !== this.currentKeyRef) return false;
+    unlinkSync(this.path);
+    return true;
+  }
+
   /** A new key version becomes primary; old versions stay for unwrapping until pruned. */
   readonly rotation: Extract<KeyRotation, { kind: 'generated-key' }> = {
     kind: 'generated-key',
@@ -161,7 +176,8 @@ export function openKeyFile(path: string, firstUse: boolean): FileKeyProvider {
     // Core says why no key may be made now (data keys exist, or the command only reads).
     throw errors.keyMissing(`The key file ${path} is missing.`, '', { details: { path } });
   }
-  return new FileKeyProvider(path, createKeyFile(path));
+  const { ring, created } = createKeyFile(path);
+  return new FileKeyProvider(path, ring, created);
 }
 
 export const fileProvider = defineProvider<FileProviderConfig>({

@@ -168,9 +168,9 @@ function makeParents(dir: string): void {
 
 /**
  * First boot: create the key file with one new key. Never overwrites: when another process created
- * it first, returns theirs.
+ * it first, returns theirs (`created` false).
  */
-export function createKeyFile(path: string): KeyRing {
+export function createKeyFile(path: string): { ring: KeyRing; created: boolean } {
   makeParents(dirname(path));
   const key = randomBytes(32);
   const ring: KeyRing = {
@@ -182,12 +182,12 @@ export function createKeyFile(path: string): KeyRing {
     linkSync(tmp, path); // fails with EEXIST rather than replace an existing key file
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return readKeyFile(path);
+    return { ring: readKeyFile(path), created: false };
   } finally {
     unlinkSync(tmp);
   }
   fsyncDir(dirname(path));
-  return ring;
+  return { ring, created: true };
 }
 
 /** Where the first rotation keeps an operator's bare key file: `<path>.<fingerprint of its key>.bak`. */

@@ -8,6 +8,7 @@ import type { ProviderRegistry } from '../envelope/envelope.js';
 import { errors } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import type { CheckedProvider } from '../providers/checked.js';
+import { checkKeyRecord } from '../providers/key-record.js';
 import { ProviderLoader } from '../providers/loader.js';
 import { openStore } from '../store/open.js';
 import { canary } from './canary.js';
@@ -55,7 +56,11 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
       create,
       dataKeys: (await store.listDataKeys()).filter((r) => r.droppedAt === null),
     };
-    for (const id of config.availableProviders) providers.set(id, await startProvider(id, start));
+    for (const id of config.availableProviders) {
+      const provider = await startProvider(id, start);
+      providers.set(id, provider);
+      await checkKeyRecord(store, provider, create);
+    }
     const registry: ProviderRegistry = {
       currentId: config.encryptionProvider,
       get(id: string): CheckedProvider {

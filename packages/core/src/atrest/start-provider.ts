@@ -102,8 +102,8 @@ async function missingForData(
   const s = dependents === 1 ? '' : 's';
   const counted = `${uncounted.length === 0 ? '' : 'at least '}${dependents} secret${s} depend${s === '' ? 's' : ''}`;
   return errors.keyMissing(
-    `${err.message} The database holds data keys wrapped by it: restore it from your backup (or point the key ` +
-      'path at it); atrest never creates a new key over existing data. ' +
+    `${err.message} The database holds data keys wrapped by it: restore it from your backup, copy it from ` +
+      'another node (or point the key path at it); atrest never creates a new key over existing data. ' +
       `Missing key fingerprint${many ? 's' : ''}: ${fingerprints.join(', ')}; ${counted} on ${many ? 'them' : 'it'}` +
       (uncounted.length === 0 ? '.' : `; not counted: ${uncounted.join('; ')}.`),
     '',

@@ -2,6 +2,7 @@
 // passphrase, every data key it wrapped re-wrapped under it and the active ones retired in one
 // transaction; pruning the old versions once no data key needs them; and turning encryption off.
 import { errors } from '../errors.js';
+import { recordRotatedKey } from '../providers/key-record.js';
 import type { MigrationLock } from '../store/types.js';
 import { rewrapDataKeys } from './data-keys.js';
 import { failedDataKey } from './failures.js';
@@ -52,6 +53,7 @@ export async function rotateEncryptionKey(
       );
     }
     await provider.rotateKey(options.newSecret);
+    await recordRotatedKey(ctx.store, provider);
     report = await rewrapDataKeys(ctx, true, unwrapped);
   } finally {
     for (const key of unwrapped.values()) key.fill(0);

@@ -146,6 +146,20 @@ export class CheckedProvider {
     return this.inner.currentKeyRef;
   }
 
+  /** Whether the provider holds the key `keyRef` (false when it cannot tell). */
+  holdsKey(keyRef: string): boolean {
+    return this.inner.holdsKey?.(keyRef) ?? false;
+  }
+
+  /** Remove the key the provider made at this start, if it made one; returns whether it did. */
+  async discardNewKey(): Promise<boolean> {
+    return (
+      (await this.inner.discardNewKey?.().catch((err: unknown) => {
+        throw providerFailure(this.id, 'remove the key it made', err);
+      })) ?? false
+    );
+  }
+
   /** Switch to a new provider key (key-file version, passphrase); this instance then uses it. */
   async rotateKey(newPassphrase?: string): Promise<void> {
     const rotation = this.inner.rotation;

@@ -65,6 +65,17 @@ export type KeyProvider = {
    * key-file fingerprint). Key rotation and `--prune` tell the current key from old ones by it.
    */
   readonly currentKeyRef?: string;
+  /**
+   * For a provider whose keys are at hand (a key file): whether the key `keyRef` is among them. Core
+   * tells a node whose key file lacks the key the database moved to from one that rotated past it.
+   */
+  holdsKey?(keyRef: string): boolean;
+  /**
+   * Remove the key `create` made at this start (first boot), if it made one; returns whether it
+   * removed one. Core calls it when the database belongs to another key already (another node
+   * booted first), so that no unused key is left behind.
+   */
+  discardNewKey?(): Promise<boolean>;
   /** Set when the provider rotates a key of its own; see `KeyRotation`. */
   readonly rotation?: KeyRotation;
   /** Optional health check: resolves when the provider is usable, throws an AtrestError otherwise. */
