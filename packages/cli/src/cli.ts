@@ -1,6 +1,7 @@
 // The `atrest` command runner: reads the command line against the command table, opens atrest with
 // the global options, runs the command, and reports any failure with its catalogue exit code.
 // `runCli` is embeddable: an application mounts it under its own command name and app name.
+import { userInfo } from 'node:os';
 import { openAtrest } from '@atrest/core';
 import type { Atrest, Logger, OpenAtrestOptions } from '@atrest/core';
 import { readCommandLine } from './arguments.js';
@@ -36,6 +37,15 @@ function stderrLogger(io: CliIo): Logger {
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
 
+/** Who runs the CLI, for the audit trail: `cli:<user>` (the uid when the user has no name). */
+function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return `cli:uid ${process.getuid?.() ?? '?'}`;
+  }
+}
+
 function openOptionsFor(options: OptionValues, run: RunCliOptions, logger: Logger): OpenAtrestOptions {
   const text = (key: string) => {
     const v = options[key];
@@ -52,6 +62,7 @@ function openOptionsFor(options: OptionValues, run: RunCliOptions, logger: Logge
     app: text('app') ?? run.app ?? 'atrest',
     options: explicit,
     logger,
+    actor: cliActor(),
     appRoot: run.appRoot ?? process.cwd(),
     ...(configFile !== undefined ? { configFile } : {}),
     ...(envFile !== undefined ? { envFile } : {}),

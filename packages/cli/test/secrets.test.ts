@@ -33,6 +33,13 @@ t.test('binary round trips: a 1 MiB random file and a PEM certificate', async (t
     (JSON.parse(list.stdout.toString()) as { name: string }[]).map((s) => s.name),
     ['big', 'ca.pem'],
   );
+  t.same(
+    (JSON.parse(list.stdout.toString()) as { size: number }[]).map((s) => s.size),
+    [big.length, Buffer.byteLength(pem)],
+    "secrets list shows each value's size, not the stored size",
+  );
+  const text = (await runAtrest([...b.args, 'secrets', 'list'])).stdout.toString();
+  t.match(text, new RegExp(`^ca\\.pem\t${Buffer.byteLength(pem)} bytes\tencrypted`, 'm'));
   t.equal((await runAtrest([...b.args, 'secrets', 'delete', 'big'])).code, 0);
   const gone = await runAtrest([...b.args, 'secrets', 'get', 'big']);
   t.equal(gone.code, 1, 'a missing secret is exit 1');

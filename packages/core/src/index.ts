@@ -50,7 +50,19 @@ export type {
   SecretInfo,
   SecretsApi,
 } from './atrest/types.js';
-export type { AtrestStatus, TargetStatus } from './atrest/status.js';
+export type {
+  AtrestStatus,
+  KeyVersionStatus,
+  ProviderStatus,
+  RetiredDataKeyStatus,
+  TargetStatus,
+  WorkLeft,
+} from './atrest/status.js';
+export { healthExitCode } from './atrest/health.js';
+export type { AtrestHealth, HealthState, ProviderHealthReport } from './atrest/health.js';
+export { registerMetrics } from './observability/prometheus.js';
+export type { MetricsSnapshot } from './observability/metrics.js';
+export type { AuditEvent, AuditEventName } from './observability/audit.js';
 export { formatConfigEntries } from './config/index.js';
 export { didYouMean } from './config/suggest.js';
 export type {

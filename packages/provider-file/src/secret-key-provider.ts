@@ -16,6 +16,11 @@ const RECORD_LENGTH = PARAMS + NONCE + 32 + TAG;
 const AAD_PREFIX = Buffer.from('atrest-secret-key-wrap:v1');
 /** Minimum passphrase length, as Metabase requires. */
 export const MIN_PASSPHRASE_LENGTH = 16;
+/**
+ * Passphrases published in other products' documentation and sample files: anyone can read data
+ * wrapped under them. Grafana's default `secret_key`.
+ */
+const WELL_KNOWN_PASSPHRASES: readonly string[] = ['SW2YcwTIb9zpOOhoPsMm'];
 /** Default scrypt cost: N = 2^15, r = 8, p = 1 (about 32 MiB and tens of milliseconds). */
 export const DEFAULT_KDF = { log2N: 15, r: 8, p: 1 } as const;
 
@@ -105,6 +110,14 @@ export class SecretKeyProvider implements KeyProvider {
       );
     }
     return key;
+  }
+
+  get warnings(): readonly string[] {
+    if (!WELL_KNOWN_PASSPHRASES.includes(this.passphrase.normalize('NFC'))) return [];
+    return [
+      "the passphrase is Grafana's published default secret_key: anyone can unwrap these data keys. " +
+        'Rotate it: atrest rotate-encryption-key --full (the new passphrase on stdin or a prompt).',
+    ];
   }
 
   describe(): Record<string, string | number> {

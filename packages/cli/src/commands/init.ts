@@ -1,4 +1,5 @@
 // `init`: atrest's tables and the first-boot key, then what was set up.
+import { errors } from '@atrest/core';
 import type { Command } from '../command.js';
 import { jsonOption, printData } from '../output.js';
 
@@ -9,7 +10,8 @@ export const initCommand: Command = {
   help: [
     "Creates atrest's tables in the database and, on first boot with the file provider, the key file",
     '(0600, never overwritten). Prints the database, the provider and its key facts (key path and',
-    'fingerprint). Running it again changes nothing.',
+    'fingerprint). Running it again changes nothing. Then checks the health of the current provider',
+    '(a KMS key that does not exist, is disabled or is of the wrong kind): exit 1 when it is unusable.',
   ].join('\n'),
   options: { json: jsonOption },
   async run(ctx) {
@@ -26,6 +28,14 @@ export const initCommand: Command = {
         ...Object.entries(details).map(([k, v]) => `${k}: ${v}`),
       ].join('\n'),
     );
+    const current = s.providers.find((p) => p.current);
+    if (current !== undefined && !current.healthy) {
+      throw errors.providerFailed(
+        `init: the current provider ${current.id} is unusable: ${current.reason ?? 'its health check failed'}`,
+        'Fix it (the key, its permissions, the service), then run init again.',
+        { details: { provider: current.id } },
+      );
+    }
     return 0;
   },
 };

@@ -1,29 +1,69 @@
-// `status`: providers and their health, data keys and secrets per provider, plaintext left.
-import type { AtrestStatus } from '@atrest/core';
+// `status`: a block per provider with its health, key facts, data keys and key versions; values per
+// provider and target; the work left for re-encrypt; a few figures. `status --check` is the probe
+// for liveness and readiness scripts: one line (or JSON), exit 0 healthy, 1 degraded, 2 unusable.
+import { healthExitCode, isAtrestError } from '@atrest/core';
+import type { AtrestHealth, AtrestStatus, ProviderStatus, TargetStatus, WorkLeft } from '@atrest/core';
 import type { Command } from '../command.js';
 import { jsonOption, printData } from '../output.js';
 
-function providerLine(p: AtrestStatus['providers'][number]): string {
-  const facts = Object.entries(p.details)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  const health = p.healthy ? 'healthy' : `UNHEALTHY: ${p.reason ?? ''}`;
-  const keys = `data keys ${p.dataKeys.total} (${p.dataKeys.active} active)`;
-  return `  ${p.id}${p.current ? ' (current)' : ''}: ${health}; ${keys}${facts ? `; ${facts}` : ''}`;
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-function targetLine(t: AtrestStatus['targets'][number]): string {
-  if (t.error !== undefined) return `  target ${t.target}: ERROR ${t.error}`;
+function providerBlock(p: ProviderStatus): string[] {
+  const lines = [`provider ${p.id}${p.current ? ' (current)' : ''}`];
+  lines.push(`  health: ${p.healthy ? 'healthy' : `UNHEALTHY: ${p.reason ?? ''}`}`);
+  if (!p.healthy && !p.needed) lines.push('  not needed: no data key in use was wrapped by it');
+  for (const w of p.warnings) lines.push(`  WARNING: ${w}`);
+  for (const [k, v] of Object.entries(p.details)) lines.push(`  ${k}: ${v}`);
+  lines.push(`  data keys: ${p.dataKeys.total} (${p.dataKeys.active} active), ${plural(p.values, 'value')}`);
+  for (const v of p.keyVersions) {
+    const what = `${plural(v.dataKeys, 'data key')}, ${plural(v.values, 'value')}`;
+    lines.push(`  key ${v.keyRef}${v.current ? ' (current)' : ''}: ${what}`);
+  }
+  return lines;
+}
+
+function workText(w: WorkLeft): string {
+  const on = `${w.onRetiredDataKeys} on retired data keys, ${w.onOtherProviders} on other providers`;
+  return `${w.plaintext} plaintext, ${on}`;
+}
+
+function targetLine(t: TargetStatus): string {
+  if (t.error !== undefined) return `target ${t.target}: ERROR ${t.error}`;
   const invalid = t.invalid > 0 ? `, ${t.invalid} rows not a JSON object` : '';
   const counts = `${t.rows} rows, ${t.values} values, ${t.encrypted} encrypted, ${t.plaintext} plaintext`;
-  return `  target ${t.target}: ${counts}${invalid}`;
+  return `target ${t.target}: ${counts}${invalid}`;
+}
+
+function figures(s: AtrestStatus): string {
+  const m = s.metrics;
+  const count = (op: string, outcome: string): number =>
+    m.operations.find((o) => o.operation === op && o.outcome === outcome)?.count ?? 0;
+  const calls = m.providerRequests.reduce((n, r) => n + r.count, 0);
+  return (
+    `this run: ${count('encrypt', 'success')} encrypted, ${count('decrypt', 'success')} decrypted, ` +
+    `${count('encrypt', 'failure') + count('decrypt', 'failure')} failed; data key cache ${m.cache.hits} hits, ` +
+    `${m.cache.misses} misses; ${plural(calls, 'provider request')}`
+  );
 }
 
 function formatStatus(s: AtrestStatus): string {
-  const lines = [`app: ${s.app}`, `current provider: ${s.currentProvider}`, 'providers:'];
-  lines.push(...s.providers.map(providerLine));
-  for (const [id, n] of Object.entries(s.dataKeys.byProvider)) {
-    if (!s.providers.some((p) => p.id === id)) lines.push(`  ${id}: NOT CONFIGURED, yet ${n.total} data keys use it`);
+  const audit = s.settings.auditLog !== undefined ? `, audit_log ${s.settings.auditLog}` : '';
+  const lines = [
+    `app: ${s.app}`,
+    `health: ${s.health.summary}`,
+    `current provider: ${s.currentProvider}`,
+    `settings: data_keys_cache_ttl ${s.settings.dataKeysCacheTtl}, ` +
+      `health_check_interval ${s.settings.healthCheckInterval}${audit}`,
+    '',
+  ];
+  for (const p of s.providers) lines.push(...providerBlock(p), '');
+  for (const u of s.unconfiguredProviders) {
+    lines.push(
+      `provider ${u.id}: NOT CONFIGURED, yet ${plural(u.dataKeys, 'data key')} and ${plural(u.values, 'value')}`,
+    );
+    lines.push(`  need it: add it to [security] available_encryption_providers`, '');
   }
   const dropped = s.dataKeys.dropped > 0 ? `; ${s.dataKeys.dropped} dropped when encryption was turned off` : '';
   const unused =
@@ -35,26 +75,60 @@ function formatStatus(s: AtrestStatus): string {
   const encrypted = `${s.secrets.encrypted} encrypted${per ? ` — ${per}` : ''}`;
   lines.push(`secrets: ${s.secrets.total} (${encrypted}; ${s.secrets.plaintext} plaintext)`);
   lines.push(...s.targets.map(targetLine));
+  const w = s.workLeft;
+  lines.push(
+    w.values === 0
+      ? 'work left: none (every value is under an active data key of the current provider)'
+      : `work left: ${plural(w.values, 'value')} for secrets-migration re-encrypt (${workText(w)})`,
+  );
+  for (const k of w.retiredDataKeys) {
+    lines.push(`  retired data key ${k.id} (${k.provider}, ${k.label}): ${plural(k.values, 'value')}`);
+  }
+  lines.push(figures(s));
   return lines.join('\n');
+}
+
+/** `--check` when atrest cannot even open (the canary fails, the database is unreadable): unusable. */
+function unusable(err: unknown): AtrestHealth {
+  const problem = err instanceof Error ? err.message : String(err);
+  const code = isAtrestError(err) ? `${err.code}: ` : '';
+  return {
+    state: 'unusable',
+    summary: `unusable: ${code}${problem}`,
+    problems: [problem],
+    providers: [],
+    checkedAt: new Date().toISOString(),
+  };
 }
 
 export const statusCommand: Command = {
   path: ['status'],
   opens: 'existing',
-  summary: 'providers, health, data keys, secrets per provider, plaintext left',
-  usage: 'status [--json]',
+  summary: 'providers, health, data keys, values per provider, work left; --check for probes',
+  usage: 'status [--check] [--json]',
   help: [
-    'Shows the current provider, every available provider with its health and key facts (key file',
-    'path and fingerprint), data keys per provider, secrets per provider, and plaintext values left',
-    'in registered targets. Exit 1 when a provider is unhealthy or data keys belong to a provider',
-    'that is not configured (monitoring can run it as a probe).',
+    'Shows the health verdict, the current provider, a block per provider (health, key facts such as',
+    'the key file path and fingerprint, data keys, and the key versions they need), values per',
+    'provider and per registered target, and the work left for secrets-migration re-encrypt (values',
+    'in plaintext, on retired data keys or on other providers). Exit 1 unless healthy.',
+    '',
+    '--check: only the health probe, as one line (or JSON with --json) for liveness and readiness',
+    'scripts. Exit 0 healthy; 1 degraded (a provider that data keys need is unusable, data keys of a',
+    'provider that is not configured, a warning such as a well-known passphrase); 2 unusable (the',
+    'current provider or the database fails). A provider no data key needs does not count.',
   ].join('\n'),
-  options: { json: jsonOption },
+  options: {
+    check: { type: 'boolean', description: 'only the health probe: one line, exit 0/1/2' },
+    json: jsonOption,
+  },
   async run(ctx) {
+    if (ctx.flag('check')) {
+      const h = await ctx.open().then((a) => a.health(), unusable);
+      await printData(ctx, h, h.summary);
+      return healthExitCode(h.state);
+    }
     const s = await (await ctx.open()).status();
     await printData(ctx, s, formatStatus(s));
-    // Data keys of a provider that is not configured: their values cannot be read.
-    const orphaned = Object.keys(s.dataKeys.byProvider).some((id) => !s.providers.some((p) => p.id === id));
-    return s.providers.every((p) => p.healthy) && !orphaned ? 0 : 1;
+    return s.health.state === 'healthy' ? 0 : 1;
   },
 };

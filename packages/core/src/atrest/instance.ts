@@ -6,6 +6,7 @@ import {
   DATA_KEY_ID_LENGTH,
   DATA_KEY_ID_OFFSET,
   MAGIC,
+  MIN_CIPHERTEXT_LENGTH,
   armor,
   damagedCiphertext,
   looksLikeCiphertext,
@@ -13,14 +14,19 @@ import {
   readDataKeyId,
   textCiphertext,
 } from '../envelope/format.js';
-import { errors } from '../errors.js';
+import { errors, isAtrestError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMigrations } from '../migration/migrations.js';
-import type { MigrationsApi } from '../migration/types.js';
+import type { Auditor } from '../observability/audit.js';
+import { OperationCounters, snapshotMetrics } from '../observability/metrics.js';
+import type { MigrationProgress } from '../observability/metrics.js';
+import { observeMigrations } from '../observability/observed-migrations.js';
 import type { CheckedProvider } from '../providers/checked.js';
 import type { Store } from '../store/types.js';
 import { SECRETS_SCOPE, secretContext, targetContext, targetScope } from '../targets.js';
 import { createSecretFiles } from './secret-files.js';
+import { checkHealth } from './health.js';
+import type { AtrestHealth } from './health.js';
 import { computeStatus } from './status.js';
 import type { Atrest, CryptOptions, DecryptOptions, SecretsApi } from './types.js';
 
@@ -32,6 +38,7 @@ type InstanceParts = {
   readonly providers: ReadonlyMap<string, CheckedProvider>;
   readonly registry: ProviderRegistry;
   readonly logger: Logger;
+  readonly auditor: Auditor;
 };
 
 function checkSecretName(name: string): void {
@@ -77,15 +84,25 @@ function resolveCrypt(
 }
 
 export function makeAtrest(parts: InstanceParts): Atrest {
-  const { config, store, envelope, providers, logger } = parts;
+  const { config, store, envelope, providers, logger, auditor } = parts;
   let closed = false;
   const open = (): void => {
     if (closed) throw errors.closed();
   };
-  const whenOpen = async <T>(run: () => Promise<T>): Promise<T> => {
-    open();
-    return run();
+  const operations = new OperationCounters();
+  // Counted in the API's own calls (secrets included); a migration's rows are counted as its progress.
+  const counted = async <T>(operation: 'encrypt' | 'decrypt', run: Promise<T>): Promise<T> => {
+    try {
+      const result = await run;
+      operations.success[operation]++;
+      return result;
+    } catch (err) {
+      operations.failed(operation, err);
+      throw err;
+    }
   };
+  const progress: MigrationProgress = { running: undefined, targets: new Map() };
+  let health: { at: number; answer: Promise<AtrestHealth> } | undefined;
 
   /**
    * Bytes that are not an envelope, as they are: unless they start like ciphertext, or name one of
@@ -104,7 +121,7 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     return Buffer.from(bytes);
   };
 
-  const decrypt = async (ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> => {
+  const decryptValue = async (ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> => {
     open();
     const { context } = resolveCrypt(options, config.targets);
     let bytes: Buffer;
@@ -124,21 +141,35 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     }
     return envelope.decrypt(bytes, context);
   };
+  const decrypt = (ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> =>
+    counted('decrypt', decryptValue(ciphertext, options));
 
   const files = createSecretFiles();
   const secrets: SecretsApi = {
     async set(name, value) {
       open();
       checkSecretName(name);
-      await store.putSecret(name, await envelope.encrypt(value, secretContext(name), SECRETS_SCOPE), true);
+      const sealed = await counted('encrypt', envelope.encrypt(value, secretContext(name), SECRETS_SCOPE));
+      await store.putSecret(name, sealed, true);
     },
     async get(name) {
       open();
       checkSecretName(name);
       const row = await store.getSecret(name);
       if (row === undefined) return undefined;
-      if (!row.encrypted) return plainBytes(row.value);
-      return envelope.decrypt(row.value, secretContext(name));
+      const read = row.encrypted
+        ? counted('decrypt', envelope.decrypt(row.value, secretContext(name)))
+        : plainBytes(row.value);
+      if (!config.audit.secretReads) return read;
+      try {
+        const value = await read;
+        auditor.emit({ event: 'secret.read', secret: name, details: { encrypted: row.encrypted } });
+        return value;
+      } catch (err) {
+        const code = isAtrestError(err) ? err.code : 'ATREST_UNKNOWN';
+        auditor.emit({ event: 'secret.read', outcome: 'failure', secret: name, code });
+        throw err;
+      }
     },
     async getText(name) {
       return (await secrets.get(name))?.toString('utf8');
@@ -152,7 +183,8 @@ export function makeAtrest(parts: InstanceParts): Atrest {
       open();
       return (await store.listSecrets()).map((s) => ({
         name: s.name,
-        size: s.size,
+        // The value's size: an encrypted one is stored with its header and tag around it.
+        size: s.encrypted ? Math.max(0, s.size - MIN_CIPHERTEXT_LENGTH) : s.size,
         encrypted: s.encrypted,
         createdAt: s.createdAt,
         updatedAt: s.updatedAt,
@@ -172,28 +204,28 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     targets: config.targets,
     dataKeysCacheTtlMs: config.dataKeysCacheTtlMs,
   });
-  const migrations: MigrationsApi = {
-    reEncrypt: (options) => whenOpen(() => migrator.reEncrypt(options)),
-    reEncryptDataKeys: () => whenOpen(() => migrator.reEncryptDataKeys()),
-    cleanupDataKeys: () => whenOpen(() => migrator.cleanupDataKeys()),
-    rotateDataKeys: () => whenOpen(() => migrator.rotateDataKeys()),
-    rotateEncryptionKey: (options) => whenOpen(() => migrator.rotateEncryptionKey(options)),
-    disableEncryption: (options) => whenOpen(() => migrator.disableEncryption(options)),
-    pruneKeys: () => whenOpen(() => migrator.pruneKeys()),
-  };
+  const migrations = observeMigrations({
+    migrator,
+    store,
+    auditor,
+    progress,
+    currentProvider: config.encryptionProvider,
+    currentKeyRef: () => providers.get(config.encryptionProvider)?.currentKeyRef,
+    open,
+  });
 
   return {
     config,
     async encrypt(plaintext, options) {
       open();
       const { context, scope } = resolveCrypt(options, config.targets);
-      return envelope.encrypt(plaintext, context, scope);
+      return counted('encrypt', envelope.encrypt(plaintext, context, scope));
     },
     decrypt,
     async encryptText(plaintext, options) {
       open();
       const { context, scope } = resolveCrypt(options, config.targets);
-      return armor(await envelope.encrypt(plaintext, context, scope));
+      return armor(await counted('encrypt', envelope.encrypt(plaintext, context, scope)));
     },
     async decryptText(text, options) {
       return (await decrypt(text, options)).toString('utf8');
@@ -202,7 +234,24 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     migrations,
     async status() {
       open();
-      return computeStatus(config, store, providers);
+      // The operator asked: every provider is checked now, and the probe's cache takes the answer.
+      const answer = checkHealth(store, providers, config.encryptionProvider, 0);
+      health = { at: Date.now(), answer };
+      return computeStatus(config, store, providers, await answer, await this.metrics());
+    },
+    health() {
+      open();
+      const now = Date.now();
+      if (health === undefined || now - health.at >= config.healthCheckIntervalMs) {
+        const answer = checkHealth(store, providers, config.encryptionProvider, config.healthCheckIntervalMs);
+        health = { at: now, answer };
+      }
+      return health.answer;
+    },
+    metrics() {
+      open();
+      const cache = { reads: envelope.cacheReads, entries: () => envelope.cacheEntries() };
+      return snapshotMetrics({ operations, cache, providers, store, migration: progress });
     },
     async close() {
       if (closed) return;
@@ -217,6 +266,7 @@ export function makeAtrest(parts: InstanceParts): Atrest {
           );
       }
       await store.close();
+      auditor.close();
     },
   };
 }

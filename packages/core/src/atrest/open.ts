@@ -7,10 +7,12 @@ import { Envelope } from '../envelope/envelope.js';
 import type { ProviderRegistry } from '../envelope/envelope.js';
 import { errors } from '../errors.js';
 import { silentLogger } from '../logger.js';
+import { Auditor } from '../observability/audit.js';
 import type { CheckedProvider } from '../providers/checked.js';
 import { checkKeyRecord } from '../providers/key-record.js';
 import { ProviderLoader } from '../providers/loader.js';
 import { openStore } from '../store/open.js';
+import type { Store } from '../store/types.js';
 import { canary } from './canary.js';
 import { makeAtrest } from './instance.js';
 import { configureProviderHint } from './provider-hint.js';
@@ -28,7 +30,15 @@ function loaderFor(options: OpenAtrestOptions): ProviderLoader {
 }
 
 async function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Promise<AtrestConfig> {
-  const { database: _database, appRoot: _appRoot, logger: _logger, create: _create, ...sources } = options;
+  const {
+    database: _database,
+    appRoot: _appRoot,
+    logger: _logger,
+    create: _create,
+    onAudit: _onAudit,
+    actor: _actor,
+    ...sources
+  } = options;
   return loadConfig({
     ...sources,
     builtinProviders: await loader.builtinProviders(),
@@ -44,6 +54,7 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
   const create = options.create ?? true;
   const store = await openStore(options.database, config, { create });
   const providers = new Map<string, CheckedProvider>();
+  let auditor: Auditor | undefined;
   try {
     const builtins = await loader.builtinProviders();
     const start: ProviderStart = {
@@ -60,6 +71,7 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
       const provider = await startProvider(id, start);
       providers.set(id, provider);
       await checkKeyRecord(store, provider, create);
+      for (const warning of provider.warnings) logger.warn(`atrest: ${id}: ${warning}`, { provider: id });
     }
     const registry: ProviderRegistry = {
       currentId: config.encryptionProvider,
@@ -84,10 +96,31 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
       config.dataKeysCacheCleanupIntervalMs,
     );
     await canary(store, envelope, new Set(providers.keys()), config.encryptionProvider, logger);
-    return makeAtrest({ config, store, envelope, providers, registry, logger });
+    auditor = new Auditor({ file: config.audit.log, hook: options.onAudit, actor: options.actor, logger });
+    const audit = auditor;
+    envelope.onDataKeyCreated = (k) =>
+      audit.emit({ event: 'data_key.created', provider: k.provider, dataKeyId: k.id, keyRef: k.keyRef });
+    await auditProviderChange(store, audit, config.encryptionProvider, create);
+    return makeAtrest({ config, store, envelope, providers, registry, logger, auditor: audit });
   } catch (err) {
+    auditor?.close();
     for (const p of providers.values()) await p.close().catch(() => undefined);
     await store.close();
     throw err;
   }
+}
+
+/** The meta row that remembers the current provider, so that a change of it is audited once. */
+const AUDITED_PROVIDER = 'audit.current_provider';
+
+/**
+ * Audit `provider.changed` when the current provider is not the one the last start had. A start
+ * that only reads (`create: false`) writes nothing: the next one that may write records it.
+ */
+async function auditProviderChange(store: Store, auditor: Auditor, current: string, create: boolean): Promise<void> {
+  if (!auditor.enabled || !create) return;
+  const previous = await store.getMeta(AUDITED_PROVIDER);
+  if (previous === current) return;
+  if (previous !== undefined) auditor.emit({ event: 'provider.changed', provider: current, details: { previous } });
+  await store.setMeta(AUDITED_PROVIDER, current);
 }

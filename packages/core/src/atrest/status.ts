@@ -1,9 +1,21 @@
-// `atrest.status()` (`atrest status --json`): providers and their health, data keys per provider,
-// and every value atrest knows of (its secrets and the registered targets) by provider.
+// `atrest.status()` (`atrest status --json`): a plain, documented structure (docs/OBSERVABILITY.md)
+// that the CLI renders and that other facts are added to as fields. It holds providers with their
+// health and key facts, data keys per provider and key version, every value atrest knows of (its
+// secrets and the registered targets) by provider, the work left (values not yet under an active
+// data key of the current provider, and which old providers, key versions and data keys are still
+// needed), the settings that shape it, the health verdict and the metrics.
+import { formatDuration } from '../config/formats.js';
 import type { AtrestConfig, TargetSpec } from '../config/types.js';
-import type { CheckedProvider, ProviderHealth } from '../providers/checked.js';
-import type { Store } from '../store/types.js';
+import { readDataKeyId } from '../envelope/format.js';
+import { isAtrestError } from '../errors.js';
+import type { MetricsSnapshot } from '../observability/metrics.js';
+import type { CheckedProvider } from '../providers/checked.js';
+import type { DataKeyRecord, RowId, Store } from '../store/types.js';
 import { countTargetValues } from '../targets.js';
+import type { AtrestHealth } from './health.js';
+
+/** Values not yet where re-encrypt puts them: plaintext, or under a retired data key or another provider. */
+export type WorkLeft = { plaintext: number; onRetiredDataKeys: number; onOtherProviders: number };
 
 /** Counts of one registered target. */
 export type TargetStatus = {
@@ -15,23 +27,47 @@ export type TargetStatus = {
   /** Rows of a :json target whose cell is not a JSON object. */
   invalid: number;
   byProvider: Record<string, number>;
+  /** Values that `secrets-migration re-encrypt` would still change. */
+  workLeft: WorkLeft;
   /** Why the target could not be counted (its table is missing, …). */
   error?: string;
 };
+
+/** One key version (keyRef: a key-file fingerprint, a KMS key ARN, an Azure key version) data keys need. */
+export type KeyVersionStatus = { keyRef: string; current: boolean; dataKeys: number; values: number };
+
+/** One configured provider. */
+export type ProviderStatus = {
+  id: string;
+  type: string;
+  current: boolean;
+  healthy: boolean;
+  /** Data keys in use were wrapped by it (or it is current): unusable, it degrades health. */
+  needed: boolean;
+  reason?: string;
+  /** What the operator must know although it works (a well-known passphrase, …). */
+  warnings: readonly string[];
+  details: Readonly<Record<string, string | number | boolean>>;
+  dataKeys: { total: number; active: number };
+  /** Values under its data keys. */
+  values: number;
+  keyVersions: KeyVersionStatus[];
+};
+
+/** A data key that is no longer active and still holds values: re-encrypt moves them off it. */
+export type RetiredDataKeyStatus = { id: string; provider: string; label: string; values: number };
 
 /** What `status()` returns (`atrest status --json`). */
 export type AtrestStatus = {
   app: string;
   currentProvider: string;
-  providers: {
-    id: string;
-    type: string;
-    current: boolean;
-    healthy: boolean;
-    reason?: string;
-    details: Readonly<Record<string, string | number | boolean>>;
-    dataKeys: { total: number; active: number };
-  }[];
+  /** The settings that shape the numbers below, durations as written in configuration (`15m`). */
+  settings: { dataKeysCacheTtl: string; healthCheckInterval: string; auditLog: string | undefined };
+  /** The verdict `status --check` exits with, and why. */
+  health: AtrestHealth;
+  providers: ProviderStatus[];
+  /** Providers that data keys name but that are not configured: their values cannot be read. */
+  unconfiguredProviders: { id: string; dataKeys: number; values: number }[];
   /** Data keys in use; `dropped`: kept after encryption was turned off, no longer counted. */
   dataKeys: {
     total: number;
@@ -44,19 +80,78 @@ export type AtrestStatus = {
     unused?: number;
     byProvider: Record<string, { total: number; active: number }>;
   };
-  secrets: { total: number; encrypted: number; plaintext: number; byProvider: Record<string, number> };
+  secrets: {
+    total: number;
+    encrypted: number;
+    plaintext: number;
+    byProvider: Record<string, number>;
+    workLeft: WorkLeft;
+  };
   targets: TargetStatus[];
+  /** Everything re-encrypt would still do, and the retired data keys values still need. */
+  workLeft: WorkLeft & { values: number; retiredDataKeys: RetiredDataKeyStatus[] };
+  metrics: MetricsSnapshot;
 };
 
-type Counts = AtrestStatus['secrets'];
+type ValueCounts = { plaintext: number; byDataKey: Map<string, number> };
 
-/** Count a target's values by provider; a target that cannot be read says why instead. */
+const SCAN_BATCH = 5000;
+
+/** atrest's own secrets by data key (paged: memory independent of the table). */
+async function countSecretValues(store: Store): Promise<ValueCounts> {
+  const counts: ValueCounts = { plaintext: 0, byDataKey: new Map() };
+  for (let after: RowId | undefined; ; ) {
+    const batch = await store.readSecrets(after, SCAN_BATCH);
+    const last = batch.at(-1);
+    if (last === undefined) return counts;
+    after = last.id;
+    for (const row of batch) {
+      if (!row.encrypted) counts.plaintext++;
+      else {
+        const id = dataKeyIdOf(row.value);
+        counts.byDataKey.set(id, (counts.byDataKey.get(id) ?? 0) + 1);
+      }
+    }
+  }
+}
+
+function dataKeyIdOf(value: Buffer): string {
+  try {
+    return readDataKeyId(value);
+  } catch (err) {
+    if (isAtrestError(err, 'ATREST_FORMAT_INVALID')) return '?';
+    throw err;
+  }
+}
+
+/** Values by provider, and the work left, of one set of counts. */
+function tally(
+  counts: ValueCounts,
+  keyOf: ReadonlyMap<string, DataKeyRecord>,
+  currentProvider: string,
+): { encrypted: number; byProvider: Record<string, number>; workLeft: WorkLeft } {
+  const byProvider: Record<string, number> = {};
+  const workLeft: WorkLeft = { plaintext: counts.plaintext, onRetiredDataKeys: 0, onOtherProviders: 0 };
+  let encrypted = 0;
+  for (const [id, n] of counts.byDataKey) {
+    const key = keyOf.get(id);
+    const provider = key?.provider ?? '?';
+    byProvider[provider] = (byProvider[provider] ?? 0) + n;
+    encrypted += n;
+    if (provider !== currentProvider) workLeft.onOtherProviders += n;
+    else if (key?.active !== true) workLeft.onRetiredDataKeys += n;
+  }
+  return { encrypted, byProvider, workLeft };
+}
+
 async function targetStatus(
   store: Store,
   target: TargetSpec,
-  providerOf: ReadonlyMap<string, string>,
-  used: Set<string>,
+  keyOf: ReadonlyMap<string, DataKeyRecord>,
+  currentProvider: string,
+  valuesByKey: Map<string, number>,
 ): Promise<TargetStatus> {
+  const empty: WorkLeft = { plaintext: 0, onRetiredDataKeys: 0, onOtherProviders: 0 };
   const ts: TargetStatus = {
     target: target.spec,
     rows: 0,
@@ -65,33 +160,28 @@ async function targetStatus(
     plaintext: 0,
     invalid: 0,
     byProvider: {},
+    workLeft: empty,
   };
   try {
     const counts = await countTargetValues(store, target);
-    ts.rows = counts.rows;
-    ts.invalid = counts.invalid;
-    ts.plaintext = counts.plaintext;
-    for (const [id, n] of counts.byDataKey) {
-      used.add(id);
-      const provider = providerOf.get(id) ?? '?';
-      ts.byProvider[provider] = (ts.byProvider[provider] ?? 0) + n;
-      ts.encrypted += n;
-    }
+    const t = tally(counts, keyOf, currentProvider);
+    Object.assign(ts, { rows: counts.rows, invalid: counts.invalid, plaintext: counts.plaintext, ...t });
     ts.values = ts.plaintext + ts.encrypted;
+    addInto(valuesByKey, counts.byDataKey);
   } catch (err) {
     ts.error = err instanceof Error ? err.message : String(err);
   }
   return ts;
 }
 
-function add(into: Counts, plaintext: number, byProvider: Readonly<Record<string, number>>): void {
-  into.plaintext += plaintext;
-  into.total += plaintext;
-  for (const [p, n] of Object.entries(byProvider)) {
-    into.byProvider[p] = (into.byProvider[p] ?? 0) + n;
-    into.encrypted += n;
-    into.total += n;
-  }
+function addInto(into: Map<string, number>, from: ReadonlyMap<string, number>): void {
+  for (const [id, n] of from) into.set(id, (into.get(id) ?? 0) + n);
+}
+
+function addWork(into: WorkLeft, from: WorkLeft): void {
+  into.plaintext += from.plaintext;
+  into.onRetiredDataKeys += from.onRetiredDataKeys;
+  into.onOtherProviders += from.onOtherProviders;
 }
 
 /** The status of an open atrest. */
@@ -99,9 +189,12 @@ export async function computeStatus(
   config: AtrestConfig,
   store: Store,
   providers: ReadonlyMap<string, CheckedProvider>,
+  health: AtrestHealth,
+  metrics: MetricsSnapshot,
 ): Promise<AtrestStatus> {
+  const current = config.encryptionProvider;
   const allKeys = await store.listDataKeys();
-  const providerOf = new Map(allKeys.map((k) => [k.id, k.provider]));
+  const keyOf = new Map(allKeys.map((k) => [k.id, k]));
   const keys = allKeys.filter((k) => k.droppedAt === null);
   const byProvider: Record<string, { total: number; active: number }> = {};
   for (const k of keys) {
@@ -110,40 +203,70 @@ export async function computeStatus(
     e.total++;
     if (k.active) e.active++;
   }
-  const health = new Map<string, ProviderHealth>();
-  await Promise.all([...providers.values()].map(async (p) => health.set(p.id, await p.health())));
-  const secrets: Counts = { total: 0, encrypted: 0, plaintext: 0, byProvider: {} };
-  const secretsBy = await store.secretsByProvider();
-  add(secrets, secretsBy.get('') ?? 0, Object.fromEntries([...secretsBy].filter(([p]) => p !== '')));
+  const valuesByKey = new Map<string, number>();
+  const own = await countSecretValues(store);
+  addInto(valuesByKey, own.byDataKey);
+  const ownTally = tally(own, keyOf, current);
+  const secrets: AtrestStatus['secrets'] = {
+    total: own.plaintext + ownTally.encrypted,
+    encrypted: ownTally.encrypted,
+    plaintext: own.plaintext,
+    byProvider: { ...ownTally.byProvider },
+    workLeft: { ...ownTally.workLeft },
+  };
+  const workLeft: AtrestStatus['workLeft'] = { ...ownTally.workLeft, values: 0, retiredDataKeys: [] };
   const targets: TargetStatus[] = [];
-  const used = new Set<string>();
   for (const t of config.targets) {
-    const ts = await targetStatus(store, t, providerOf, used);
-    add(secrets, ts.plaintext, ts.byProvider);
+    const ts = await targetStatus(store, t, keyOf, current, valuesByKey);
+    // The secrets line counts every value atrest knows of, targets included (as it always has).
+    secrets.total += ts.values;
+    secrets.encrypted += ts.encrypted;
+    secrets.plaintext += ts.plaintext;
+    for (const [p, n] of Object.entries(ts.byProvider)) secrets.byProvider[p] = (secrets.byProvider[p] ?? 0) + n;
+    addWork(workLeft, ts.workLeft);
     targets.push(ts);
   }
-  let unused: number | undefined;
-  if (targets.every((t) => t.error === undefined)) {
-    unused = 0;
-    for (const k of allKeys) {
-      if (!k.active && !used.has(k.id) && (await store.countSecretsUnder([k.id])) === 0) unused++;
-    }
+  workLeft.values = workLeft.plaintext + workLeft.onRetiredDataKeys + workLeft.onOtherProviders;
+  for (const k of keys) {
+    const n = valuesByKey.get(k.id) ?? 0;
+    if (!k.active && n > 0)
+      workLeft.retiredDataKeys.push({ id: k.id, provider: k.provider, label: k.label, values: n });
   }
+  // Retired or dropped data keys no value names; unknown when a target could not be counted.
+  const unused = targets.every((t) => t.error === undefined)
+    ? allKeys.filter((k) => !k.active && !valuesByKey.has(k.id)).length
+    : undefined;
+  const valuesOf = (provider: string): number =>
+    keys.filter((k) => k.provider === provider).reduce((sum, k) => sum + (valuesByKey.get(k.id) ?? 0), 0);
+  const healthOf = new Map(health.providers.map((h) => [h.id, h]));
   return {
     app: config.app,
-    currentProvider: config.encryptionProvider,
-    providers: [...providers.values()].map((p) => {
-      const h = health.get(p.id) ?? { healthy: true };
+    currentProvider: current,
+    settings: {
+      dataKeysCacheTtl: formatDuration(config.dataKeysCacheTtlMs),
+      healthCheckInterval: formatDuration(config.healthCheckIntervalMs),
+      auditLog: config.audit.log,
+    },
+    health,
+    providers: [...providers.values()].map((p): ProviderStatus => {
+      const h = healthOf.get(p.id);
       return {
         id: p.id,
         type: p.type,
-        current: p.id === config.encryptionProvider,
-        healthy: h.healthy,
-        ...(h.reason !== undefined ? { reason: h.reason } : {}),
+        current: p.id === current,
+        healthy: h?.healthy ?? true,
+        needed: h?.needed ?? true,
+        ...(h?.reason !== undefined ? { reason: h.reason } : {}),
+        warnings: p.warnings,
         details: p.describe(),
         dataKeys: byProvider[p.id] ?? { total: 0, active: 0 },
+        values: valuesOf(p.id),
+        keyVersions: keyVersions(keys, p, valuesByKey),
       };
     }),
+    unconfiguredProviders: Object.entries(byProvider)
+      .filter(([id]) => !providers.has(id))
+      .map(([id, n]) => ({ id, dataKeys: n.total, values: valuesOf(id) })),
     dataKeys: {
       total: keys.length,
       active: keys.filter((k) => k.active).length,
@@ -153,5 +276,24 @@ export async function computeStatus(
     },
     secrets,
     targets,
+    workLeft,
+    metrics,
   };
+}
+
+/** The key versions a provider's data keys were wrapped under, the current one first. */
+function keyVersions(
+  keys: readonly DataKeyRecord[],
+  provider: CheckedProvider,
+  valuesByKey: ReadonlyMap<string, number>,
+): KeyVersionStatus[] {
+  const current = provider.currentKeyRef ?? provider.lastKeyRef;
+  const byRef = new Map<string, KeyVersionStatus>();
+  for (const k of keys.filter((x) => x.provider === provider.id)) {
+    const v = byRef.get(k.keyRef) ?? { keyRef: k.keyRef, current: k.keyRef === current, dataKeys: 0, values: 0 };
+    v.dataKeys++;
+    v.values += valuesByKey.get(k.id) ?? 0;
+    byRef.set(k.keyRef, v);
+  }
+  return [...byRef.values()].sort((a, b) => Number(b.current) - Number(a.current));
 }

@@ -3,6 +3,9 @@ import type { AtrestConfig, ConfigSources } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { MigrationsApi } from '../migration/types.js';
 import type { DatabaseOption } from '../store/open.js';
+import type { AuditEvent } from '../observability/audit.js';
+import type { MetricsSnapshot } from '../observability/metrics.js';
+import type { AtrestHealth } from './health.js';
 import type { AtrestStatus } from './status.js';
 
 /** Options of `openAtrest`: where the configuration comes from, plus what only code can pass. */
@@ -20,6 +23,13 @@ export type OpenAtrestOptions = ConfigSources & {
    * (ATREST_NOT_INITIALIZED, ATREST_KEY_MISSING), and nothing is created.
    */
   create?: boolean;
+  /**
+   * Called with every audit record (docs/OBSERVABILITY.md), synchronously, as the event happens;
+   * `[security.encryption] audit_log` also writes them to a file. A hook that throws is logged.
+   */
+  onAudit?: (event: AuditEvent) => void;
+  /** Who acts through this instance (a user, a job), recorded in every audit record. */
+  actor?: string;
 };
 
 /** Options of encrypt/decrypt. */
@@ -46,7 +56,14 @@ export type DecryptOptions = CryptOptions & {
 };
 
 /** One entry of `secrets.list()`. */
-export type SecretInfo = { name: string; size: number; encrypted: boolean; createdAt: string; updatedAt: string };
+export type SecretInfo = {
+  name: string;
+  /** The value's size in bytes (not what the database stores, which adds the envelope's 44 bytes). */
+  size: number;
+  encrypted: boolean;
+  createdAt: string;
+  updatedAt: string;
+};
 
 /** The secrets key/value table. */
 export type SecretsApi = {
@@ -75,5 +92,12 @@ export type Atrest = {
   /** Re-encryption and key rotation (what the `secrets-migration` and `rotate-encryption-key` commands run). */
   readonly migrations: MigrationsApi;
   status(): Promise<AtrestStatus>;
+  /**
+   * The cheap probe (what `status --check` exits with): cached for `health_check_interval`, each
+   * provider's health check called at most once per interval however often this is called.
+   */
+  health(): Promise<AtrestHealth>;
+  /** Every metric as a plain snapshot (`registerMetrics` serves the same figures to prom-client). */
+  metrics(): Promise<MetricsSnapshot>;
   close(): Promise<void>;
 };

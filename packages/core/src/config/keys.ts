@@ -2,6 +2,7 @@
 // or shares with the host, and what the built-in providers declare in `sharedConfig` (shared keys
 // such as `[security] secret_key` or `<APP>_ENCRYPTION_KEY_PATH`, id aliases such as Grafana's
 // `secretKey.v1`, default provider rules). Every later step asks this table; none knows a provider.
+import { isAbsolute } from 'node:path';
 import { errors } from '../errors.js';
 import type { SharedConfigDeclaration } from '../providers/contract.js';
 import { TARGETS_ALLOWED, keyFormat, parseDuration, parseProviderId, providerIdAllowed } from './formats.js';
@@ -26,6 +27,7 @@ const DEFAULT_TTL_MS = 15 * 60_000;
 /** `[security.encryption] algorithm` as Grafana takes it; atrest reads it and keeps its one format. */
 const GRAFANA_ALGORITHMS: readonly string[] = ['aes-gcm', 'aes-cfb'];
 const DEFAULT_CLEANUP_MS = 60_000;
+const DEFAULT_HEALTH_INTERVAL_MS = 30_000;
 // Cache timers are plain setTimeout-style durations; a day is far beyond any useful TTL.
 const MAX_TTL_MS = 24 * 3_600_000;
 
@@ -47,7 +49,7 @@ export type OwnedKey = KeyTarget & {
   readonly variable: string;
   readonly doc: string;
   readonly format: KeyFormat;
-  readonly defaultValue: string | number;
+  readonly defaultValue: string | number | boolean;
   readonly sensitive: boolean;
 };
 
@@ -162,6 +164,28 @@ function coreKeys(parseId: KeyTable['parseId'], idAllowed: string): CoreKey[] {
       "How often expired data keys are dropped from memory (Grafana's key of the same name)",
       DEFAULT_CLEANUP_MS,
     ),
+    durationKey(
+      'security.encryption.health_check_interval',
+      "How long health() and status --check reuse a provider's last health check: one call per provider per " +
+        'interval, however often probed',
+      DEFAULT_HEALTH_INTERVAL_MS,
+    ),
+    {
+      key: 'security.encryption.audit_log',
+      doc: 'A JSON-lines audit trail of key use (created 0600, append-only); empty: none',
+      format: textFormat('an absolute file path', (value) => {
+        if (value !== '' && !isAbsolute(value)) throw new Error('must be an absolute file path');
+      }),
+      defaultValue: '',
+      sensitive: false,
+    },
+    {
+      key: 'security.encryption.audit_secret_reads',
+      doc: "Also audit every read of atrest's own secrets, by name",
+      format: keyFormat(Boolean, false),
+      defaultValue: false,
+      sensitive: false,
+    },
     {
       key: 'security.encryption.algorithm',
       doc: "Grafana's cipher choice, accepted from a Grafana file: atrest's format is fixed (AES-256-GCM)",

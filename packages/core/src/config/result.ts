@@ -67,6 +67,7 @@ export function buildResult(
       'security.encryption.data_keys_cache_cleanup_interval',
       formatDuration(number('security.encryption.data_keys_cache_cleanup_interval')),
     ],
+    ['security.encryption.health_check_interval', formatDuration(number('security.encryption.health_check_interval'))],
     ['secrets_migration.targets', targets.map((target) => target.spec)],
     [
       'security.encryption.algorithm',
@@ -98,6 +99,11 @@ export function buildResult(
     availableProviders: selection.available,
     dataKeysCacheTtlMs: number('security.encryption.data_keys_cache_ttl'),
     dataKeysCacheCleanupIntervalMs: number('security.encryption.data_keys_cache_cleanup_interval'),
+    healthCheckIntervalMs: number('security.encryption.health_check_interval'),
+    audit: {
+      log: optional('security.encryption.audit_log'),
+      secretReads: values.get('security.encryption.audit_secret_reads') === true,
+    },
     database: { path: optional('database.path'), url: optional('database.url') },
     targets,
     providers,

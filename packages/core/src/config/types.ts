@@ -74,6 +74,10 @@ export type AtrestConfig = {
   dataKeysCacheTtlMs: number;
   /** How often expired data keys are dropped from the cache, in milliseconds (default 1 minute). */
   dataKeysCacheCleanupIntervalMs: number;
+  /** How long a provider's health check is reused, in milliseconds (default 30 seconds). */
+  healthCheckIntervalMs: number;
+  /** The audit trail: a JSON-lines file (undefined: none), and whether reads of atrest's secrets are audited. */
+  audit: { log: string | undefined; secretReads: boolean };
   /** The application database; undefined when not configured. */
   database: { path: string | undefined; url: string | undefined };
   /** The application's encrypted columns. */

@@ -72,6 +72,10 @@ function utcDay(now: number): string {
 
 /** Encrypts and decrypts values; owns the data key cache. */
 export class Envelope {
+  /** Data key cache reads (metrics). */
+  readonly cacheReads = { hit: 0, miss: 0 };
+  /** Told of every data key this envelope created (the audit trail). */
+  onDataKeyCreated: ((key: DataKeyRecord) => void) | undefined;
   private readonly cache = new Map<string, CachedKey>();
   private readonly inflight = new Map<string, Promise<Buffer>>();
   private readonly active = new Map<string, ActiveKey>();
@@ -166,7 +170,17 @@ export class Envelope {
   async decrypt(ciphertext: Uint8Array, context: string | Uint8Array | undefined): Promise<Buffer> {
     const bytes = toBytes(ciphertext);
     const id = readDataKeyId(bytes);
-    return this.decryptWith(this.cachedKey(id) ?? (await this.dataKey(id)), bytes, context);
+    const cached = this.cachedKey(id);
+    if (cached === undefined) return this.decryptWith(await this.dataKey(id), bytes, context);
+    this.cacheReads.hit++;
+    return this.decryptWith(cached, bytes, context);
+  }
+
+  /** Unexpired entries of the data key cache (metrics). */
+  cacheEntries(now = Date.now()): number {
+    let n = 0;
+    for (const c of this.cache.values()) if (c.expiresAt > now) n++;
+    return n;
   }
 
   /** Decrypt with a known key (also used by migrations that hold the key already). */
@@ -200,7 +214,11 @@ export class Envelope {
   /** The unwrapped data key `id`, from the cache or its provider (one call per key, however many callers wait). */
   dataKey(id: string): Promise<Buffer> {
     const cached = this.cachedKey(id);
-    if (cached !== undefined) return Promise.resolve(cached);
+    if (cached !== undefined) {
+      this.cacheReads.hit++;
+      return Promise.resolve(cached);
+    }
+    this.cacheReads.miss++;
     let pending = this.inflight.get(id);
     if (pending === undefined) {
       pending = this.unwrap(id).finally(() => this.inflight.delete(id));
@@ -315,6 +333,7 @@ export class Envelope {
       return { id: winner.id, key: Buffer.from(await this.dataKey(winner.id)) };
     }
     this.logger.info('atrest: new data key', { dataKeyId: id, label, provider: providerId, keyRef: winner.keyRef });
+    this.onDataKeyCreated?.(winner);
     this.remember(id, key);
     return { id, key: Buffer.from(key) };
   }

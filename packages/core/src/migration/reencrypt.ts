@@ -178,7 +178,8 @@ async function passOver<R extends { id: RowId }, W extends { row: R }>(
       );
     }
     await lock.heartbeat();
-    options.onProgress?.({ target: source.name, scanned: report.scanned, total, elapsedMs: Date.now() - started });
+    const elapsedMs = Date.now() - started;
+    options.onProgress?.({ target: source.name, scanned: report.scanned, total, failed: report.failed, elapsedMs });
   }
   return report;
 }

@@ -20,7 +20,7 @@ export type TargetReport = {
 };
 
 /** Progress of a long command, reported after every batch. */
-export type Progress = { target: string; scanned: number; total: number; elapsedMs: number };
+export type Progress = { target: string; scanned: number; total: number; failed: number; elapsedMs: number };
 
 /** Options of `reEncrypt`. */
 export type ReEncryptOptions = {

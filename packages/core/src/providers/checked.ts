@@ -3,9 +3,12 @@
 // echoed, typed errors naming the provider), and the data key copies the guard makes are zeroed.
 import { errors, isAtrestError } from '../errors.js';
 import type { AtrestError, ErrorExtra } from '../errors.js';
+import { ProviderRequestStats } from '../observability/metrics.js';
 import type { EncryptionContext, KeyProvider, KeyRotationKind, WrappedKey } from './contract.js';
 
 const DATA_KEY_LENGTH = 32;
+/** A health check that has not answered by then counts as failed (a hung provider is unhealthy, not silent). */
+export const HEALTH_TIMEOUT_MS = 15_000;
 
 /** Health as `status` reports it. */
 export type ProviderHealth = { healthy: boolean; reason?: string; code?: string };
@@ -45,6 +48,12 @@ export function providerFailure(id: string, op: string, err: unknown): AtrestErr
 /** A provider wrapped in core's checks. */
 export class CheckedProvider {
   lastHealth: ProviderHealth = { healthy: true };
+  /** Requests to the provider by operation and outcome, with their latency (metrics). */
+  readonly requests = new ProviderRequestStats();
+  /** The key reference of the last wrap (metrics show its hash). */
+  lastKeyRef: string | undefined;
+  private probedAt = Number.NEGATIVE_INFINITY;
+  private probe: Promise<ProviderHealth> | undefined;
 
   constructor(
     readonly id: string,
@@ -60,14 +69,15 @@ export class CheckedProvider {
     const copy = new Uint8Array(dataKey);
     let wrapped: WrappedKey;
     try {
-      wrapped = await this.inner.wrapKey(copy, { ...context });
+      wrapped = await this.requests.time('wrap', () => this.inner.wrapKey(copy, { ...context }));
     } catch (err) {
       throw this.observe(providerFailure(this.id, 'wrap a data key', err));
     } finally {
       copy.fill(0);
     }
-    this.lastHealth = { healthy: true };
+    this.answered();
     this.checkWrapped(wrapped, 'wrapKey');
+    this.lastKeyRef = wrapped.keyRef;
     // Views, not copies: no extra copy of the data key is left behind.
     const ciphertext = Buffer.from(wrapped.ciphertext.buffer, wrapped.ciphertext.byteOffset, wrapped.ciphertext.length);
     if (ciphertext.includes(Buffer.from(dataKey.buffer, dataKey.byteOffset, dataKey.length))) {
@@ -79,11 +89,11 @@ export class CheckedProvider {
   async unwrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<Uint8Array> {
     let key: Uint8Array;
     try {
-      key = await this.inner.unwrapKey(wrapped, { ...context });
+      key = await this.requests.time('unwrap', () => this.inner.unwrapKey(wrapped, { ...context }));
     } catch (err) {
       throw this.observe(providerFailure(this.id, 'unwrap a data key', err));
     }
-    this.lastHealth = { healthy: true };
+    this.answered();
     if (!(key instanceof Uint8Array) || key.length !== DATA_KEY_LENGTH) {
       const found = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
       if (key instanceof Uint8Array) key.fill(0);
@@ -101,13 +111,15 @@ export class CheckedProvider {
   async rewrapKey(wrapped: WrappedKey, context: EncryptionContext): Promise<WrappedKey> {
     if (this.inner.rewrapKey === undefined) throw errors.internal(`provider ${this.id} cannot rewrap`);
     let rewrapped: WrappedKey;
+    const rewrap = this.inner.rewrapKey.bind(this.inner);
     try {
-      rewrapped = await this.inner.rewrapKey(wrapped, { ...context });
+      rewrapped = await this.requests.time('rewrap', () => rewrap(wrapped, { ...context }));
     } catch (err) {
       throw this.observe(providerFailure(this.id, 're-wrap a data key', err));
     }
-    this.lastHealth = { healthy: true };
+    this.answered();
     this.checkWrapped(rewrapped, 'rewrapKey');
+    this.lastKeyRef = rewrapped.keyRef;
     return { ciphertext: new Uint8Array(rewrapped.ciphertext), keyRef: rewrapped.keyRef };
   }
 
@@ -120,16 +132,51 @@ export class CheckedProvider {
     }
   }
 
-  /** Run the provider's health check (if any); never throws. */
-  async health(): Promise<ProviderHealth> {
-    if (this.inner.health === undefined) return this.lastHealth;
+  /**
+   * The provider's health: its health check (if it has one) runs at most once per `maxAgeMs`;
+   * callers in between get the last answer or share the probe in flight. A check that fails in any
+   * way (a key that is missing, disabled or of the wrong kind included) or does not answer within
+   * HEALTH_TIMEOUT_MS is unhealthy. Never throws.
+   */
+  health(maxAgeMs = 0): Promise<ProviderHealth> {
+    const check = this.inner.health?.bind(this.inner);
+    if (check === undefined) return Promise.resolve(this.lastHealth);
+    if (this.probe !== undefined) return this.probe;
+    if (Date.now() - this.probedAt < maxAgeMs) return Promise.resolve(this.lastHealth);
+    this.probe = this.runProbe(check).finally(() => {
+      this.probedAt = Date.now();
+      this.probe = undefined;
+    });
+    return this.probe;
+  }
+
+  private async runProbe(check: () => Promise<void>): Promise<ProviderHealth> {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`its health check did not answer within ${HEALTH_TIMEOUT_MS / 1000}s`)),
+        HEALTH_TIMEOUT_MS,
+      ).unref();
+    });
     try {
-      await this.inner.health();
-      this.lastHealth = { healthy: true };
+      await Promise.race([this.requests.time('health', check), hung]);
+      this.answered();
     } catch (err) {
-      this.observe(providerFailure(this.id, 'pass its health check', err));
+      const failure = providerFailure(this.id, 'pass its health check', err);
+      this.lastHealth = { healthy: false, reason: failure.message, code: failure.code };
+    } finally {
+      clearTimeout(timer);
     }
     return this.lastHealth;
+  }
+
+  private answered(): void {
+    this.lastHealth = { healthy: true };
+  }
+
+  /** What the operator must know although the provider works (see `KeyProvider.warnings`). */
+  get warnings(): readonly string[] {
+    return this.inner.warnings ?? [];
   }
 
   describe(): Readonly<Record<string, string | number | boolean>> {

@@ -82,6 +82,11 @@ export type KeyProvider = {
   health?(): Promise<void>;
   /** Optional: facts for `status` (key path, key id…); never secret. */
   describe?(): Readonly<Record<string, string | number | boolean>>;
+  /**
+   * Optional: what the operator must know although the provider works (a well-known passphrase, a
+   * deprecated setting), in one sentence each; `status` shows them and health is degraded by them.
+   */
+  readonly warnings?: readonly string[];
   /** Release connections, timers and key material. */
   close?(): Promise<void>;
 };

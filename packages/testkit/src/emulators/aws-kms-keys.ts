@@ -11,7 +11,7 @@ export function createKeyStore(region: string, accountId: string) {
   const keys = new Map<string, KeyRecord>();
   const aliases = new Map<string, string>();
 
-  function addKey(description: string): KeyRecord {
+  function addKey(description: string, keySpec = 'SYMMETRIC_DEFAULT', keyUsage = 'ENCRYPT_DECRYPT'): KeyRecord {
     const keyId = randomUUID();
     const key: KeyRecord = {
       keyId,
@@ -20,6 +20,8 @@ export function createKeyStore(region: string, accountId: string) {
       description,
       createdAt: new Date(),
       enabled: true,
+      keySpec,
+      keyUsage,
     };
     keys.set(keyId, key);
     return key;
@@ -58,6 +60,13 @@ export function createKeyStore(region: string, accountId: string) {
   function usableKey(ref: string): KeyRecord {
     const key = resolveKey(ref);
     if (!key.enabled) throw new KmsError('DisabledException', 400, `${key.arn} is disabled.`);
+    if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.keyUsage !== 'ENCRYPT_DECRYPT') {
+      throw new KmsError(
+        'InvalidKeyUsageException',
+        400,
+        `You cannot use ${key.arn} (${key.keySpec}, ${key.keyUsage}) with the SYMMETRIC_DEFAULT algorithm.`,
+      );
+    }
     return key;
   }
 
@@ -69,13 +78,13 @@ export function createKeyStore(region: string, accountId: string) {
       CreationDate: key.createdAt.getTime() / 1000,
       Enabled: key.enabled,
       Description: key.description,
-      KeyUsage: 'ENCRYPT_DECRYPT',
+      KeyUsage: key.keyUsage,
       KeyState: key.enabled ? 'Enabled' : 'Disabled',
       Origin: 'AWS_KMS',
       KeyManager: 'CUSTOMER',
-      CustomerMasterKeySpec: 'SYMMETRIC_DEFAULT',
-      KeySpec: 'SYMMETRIC_DEFAULT',
-      EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'],
+      CustomerMasterKeySpec: key.keySpec,
+      KeySpec: key.keySpec,
+      EncryptionAlgorithms: key.keySpec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : ['RSAES_OAEP_SHA_256'],
       MultiRegion: false,
     };
   }

@@ -38,6 +38,10 @@ export type KeyRecord = {
   readonly description: string;
   readonly createdAt: Date;
   enabled: boolean;
+  /** SYMMETRIC_DEFAULT, or an asymmetric spec (RSA_2048, …) that atrest must refuse. */
+  readonly keySpec: string;
+  /** ENCRYPT_DECRYPT, or SIGN_VERIFY / GENERATE_VERIFY_MAC for keys atrest cannot wrap with. */
+  readonly keyUsage: string;
 };
 
 /** An error answered the way KMS answers it: HTTP status and `{ __type, message }`. */

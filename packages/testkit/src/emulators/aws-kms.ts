@@ -80,8 +80,16 @@ export type AwsKmsEmulator = AwsKmsProviderKeys &
     readonly key: Required<AwsKmsKeyFacts>;
     /** Exactly the provider's INI keys, e.g. to spread into a provider config. */
     readonly providerKeys: AwsKmsProviderKeys;
-    /** Create a symmetric key (and an alias to it, when given). */
-    createKey(options?: { aliasName?: string; description?: string }): AwsKmsKeyFacts;
+    /**
+     * Create a key (and an alias to it, when given): symmetric by default; an asymmetric `keySpec`
+     * (RSA_2048, …) or a `keyUsage` other than ENCRYPT_DECRYPT makes one atrest must refuse.
+     */
+    createKey(options?: {
+      aliasName?: string;
+      description?: string;
+      keySpec?: string;
+      keyUsage?: string;
+    }): AwsKmsKeyFacts;
     /** Enable or disable a key (by any of its names). */
     setKeyEnabled(keyId: string, enabled: boolean): void;
     /** Accept more credentials: random static ones, or temporary ones with a session token. */
@@ -284,7 +292,7 @@ export async function startAwsKmsEmulator(options: AwsKmsEmulatorOptions = {}): 
     accountId,
     key: { keyId: first.keyId, keyArn: first.arn, aliasName, aliasArn: `${arnPrefix}${aliasName}` },
     createKey(keyOptions = {}) {
-      const key = addKey(keyOptions.description ?? '');
+      const key = addKey(keyOptions.description ?? '', keyOptions.keySpec, keyOptions.keyUsage);
       if (keyOptions.aliasName === undefined) return { keyId: key.keyId, keyArn: key.arn };
       createAlias(keyOptions.aliasName, key.keyId);
       return {
