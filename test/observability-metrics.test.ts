@@ -2,6 +2,7 @@
 // faults and data key cache expiry: operations by outcome and error code, cache hits and misses,
 // provider requests with their latency histogram, data keys by state, migration progress; key ids
 // only as short hashes; label sets bounded; `status --json` carries the same figures.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import t from 'tap';
@@ -95,6 +96,10 @@ t.test('a run with faults and cache expiry, scraped through prom-client', async 
     'its +Inf bucket too',
   );
   t.match(text, /# TYPE atrest_provider_request_duration_seconds histogram/);
+  const dashboard = readFileSync(join(repoRoot, 'docs', 'grafana-dashboard.json'), 'utf8');
+  const queried = new Set([...dashboard.matchAll(/atrest_[a-z_]+/g)].map((m) => m[0].replace(/_bucket$/, '')));
+  t.ok(queried.size >= 8, `the dashboard queries ${queried.size} metrics`);
+  for (const name of queried) t.match(text, `# TYPE ${name} `, `the dashboard's ${name} is exported`);
   t.match(text, /# TYPE atrest_operations_total counter/);
   t.ok((s.get('atrest_data_keys{provider="awskms.main",state="active"}') ?? 0) >= 1, 'data keys by state');
 
