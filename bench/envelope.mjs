@@ -118,7 +118,7 @@ try {
     atrest_vs_esdk: Number((atrestOps / esdkOps).toFixed(1)),
   };
   if (!opts.json)
-    console.error(`atrest/raw ${out.atrest_vs_raw} (goal >= 0.6), atrest/esdk ${out.atrest_vs_esdk} (goal >= 20)`);
+    console.error(`atrest/raw ${out.atrest_vs_raw} (goal >= 0.9), atrest/esdk ${out.atrest_vs_esdk} (goal >= 20)`);
   console.log(JSON.stringify(out));
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -149,13 +149,27 @@ function legend(format, labels) {
   return format.replace(/\{\{(\w+)\}\}/g, (_, l) => labels[l] ?? '');
 }
 
+/** Grafana's grid: 24 columns; a row unit in pixels. */
+const ROW = 20;
+
+/** One labelled horizontal bar; failures and errors in red. */
+function bar(name, fraction, text) {
+  const bad = /failure|DECRYPT|UNAVAIL|errors/.test(name) ? 'bad' : '';
+  const fill = `<span class="fill ${bad}" style="width:${Math.max(0.5, fraction * 100)}%"></span>`;
+  return (
+    `<div class="bar"><span class="name">${escapeHtml(name)}</span><span class="track">${fill}</span>` +
+    `<span class="val">${escapeHtml(text)}</span></div>`
+  );
+}
+
 function renderPanel(panel, samples) {
   const unit = panel.fieldConfig?.defaults?.unit ?? 'short';
   const rows = panel.targets.flatMap((t) =>
     evaluate(t.expr, samples).map((r) => ({ ...r, name: legend(t.legendFormat, r.labels) })),
   );
   const colW = 1200 / 24;
-  const style = `left:${panel.gridPos.x * colW}px;top:${panel.gridPos.y * 20}px;width:${panel.gridPos.w * colW - 8}px;height:${panel.gridPos.h * 20 - 8}px`;
+  const { x, y, w, h } = panel.gridPos;
+  const style = `left:${x * colW}px;top:${y * ROW}px;width:${w * colW - 8}px;height:${h * ROW - 8}px`;
   let body;
   if (rows.length === 0) body = '<div class="empty">no data</div>';
   else if (panel.type === 'stat') {
@@ -163,41 +177,53 @@ function renderPanel(panel, samples) {
       .map((r) => {
         const bad = panel.title === 'Provider health' && r.value === 0;
         const text = panel.title === 'Provider health' ? (r.value === 1 ? 'UP' : 'DOWN') : fmt(r.value, unit);
-        return `<div class="stat ${bad ? 'bad' : ''}"><div class="big">${escapeHtml(text)}</div><div>${escapeHtml(r.name)}</div></div>`;
+        const big = `<div class="big">${escapeHtml(text)}</div>`;
+        return `<div class="stat ${bad ? 'bad' : ''}">${big}<div>${escapeHtml(r.name)}</div></div>`;
       })
       .join('')}</div>`;
   } else {
     const max = Math.max(...rows.map((r) => (Number.isFinite(r.value) ? r.value : 0)), 1e-12);
     body = rows
       .sort((a, b) => a.name.localeCompare(b.name))
-      .map(
-        (r) =>
-          `<div class="bar"><span class="name">${escapeHtml(r.name)}</span><span class="track"><span class="fill ${/failure|DECRYPT|UNAVAIL|errors/.test(r.name) ? 'bad' : ''}" style="width:${Math.max(0.5, ((Number.isFinite(r.value) ? r.value : 0) / max) * 100)}%"></span></span><span class="val">${escapeHtml(fmt(r.value, unit))}</span></div>`,
-      )
+      .map((r) => bar(r.name, Number.isFinite(r.value) ? r.value / max : 0, fmt(r.value, unit)))
       .join('');
   }
   const note =
     panel.type === 'timeseries' && !panel.title.includes('latency') ? ' <small>(totals of this run)</small>' : '';
-  return `<section class="panel" style="${style}"><h2>${escapeHtml(panel.title.replace(' per second', ''))}${note}</h2>${body}</section>`;
+  const title = `<h2>${escapeHtml(panel.title.replace(' per second', ''))}${note}</h2>`;
+  return `<section class="panel" style="${style}">${title}${body}</section>`;
 }
 
 const dashboard = JSON.parse(readFileSync(join(docs, 'grafana-dashboard.json'), 'utf8'));
 const scrape = await scrapeRun();
 writeFileSync(join(docs, 'dashboard-scrape.txt'), scrape);
 const samples = parseScrape(scrape);
-const height = Math.max(...dashboard.panels.map((p) => (p.gridPos.y + p.gridPos.h) * 20)) + 90;
-const html = `<!doctype html><meta charset="utf-8"><style>
-body{margin:0;background:#111217;color:#ccccdc;font:13px Inter,Helvetica,Arial,sans-serif}
-header{padding:12px 16px;border-bottom:1px solid #2c2e33}header h1{font-size:17px;margin:0 0 4px;color:#fff}
-header p{margin:0;color:#8e8e99;font-size:12px}.grid{position:relative;margin:12px 16px}
-.panel{position:absolute;box-sizing:border-box;background:#181b1f;border:1px solid #2c2e33;border-radius:3px;padding:8px 10px;overflow:hidden}
-h2{font-size:13px;margin:0 0 8px;color:#fff;font-weight:500}small{color:#8e8e99;font-weight:400}
-.bar{display:flex;align-items:center;margin:3px 0;font-size:11px}.name{width:46%;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.track{flex:1;height:10px;background:#22252b;margin:0 6px}.fill{display:block;height:10px;background:#73bf69}.fill.bad{background:#f2495c}
-.val{width:70px;text-align:right;color:#fff}.stats{display:flex;gap:12px;flex-wrap:wrap}.stat{flex:1;min-width:90px;text-align:center;padding:6px;background:#1f3322;border-radius:3px}
-.stat.bad{background:#4a1f24}.big{font-size:28px;color:#fff;margin:4px 0}.empty{color:#8e8e99}
-</style><header><h1>${escapeHtml(dashboard.title)}</h1><p>Not Grafana: every panel of docs/grafana-dashboard.json drawn by scripts/dashboard-screenshot.mjs from one Prometheus scrape (docs/dashboard-scrape.txt) of a real run on the AWS KMS emulator with provider faults and cache expiry. Instant values: counter totals of the run where Grafana shows rates.</p></header>
-<div class="grid" style="height:${height - 90}px">${dashboard.panels.map((p) => renderPanel(p, samples)).join('')}</div>`;
+const height = Math.max(...dashboard.panels.map((p) => (p.gridPos.y + p.gridPos.h) * ROW)) + 90;
+const css = [
+  'body{margin:0;background:#111217;color:#ccccdc;font:13px Inter,Helvetica,Arial,sans-serif}',
+  'header{padding:12px 16px;border-bottom:1px solid #2c2e33}',
+  'header h1{font-size:17px;margin:0 0 4px;color:#fff}header p{margin:0;color:#8e8e99;font-size:12px}',
+  '.grid{position:relative;margin:12px 16px}',
+  '.panel{position:absolute;box-sizing:border-box;background:#181b1f;border:1px solid #2c2e33;',
+  'border-radius:3px;padding:8px 10px;overflow:hidden}',
+  'h2{font-size:13px;margin:0 0 8px;color:#fff;font-weight:500}small{color:#8e8e99;font-weight:400}',
+  '.bar{display:flex;align-items:center;margin:3px 0;font-size:11px}',
+  '.name{width:46%;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}',
+  '.track{flex:1;height:10px;background:#22252b;margin:0 6px}',
+  '.fill{display:block;height:10px;background:#73bf69}.fill.bad{background:#f2495c}',
+  '.val{width:70px;text-align:right;color:#fff}.stats{display:flex;gap:12px;flex-wrap:wrap}',
+  '.stat{flex:1;min-width:90px;text-align:center;padding:6px;background:#1f3322;border-radius:3px}',
+  '.stat.bad{background:#4a1f24}.big{font-size:28px;color:#fff;margin:4px 0}.empty{color:#8e8e99}',
+].join('');
+const notice =
+  'Not Grafana: every panel of docs/grafana-dashboard.json drawn by scripts/dashboard-screenshot.mjs ' +
+  'from one Prometheus scrape (docs/dashboard-scrape.txt) of a real run on the AWS KMS emulator with ' +
+  'provider faults and cache expiry. Instant values: counter totals of the run where Grafana shows rates.';
+const panels = dashboard.panels.map((p) => renderPanel(p, samples)).join('');
+const html =
+  `<!doctype html><meta charset="utf-8"><style>${css}</style>` +
+  `<header><h1>${escapeHtml(dashboard.title)}</h1><p>${escapeHtml(notice)}</p></header>` +
+  `<div class="grid" style="height:${height - 90}px">${panels}</div>`;
 const page = join(tmpdir(), 'atrest-dashboard.html');
 writeFileSync(page, html);
 execFileSync(
