@@ -2,13 +2,21 @@
 // disabled or is asymmetric makes the provider unhealthy (init refuses, status exits 1, status
 // --check exits 2); a provider no data key needs does not make status fail; health() hammered while
 // the KMS is down and back calls the KMS at most once per interval; status shows the work left per
-// target and the key versions still needed; Grafana's published passphrase is flagged.
+// target and the key versions still needed (Azure key versions too); Grafana's published
+// passphrase is flagged.
 import { join } from 'node:path';
 import t from 'tap';
 import { openAtrest } from '@atrest/core';
 import type { Atrest, AtrestHealth, AtrestStatus } from '@atrest/core';
 import { runCli } from '@atrest/cli';
-import { memoryStreams, recordingLogger, startAwsKmsEmulator, tempDir, writeIn } from '@atrest/testkit';
+import {
+  memoryStreams,
+  recordingLogger,
+  startAwsKmsEmulator,
+  startAzureKeyVaultEmulator,
+  tempDir,
+  writeIn,
+} from '@atrest/testkit';
 import { TARGET, cloudEnv, repoRoot, seedApplication } from './helpers.js';
 
 Object.assign(process.env, cloudEnv);
@@ -201,4 +209,37 @@ t.test("Grafana's published default passphrase is flagged by status and in the l
   t.equal(text.code, 1, 'status exits 1');
   t.match(text.out, /WARNING: .*Grafana's published default/);
   t.notMatch(text.out + text.err + JSON.stringify(logger.records), GRAFANA_DEFAULT_PASSPHRASE, 'never the passphrase');
+});
+
+t.test('status: the Azure key versions data keys still need, and when the old one is no longer needed', async (t) => {
+  const vault = await startAzureKeyVaultEmulator();
+  t.teardown(() => vault.close());
+  const keys = Object.entries(vault.providerKeys).map(([k, v]) => `${k} = ${v}`);
+  const a = appliance(
+    (db) =>
+      `[security]\nencryption_provider = azurekv.main\n[security.encryption.azurekv.main]\n${keys.join('\n')}\n` +
+      `[database]\npath = ${db}\n`,
+  );
+  const app = await openAtrest({ configFile: a.ini, appRoot: repoRoot, env: {} });
+  t.teardown(() => app.close());
+  await app.secrets.set('before', 'wrapped under the first version');
+  vault.rotateKey();
+  await app.migrations.rotateDataKeys();
+  await app.secrets.set('after', 'wrapped under the second version');
+  const [first, second] = vault.keyVersions();
+  const versions = (await app.status()).providers[0]?.keyVersions ?? [];
+  t.equal(versions.length, 2, 'two key versions');
+  t.match(versions, [
+    { keyRef: new RegExp(`/${second?.version ?? '-'}$`), current: true, dataKeys: 1, values: 1 },
+    { keyRef: new RegExp(`/${first?.version ?? '-'}$`), current: false, dataKeys: 1, values: 1 },
+  ]);
+  await app.migrations.reEncrypt();
+  const after = (await app.status()).providers[0]?.keyVersions ?? [];
+  t.match(
+    after.find((v) => !v.current),
+    { values: 0 },
+    'after re-encrypt no value needs the old version',
+  );
+  const text = await cli(a.ini, ['status']);
+  t.match(text.out, new RegExp(`key \\S+/${first?.version ?? '-'}: 1 data key, 0 values`), 'and status says so');
 });
