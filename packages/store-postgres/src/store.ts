@@ -326,14 +326,13 @@ class PostgresStore implements Store {
     return swaps.filter((w) => !ids.has(Number(w.row.id)));
   }
 
-  async secretsByProvider(): Promise<Map<string, number>> {
-    const rows = await this.rows<{ provider: string; n: string }>(
+  async secretsByDataKey(): Promise<Map<string, number>> {
+    const rows = await this.rows<{ id: string; n: string }>(
       'count the secrets of',
-      `SELECT CASE WHEN NOT s.encrypted THEN '' ELSE coalesce(k.provider, '?') END AS provider, count(*) AS n
-       FROM atrest_secrets s LEFT JOIN atrest_data_keys k ON s.encrypted AND k.id = ${dataKeyIdOf('s.value')}
-       GROUP BY 1`,
+      `SELECT CASE WHEN NOT encrypted THEN '' ELSE ${dataKeyIdOf('value')} END AS id, count(*) AS n
+       FROM atrest_secrets GROUP BY 1`,
     );
-    return new Map(rows.map((r) => [r.provider, Number(r.n)]));
+    return new Map(rows.map((r) => [r.id, Number(r.n)]));
   }
 
   async countSecretsUnder(dataKeyIds: readonly string[]): Promise<number> {

@@ -6,11 +6,9 @@
 // needed), the settings that shape it, the health verdict and the metrics.
 import { formatDuration } from '../config/formats.js';
 import type { AtrestConfig, TargetSpec } from '../config/types.js';
-import { readDataKeyId } from '../envelope/format.js';
-import { isAtrestError } from '../errors.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
 import type { CheckedProvider } from '../providers/checked.js';
-import type { DataKeyRecord, RowId, Store } from '../store/types.js';
+import type { DataKeyRecord, Store } from '../store/types.js';
 import { countTargetValues } from '../targets.js';
 import type { AtrestHealth } from './health.js';
 
@@ -95,33 +93,12 @@ export type AtrestStatus = {
 
 type ValueCounts = { plaintext: number; byDataKey: Map<string, number> };
 
-const SCAN_BATCH = 5000;
-
-/** atrest's own secrets by data key (paged: memory independent of the table). */
+/** atrest's own secrets by data key, counted in the database. */
 async function countSecretValues(store: Store): Promise<ValueCounts> {
-  const counts: ValueCounts = { plaintext: 0, byDataKey: new Map() };
-  for (let after: RowId | undefined; ; ) {
-    const batch = await store.readSecrets(after, SCAN_BATCH);
-    const last = batch.at(-1);
-    if (last === undefined) return counts;
-    after = last.id;
-    for (const row of batch) {
-      if (!row.encrypted) counts.plaintext++;
-      else {
-        const id = dataKeyIdOf(row.value);
-        counts.byDataKey.set(id, (counts.byDataKey.get(id) ?? 0) + 1);
-      }
-    }
-  }
-}
-
-function dataKeyIdOf(value: Buffer): string {
-  try {
-    return readDataKeyId(value);
-  } catch (err) {
-    if (isAtrestError(err, 'ATREST_FORMAT_INVALID')) return '?';
-    throw err;
-  }
+  const byDataKey = await store.secretsByDataKey();
+  const plaintext = byDataKey.get('') ?? 0;
+  byDataKey.delete('');
+  return { plaintext, byDataKey };
 }
 
 /** Values by provider, and the work left, of one set of counts. */

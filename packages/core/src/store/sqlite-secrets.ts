@@ -96,15 +96,14 @@ export class SqliteSecrets {
     );
   }
 
-  byProvider(): Map<string, number> {
+  byDataKey(): Map<string, number> {
     const rows = this.db
       .prepare(
-        `SELECT CASE WHEN s.encrypted = 0 THEN '' ELSE coalesce(k.provider, '?') END AS provider, count(*) AS n
-         FROM atrest_secrets s LEFT JOIN atrest_data_keys k ON s.encrypted = 1 AND k.id = ${dataKeyIdOf('s.value')}
-         GROUP BY 1`,
+        `SELECT CASE WHEN encrypted = 0 THEN '' ELSE ${dataKeyIdOf('value')} END AS id, count(*) AS n
+         FROM atrest_secrets GROUP BY 1`,
       )
-      .all() as { provider: string; n: number }[];
-    return new Map(rows.map((r) => [r.provider, r.n]));
+      .all() as { id: string; n: number }[];
+    return new Map(rows.map((r) => [r.id, r.n]));
   }
 
   countUnder(dataKeyIds: readonly string[]): number {

@@ -270,8 +270,8 @@ class SqliteStore implements Store {
     );
   }
 
-  secretsByProvider(): Promise<Map<string, number>> {
-    return this.run('count the secrets of', () => this.secrets.byProvider());
+  secretsByDataKey(): Promise<Map<string, number>> {
+    return this.run('count the secrets of', () => this.secrets.byDataKey());
   }
 
   countSecretsUnder(dataKeyIds: readonly string[]): Promise<number> {

@@ -189,8 +189,8 @@ export type Store = {
    * alone: the secret's value did not change). Returns the swaps that lost to a concurrent writer.
    */
   swapSecrets(swaps: readonly SecretSwap[]): Promise<SecretSwap[]>;
-  /** Secrets per provider of their data key: '' for plaintext, '?' for a data key not in the table. */
-  secretsByProvider(): Promise<Map<string, number>>;
+  /** Secrets per data key id their envelope names ('' for plaintext): what `status` counts values by. */
+  secretsByDataKey(): Promise<Map<string, number>>;
   /** How many encrypted secrets name one of these data keys. */
   countSecretsUnder(dataKeyIds: readonly string[]): Promise<number>;
 
