@@ -83,6 +83,11 @@ t.test('every migration command of the CLI, and the application through onAudit'
       events: [],
     },
     {
+      argv: ['secrets-migration', 'cleanup'],
+      command: 'secrets-migration cleanup',
+      events: [],
+    },
+    {
       argv: ['rotate-encryption-key', '--prune'],
       command: 'rotate-encryption-key --prune',
       events: ['provider_key.pruned'],
@@ -188,4 +193,28 @@ t.test('a process killed with SIGKILL while it writes leaves whole lines only', 
   const after = records(a.log);
   t.same(after.slice(0, before.length), before, 'later writers append after them');
   t.equal(after.at(-1)?.event, 'migration.finished');
+});
+
+t.test('turning encryption off is audited, with the data keys it dropped', async (t) => {
+  const a = appliance();
+  const ini = writeIn(
+    a.dir,
+    'passphrase.ini',
+    `${readFileSync(a.ini, 'utf8')}[security]\nsecret_key = ${PASSPHRASE}\n`,
+  );
+  const app = await openAtrest({ configFile: ini, appRoot: repoRoot, env: {} });
+  await seedApplication(app, a.db, { secrets: 1, encrypted: 1, plaintext: 0 });
+  await app.close();
+  await cli(ini, ['rotate-encryption-key', '--yes'], '');
+  const events = records(a.log);
+  t.match(
+    events.filter((e) => e.event === 'encryption.disabled'),
+    [{ provider: 'secret_key.default', details: { dataKeysDropped: 2 } }],
+  );
+  t.match(
+    events.filter((e) => e.event === 'data_key.deleted'),
+    [{ provider: 'secret_key.default' }],
+    'dropped',
+  );
+  t.notOk(readFileSync(a.log, 'utf8').includes(PASSPHRASE), 'never the passphrase');
 });
