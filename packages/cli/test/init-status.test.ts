@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { box, runAtrest } from './helpers.js';
+import { box, runAtrest, runInProcess } from './helpers.js';
 
 t.test('init creates a 0600 key file (key-path override) and is idempotent', async (t) => {
   const b = box();
@@ -59,4 +59,18 @@ t.test('status --json', async (t) => {
   t.equal(s.dataKeys.byProvider['file.default']?.total, 1);
   t.same(s.secrets.byProvider, { 'file.default': 1 });
   t.equal(s.secrets.plaintext, 0);
+});
+
+t.test("status says once, in atrest's words, that Node 20 is past its end of life", async (t) => {
+  const b = box();
+  t.equal((await runInProcess([...b.args, 'init'])).code, 0);
+  const r = await runInProcess([...b.args, 'status']);
+  t.equal(r.code, 0, r.stderr);
+  const warnings = r.stderr.split('\n').filter((l) => l.includes('end of life'));
+  if (Number(process.versions.node.split('.')[0]) < 22) {
+    t.equal(warnings.length, 1, 'one line');
+    t.match(warnings[0], 'run atrest and the application on Node.js 22 or 24');
+  } else t.same(warnings, [], 'nothing on Node 22 and later');
+  const init = await runInProcess([...b.args, 'init']);
+  t.notMatch(init.stderr, 'end of life', 'only in status');
 });

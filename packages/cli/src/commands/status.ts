@@ -4,7 +4,20 @@
 import { healthExitCode, isAtrestError } from '@atrest/core';
 import type { AtrestHealth, AtrestStatus, ProviderStatus, TargetStatus, WorkLeft } from '@atrest/core';
 import type { Command } from '../command.js';
-import { jsonOption, printData } from '../output.js';
+import { jsonOption, printData, tell } from '../output.js';
+
+/**
+ * Said once here rather than by a dependency on every command (the AWS SDK's
+ * NodeVersionSupportWarning, which bin.ts turns off): Node 20 is past its end of life.
+ */
+function nodeWarning(version: string): string | undefined {
+  const major = Number(version.replace(/^v/, '').split('.')[0]);
+  if (major >= 22) return undefined;
+  return (
+    `warning: Node.js ${version} reached its end of life in April 2026, and the next versions of the AWS SDK ` +
+    'need Node.js 22: run atrest and the application on Node.js 22 or 24.'
+  );
+}
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -129,6 +142,8 @@ export const statusCommand: Command = {
     }
     const s = await (await ctx.open()).status();
     await printData(ctx, s, formatStatus(s));
+    const warning = nodeWarning(process.version);
+    if (warning !== undefined) await tell(ctx, warning);
     return s.health.state === 'healthy' ? 0 : 1;
   },
 };
