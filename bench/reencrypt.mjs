@@ -2,12 +2,14 @@
 // bench:reencrypt — builds a database of N 200-byte secrets on the file provider, rotates the key
 // (new key-file version, data keys re-wrapped and retired), then times `re-encrypt` in a fresh
 // process and compares it with the same batched read-and-update loop using bare AES-256-GCM under
-// fixed keys (the limit) and with no cryptography at all (what the store alone costs). Prints,
-// last, one JSON line. Usage: pnpm run bench:reencrypt -- [--rows N] [--json]
+// fixed keys on one core (the limit) and with no cryptography at all (what the store alone costs).
+// atrest pipelines the batches and runs the cryptography on worker threads (one per core, or
+// --workers). Prints, last, one JSON line with the machine's load average before and after.
+// Usage: pnpm run bench:reencrypt -- [--rows N] [--workers N] [--json]
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,11 +23,14 @@ const { values: opts } = parseArgs({
     rows: { type: 'string', default: '200000' },
     json: { type: 'boolean' },
     'batch-size': { type: 'string', default: '1000' },
+    workers: { type: 'string' },
   },
   strict: true,
 });
 const rows = Number(opts.rows);
 const batch = Number(opts['batch-size']);
+const workers = opts.workers === undefined ? undefined : Number(opts.workers);
+const loadBefore = loadavg()[0];
 const log = (...a) => {
   if (!opts.json) console.error(...a);
 };
@@ -65,7 +70,7 @@ try {
   // 2. atrest re-encrypt, in a fresh process (its own peak RSS and provider calls).
   const child = fileURLToPath(new URL('./reencrypt-child.mjs', import.meta.url));
   const result = JSON.parse(
-    execFileSync(process.execPath, [child, JSON.stringify({ ...atrestOptions, batchSize: batch })], {
+    execFileSync(process.execPath, [child, JSON.stringify({ ...atrestOptions, batchSize: batch, workers })], {
       encoding: 'utf8',
     })
       .trim()
@@ -74,8 +79,8 @@ try {
   );
   if (result.reEncrypted !== rows) throw new Error(`re-encrypt changed ${result.reEncrypted} of ${rows} rows`);
   log(
-    `atrest re-encrypt: ${Math.round(result.rowsPerS)} rows/s, peak RSS ${result.peakRssMb} MB, ` +
-      `provider calls ${result.providerCalls}`,
+    `atrest re-encrypt: ${Math.round(result.rowsPerS)} rows/s, peak RSS ${result.earlyRssMb} MB after ` +
+      `${result.earlyRows} rows, ${result.peakRssMb} MB at the end, provider calls ${result.providerCalls}`,
   );
 
   // 3. The same loop over the same rows with bare AES-256-GCM (limit) and with no crypto (baseline).
@@ -149,12 +154,18 @@ try {
 
   const out = {
     rows,
+    cores: availableParallelism(),
+    workers: workers ?? availableParallelism(),
     atrest_rows_per_s: Math.round(result.rowsPerS),
     limit_rows_per_s: Math.round(limit),
     baseline_rows_per_s: Math.round(baseline),
     atrest_vs_limit: Number((result.rowsPerS / limit).toFixed(3)),
+    peak_rss_mb_early: result.earlyRssMb,
+    early_rows: result.earlyRows,
     peak_rss_mb: result.peakRssMb,
     provider_calls: result.providerCalls,
+    load_before: Number(loadBefore.toFixed(2)),
+    load_after: Number(loadavg()[0].toFixed(2)),
   };
   console.log(JSON.stringify(out));
 } finally {

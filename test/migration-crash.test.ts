@@ -178,7 +178,10 @@ t.test('secrets-migration re-encrypt', async (t) => {
     0,
     'data keys retired first, so every value has to move',
   );
-  await killUntilDone(t, f, fileTemplate.originals, { args: ['secrets-migration', 're-encrypt'], kills: 4 });
+  await killUntilDone(t, f, fileTemplate.originals, {
+    args: ['secrets-migration', 're-encrypt', '--workers', '3'],
+    kills: 4,
+  });
   allOnActiveKeys(t, f, fileTemplate.originals, 'file.default');
   await reEncryptChangesNothing(t, f);
   await allUnder(t, f, fileTemplate.originals, 'file.default');

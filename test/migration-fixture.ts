@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ARMOR_PREFIX, dearmor, isArmored, isAtrestError, openAtrest, readDataKeyId } from '@atrest/core';
-import type { Atrest, AtrestStatus, TargetReport } from '@atrest/core';
+import type { Atrest, AtrestStatus, Logger, TargetReport } from '@atrest/core';
 import { spawnNode, tempDir } from '@atrest/testkit';
 import type { Run } from '@atrest/testkit';
 import { cliBin, repoRoot } from './helpers.js';
@@ -142,8 +142,8 @@ function emptyFixture(kind: ProviderKind, passphrase = OLD_PASSPHRASE): Fixture 
   return f;
 }
 
-export function openFixture(f: Fixture): Promise<Atrest> {
-  return openAtrest({ configFile: f.configFile, env: f.env, appRoot: repoRoot });
+export function openFixture(f: Fixture, logger?: Logger): Promise<Atrest> {
+  return openAtrest({ configFile: f.configFile, env: f.env, appRoot: repoRoot, ...(logger ? { logger } : {}) });
 }
 
 /**

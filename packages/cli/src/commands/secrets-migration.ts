@@ -16,22 +16,38 @@ function batchSize(ctx: CommandContext): number {
   return n;
 }
 
+/** --workers; undefined: the engine's default, one per core. */
+function workers(ctx: CommandContext): number | undefined {
+  const raw = ctx.value('workers');
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 16)
+    throw errors.usage(`--workers must be a whole number from 1 to 16 (got ${raw}).`, 'The default is one per core.');
+  return n;
+}
+
 const reEncryptCommand: Command = {
   path: ['secrets-migration', 're-encrypt'],
   summary: 'every value onto an active data key of the current provider; plaintext encrypted',
-  usage: 'secrets-migration re-encrypt [--dry-run] [--batch-size N] [--target T]... [--json]',
+  usage: 'secrets-migration re-encrypt [--dry-run] [--batch-size N] [--workers N] [--target T]... [--json]',
   help: [
     "Re-encrypts every secret in atrest's own table (target atrest_secrets) and in every registered",
     'target ([secrets_migration] targets) that is not already under an active data key of the current',
     'provider, and encrypts legacy plaintext. Works in batches of short transactions; a row the',
     'application changed meanwhile is never overwritten (it is retried, or reported). Safe to',
     'interrupt and to run again: a second run changes nothing. Progress is shown on a terminal.',
+    'The cryptography runs on worker threads, one per core (--workers), while the next batch is read.',
     'A complete run (every target, no failure) ends with what secrets-migration cleanup does.',
     'Exit 1 if any row failed.',
   ].join('\n'),
   options: {
     'dry-run': { type: 'boolean', description: 'count what would change; write nothing' },
     'batch-size': { type: 'string', placeholder: 'N', description: 'rows per transaction (default 1000)' },
+    workers: {
+      type: 'string',
+      placeholder: 'N',
+      description: 'threads for the cryptography, 1 to 16 (default one per core; 1: none)',
+    },
     target: {
       type: 'string',
       placeholder: 'T',
@@ -42,6 +58,7 @@ const reEncryptCommand: Command = {
   },
   async run(ctx) {
     const size = batchSize(ctx);
+    const threads = workers(ctx);
     const a = await ctx.open();
     const progress = rowProgress(ctx.io);
     const dryRun = ctx.flag('dry-run');
@@ -50,6 +67,7 @@ const reEncryptCommand: Command = {
       .reEncrypt({
         dryRun,
         batchSize: size,
+        ...(threads === undefined ? {} : { workers: threads }),
         targets: ctx.values('target'),
         onProgress: progress.onProgress,
         onCleanup: (c) => {

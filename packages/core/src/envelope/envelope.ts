@@ -1,7 +1,7 @@
 // The envelope engine: data keys (creation, encryption budget, cache with single-flight unwrap)
 // and AES-256-GCM over the binary format. Data keys are used directly: no per-value KDF. It reads
 // and writes data keys through the Store seam only.
-import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { errors, isAtrestError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EncryptionContext } from '../providers/contract.js';
@@ -13,11 +13,9 @@ import {
   FORMAT_VERSION,
   HEADER_LENGTH,
   MAGIC,
-  MIN_CIPHERTEXT_LENGTH,
-  NONCE_LENGTH,
-  TAG_LENGTH,
   readDataKeyId,
 } from './format.js';
+import { NoncePool, openEnvelope, sealEnvelope } from './gcm.js';
 
 /**
  * Encryptions allowed under one data key. Random 96-bit nonces stay far below NIST SP 800-38D's
@@ -45,25 +43,17 @@ export type ProviderRegistry = {
 type CachedKey = { key: Buffer; expiresAt: number };
 /** An active data key with this process's remaining encryption budget. */
 export type ActiveKey = { id: string; header: Buffer; key: Buffer; remaining: number; expiresAt: number };
-
-/** Nonces come from a refilled random pool: one syscall per 4096 nonces instead of one each. */
-class NoncePool {
-  private pool = Buffer.alloc(NONCE_LENGTH * 4096);
-  private offset = this.pool.length;
-  next(into: Buffer, at: number): void {
-    if (this.offset === this.pool.length) {
-      randomFillSync(this.pool);
-      this.offset = 0;
-    }
-    this.pool.copy(into, at, this.offset, this.offset + NONCE_LENGTH);
-    this.offset += NONCE_LENGTH;
-  }
-}
+/** Encryptions spent under an active data key, with copies of its header and key. */
+export type SealingShare = { id: string; header: Buffer; key: Buffer; count: number };
 
 function toBytes(value: string | Uint8Array | undefined): Buffer {
   if (value === undefined) return Buffer.alloc(0);
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function optionalBytes(value: string | Uint8Array | undefined): Buffer | undefined {
+  return value === undefined ? undefined : toBytes(value);
 }
 
 function utcDay(now: number): string {
@@ -132,6 +122,23 @@ export class Envelope {
     return active !== undefined ? Promise.resolve(active) : this.activeKey(label);
   }
 
+  /**
+   * Spend `count` encryptions of `scope` now, for sealing elsewhere (the re-encrypt workers): copies
+   * of the usable active keys that cover them, each with its share. The caller zeroes the copies.
+   */
+  async takeEncryptions(scope: string, count: number): Promise<SealingShare[]> {
+    const shares: SealingShare[] = [];
+    for (let left = count; left > 0; ) {
+      const active = await this.activeKeyFor(scope);
+      // Copied in the step that found it usable: an expired key may be zeroed at any later tick.
+      const share = Math.min(active.remaining, left);
+      active.remaining -= share;
+      left -= share;
+      shares.push({ id: active.id, header: Buffer.from(active.header), key: Buffer.from(active.key), count: share });
+    }
+    return shares;
+  }
+
   private usableActive(label: string): ActiveKey | undefined {
     const active = this.active.get(label);
     return active !== undefined && this.usable(active) ? active : undefined;
@@ -145,19 +152,8 @@ export class Envelope {
   /** Encrypt under a key from `activeKeyFor`, checked with `usable` in the same synchronous step. */
   seal(active: ActiveKey, plaintext: string | Uint8Array, context: string | Uint8Array | undefined): Buffer {
     if (!this.usable(active)) throw errors.internal('a data key was used past its budget or its cache lifetime');
-    const data = toBytes(plaintext);
     active.remaining--;
-    const out = Buffer.allocUnsafe(HEADER_LENGTH + data.length + TAG_LENGTH);
-    active.header.copy(out, 0, 0, HEADER_LENGTH - NONCE_LENGTH);
-    this.nonces.next(out, HEADER_LENGTH - NONCE_LENGTH);
-    const cipher = createCipheriv('aes-256-gcm', active.key, out.subarray(HEADER_LENGTH - NONCE_LENGTH, HEADER_LENGTH));
-    // GCM takes the AAD in pieces: header then context, as if concatenated (no copy).
-    cipher.setAAD(out.subarray(0, HEADER_LENGTH));
-    if (context !== undefined) cipher.setAAD(toBytes(context));
-    const n = cipher.update(data).copy(out, HEADER_LENGTH);
-    cipher.final();
-    cipher.getAuthTag().copy(out, HEADER_LENGTH + n);
-    return out;
+    return sealEnvelope(active.key, active.header, this.nonces, toBytes(plaintext), optionalBytes(context));
   }
 
   /** The cached key of `id` if present and fresh (synchronous fast path), else undefined. */
@@ -185,30 +181,7 @@ export class Envelope {
 
   /** Decrypt with a known key (also used by migrations that hold the key already). */
   decryptWith(key: Buffer, bytes: Buffer, context: string | Uint8Array | undefined): Buffer {
-    if (bytes.length < MIN_CIPHERTEXT_LENGTH) {
-      throw errors.formatInvalid(
-        `The ciphertext is truncated (${bytes.length} bytes, at least ${MIN_CIPHERTEXT_LENGTH} expected).`,
-        'Restore the value.',
-      );
-    }
-    const header = bytes.subarray(0, HEADER_LENGTH);
-    const decipher = createDecipheriv('aes-256-gcm', key, header.subarray(HEADER_LENGTH - NONCE_LENGTH));
-    decipher.setAAD(header);
-    if (context !== undefined) decipher.setAAD(toBytes(context));
-    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_LENGTH));
-    const body = decipher.update(bytes.subarray(HEADER_LENGTH, bytes.length - TAG_LENGTH));
-    try {
-      decipher.final();
-    } catch (cause) {
-      body.fill(0);
-      throw errors.decryptFailed(
-        'Decryption failed: the value was changed, or it is decrypted with another context than it was ' +
-          'encrypted with (a value copied to another row or column).',
-        'Restore the value, or decrypt it with the context it was encrypted with.',
-        { cause },
-      );
-    }
-    return body;
+    return openEnvelope(key, bytes, optionalBytes(context));
   }
 
   /** The unwrapped data key `id`, from the cache or its provider (one call per key, however many callers wait). */

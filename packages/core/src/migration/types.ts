@@ -27,6 +27,11 @@ export type ReEncryptOptions = {
   dryRun?: boolean;
   /** Rows per transaction (default 1000). */
   batchSize?: number;
+  /**
+   * Worker threads for the cryptography (default: one per core, at most 16; 1: on the calling
+   * thread). Tables of one batch or less never start them.
+   */
+  workers?: number;
   /** Only these targets (`atrest_secrets` for atrest's own table, else `table.column`). */
   targets?: readonly string[];
   onProgress?: (p: Progress) => void;
