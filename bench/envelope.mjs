@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // bench:envelope — 1 KiB values, encrypt + decrypt, warm data key cache. Compares atrest with the
 // bare node:crypto AES-256-GCM limit and with the AWS Encryption SDK (its fastest fair setting:
-// raw AES keyring, the non-signing committing suite, a caching materials manager). Prints, last,
-// one JSON line. Usage: pnpm run bench:envelope -- [--json] [--seconds S]
+// raw AES keyring, the non-signing committing suite, a caching materials manager). atrest on SQLite
+// (default) or PostgreSQL (--store postgres: a server of its own, or --db URL). Prints, last, one
+// JSON line, with the machine's load average before and after.
+// Usage: pnpm run bench:envelope -- [--json] [--seconds S] [--store sqlite|postgres] [--db URL]
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openAtrest } from '@atrest/core';
+import { postgresStore, sqliteStore } from './bench-stores.mjs';
 import {
   AlgorithmSuiteIdentifier,
   CommitmentPolicy,
@@ -22,9 +25,17 @@ import {
 // pnpm 10 passes the '--' of `pnpm run bench:… -- --json` through: drop it.
 const { values: opts } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
-  options: { json: { type: 'boolean' }, seconds: { type: 'string', default: '2' } },
+  options: {
+    json: { type: 'boolean' },
+    seconds: { type: 'string', default: '2' },
+    store: { type: 'string', default: 'sqlite' },
+    db: { type: 'string' },
+  },
   strict: true,
 });
+if (opts.store !== 'sqlite' && opts.store !== 'postgres') throw new Error('--store is sqlite or postgres');
+if (opts.db !== undefined && opts.store !== 'postgres') throw new Error('--db URL goes with --store postgres');
+const loadBefore = loadavg()[0];
 const seconds = Number(opts.seconds);
 const VALUES = 256;
 const values = Array.from({ length: VALUES }, () => randomBytes(1024));
@@ -50,12 +61,13 @@ async function measure(name, pair, roundSeconds = seconds / 3) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'atrest-bench-'));
+const store = opts.store === 'postgres' ? await postgresStore(opts.db) : sqliteStore(dir);
 try {
-  // atrest: file provider, real SQLite store, warm cache.
+  // atrest: file provider, a real SQLite or PostgreSQL store, warm cache.
   const atrest = await openAtrest({
     app: 'bench',
     env: {},
-    database: join(dir, 'bench.db'),
+    database: store.database,
     options: { 'security.encryption.file.default.key_path': join(dir, 'bench.key') },
   });
   const atrestOps = await measure('atrest', async (i) => {
@@ -110,16 +122,20 @@ try {
   });
 
   const out = {
+    store: store.name,
     value_bytes: 1024,
     atrest_ops_per_s: Math.round(atrestOps),
     raw_gcm_ops_per_s: Math.round(rawOps),
     esdk_ops_per_s: Math.round(esdkOps),
     atrest_vs_raw: Number((atrestOps / rawOps).toFixed(3)),
     atrest_vs_esdk: Number((atrestOps / esdkOps).toFixed(1)),
+    load_before: Number(loadBefore.toFixed(2)),
+    load_after: Number(loadavg()[0].toFixed(2)),
   };
   if (!opts.json)
     console.error(`atrest/raw ${out.atrest_vs_raw} (goal >= 0.9), atrest/esdk ${out.atrest_vs_esdk} (goal >= 20)`);
   console.log(JSON.stringify(out));
 } finally {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 }

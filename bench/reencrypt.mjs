@@ -4,8 +4,9 @@
 // process and compares it with the same batched read-and-update loop using bare AES-256-GCM under
 // fixed keys on one core (the limit) and with no cryptography at all (what the store alone costs).
 // atrest pipelines the batches and runs the cryptography on worker threads (one per core, or
-// --workers). Prints, last, one JSON line with the machine's load average before and after.
-// Usage: pnpm run bench:reencrypt -- [--rows N] [--workers N] [--json]
+// --workers). On SQLite (default) or PostgreSQL (--store postgres: a server of its own, or --db
+// URL). Prints, last, one JSON line, with the machine's load average before and after.
+// Usage: pnpm run bench:reencrypt -- [--rows N] [--workers N] [--store sqlite|postgres] [--db URL] [--json]
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,8 +14,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
 import { openAtrest } from '@atrest/core';
+import { postgresStore, sqliteStore } from './bench-stores.mjs';
 
 // pnpm 10 passes the '--' of `pnpm run bench:… -- --json` through: drop it.
 const { values: opts } = parseArgs({
@@ -24,9 +25,13 @@ const { values: opts } = parseArgs({
     json: { type: 'boolean' },
     'batch-size': { type: 'string', default: '1000' },
     workers: { type: 'string' },
+    store: { type: 'string', default: 'sqlite' },
+    db: { type: 'string' },
   },
   strict: true,
 });
+if (opts.store !== 'sqlite' && opts.store !== 'postgres') throw new Error('--store is sqlite or postgres');
+if (opts.db !== undefined && opts.store !== 'postgres') throw new Error('--db URL goes with --store postgres');
 const rows = Number(opts.rows);
 const batch = Number(opts['batch-size']);
 const workers = opts.workers === undefined ? undefined : Number(opts.workers);
@@ -35,37 +40,33 @@ const log = (...a) => {
   if (!opts.json) console.error(...a);
 };
 const dir = mkdtempSync(join(tmpdir(), 'atrest-bench-reencrypt-'));
-const env = {};
+const store = opts.store === 'postgres' ? await postgresStore(opts.db) : sqliteStore(dir);
 const atrestOptions = {
   app: 'bench',
-  env,
-  database: join(dir, 'atrest.db'),
+  env: {},
+  database: store.database,
   options: { 'security.encryption.file.default.key_path': join(dir, 'bench.key') },
 };
 const plaintexts = (i) => Buffer.from(`secret-${String(i).padStart(12, '0')}-`.padEnd(200, 'x'));
 
 try {
   // 1. Build: N secrets, then rotate the key. The values are what secrets.set stores (atrest.encrypt with
-  // the secret's context, docs/FORMAT.md), written straight into the SQLite file in one transaction, as
-  // this benchmark always built them (200,000 one-row commits leave a table that scans slower).
+  // the secret's context, docs/FORMAT.md), written straight into the table in a few statements, as this
+  // benchmark always built them (200,000 one-row commits leave a table that scans slower).
   const t0 = Date.now();
   const a = await openAtrest(atrestOptions);
+  const names = [];
   const values = [];
   for (let i = 0; i < rows; i++) {
+    names.push(`bench/${i}`);
     values.push(await a.encrypt(plaintexts(i), { context: `atrest_secrets:bench/${i}`, scope: 'secrets' }));
   }
-  const db = new Database(atrestOptions.database);
-  const put = db.prepare(
-    'INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) ' +
-      "VALUES (?, ?, 1, '2026-01-01', '2026-01-01')",
-  );
-  db.transaction(() => {
-    for (let i = 0; i < rows; i++) put.run(`bench/${i}`, values[i]);
-  })();
-  db.close();
+  await store.fillSecrets(names, values);
+  names.length = 0;
+  values.length = 0;
   await a.migrations.rotateEncryptionKey();
   await a.close();
-  log(`built ${rows} secrets and rotated the key in ${Date.now() - t0} ms`);
+  log(`built ${rows} secrets on ${store.name} and rotated the key in ${Date.now() - t0} ms`);
 
   // 2. atrest re-encrypt, in a fresh process (its own peak RSS and provider calls).
   const child = fileURLToPath(new URL('./reencrypt-child.mjs', import.meta.url));
@@ -83,7 +84,7 @@ try {
       `${result.earlyRows} rows, ${result.peakRssMb} MB at the end, provider calls ${result.providerCalls}`,
   );
 
-  // 3. The same loop over the same rows with bare AES-256-GCM (limit) and with no crypto (baseline).
+  // 3. The same loop over as many rows with bare AES-256-GCM (limit) and with no crypto (baseline).
   const k1 = randomBytes(32);
   const k2 = randomBytes(32);
   // As lean as atrest's own path: nonces from a refilled random pool, one output buffer per value.
@@ -110,49 +111,14 @@ try {
     d.final();
     return pt;
   };
-  function loop(file, transform) {
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    const read = db.prepare('SELECT rowid AS rowid, value FROM atrest_secrets WHERE rowid > ? ORDER BY rowid LIMIT ?');
-    const swap = db.prepare('UPDATE atrest_secrets SET value = ? WHERE rowid = ? AND value = ?');
-    const start = process.hrtime.bigint();
-    let n = 0;
-    for (let after = 0; ; ) {
-      const got = read.all(after, batch);
-      if (got.length === 0) break;
-      after = got[got.length - 1].rowid;
-      const next = got.map((r) => transform(r.value));
-      db.transaction(() => {
-        for (let i = 0; i < got.length; i++) n += swap.run(next[i], got[i].rowid, got[i].value).changes;
-      })();
-    }
-    const s = Number(process.hrtime.bigint() - start) / 1e9;
-    db.close();
-    if (n !== rows) throw new Error(`loop updated ${n} of ${rows}`);
-    return n / s;
-  }
-  function rawDb(name) {
-    const file = join(dir, name);
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.exec(
-      'CREATE TABLE atrest_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, encrypted INTEGER NOT NULL, ' +
-        'created_at TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT',
-    );
-    const ins = db.prepare("INSERT INTO atrest_secrets VALUES (?, ?, 1, '2026-01-01', '2026-01-01')");
-    db.transaction(() => {
-      for (let i = 0; i < rows; i++) ins.run(`bench/${i}`, seal(k1, plaintexts(i)));
-    })();
-    db.close();
-    return file;
-  }
-  const limit = loop(rawDb('limit.db'), (v) => seal(k2, open(k1, v)));
-  log(`limit (bare AES-256-GCM, same loop): ${Math.round(limit)} rows/s`);
-  const baseline = loop(rawDb('baseline.db'), (v) => Buffer.from(v));
+  const seed = () => Array.from({ length: rows }, (_, i) => seal(k1, plaintexts(i)));
+  const limit = await store.bareLoop('bench_limit', seed(), (v) => seal(k2, open(k1, v)), batch);
+  log(`limit (bare AES-256-GCM, same loop, one core): ${Math.round(limit)} rows/s`);
+  const baseline = await store.bareLoop('bench_baseline', seed(), (v) => Buffer.from(v), batch);
   log(`baseline (same loop, no crypto): ${Math.round(baseline)} rows/s`);
 
   const out = {
+    store: store.name,
     rows,
     cores: availableParallelism(),
     workers: workers ?? availableParallelism(),
@@ -169,5 +135,6 @@ try {
   };
   console.log(JSON.stringify(out));
 } finally {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 }
