@@ -1,9 +1,10 @@
 // An application on SQLite and the file provider never loads what it does not use: a child process
 // whose module loader refuses every cloud SDK, the Vault client, Google's libraries and PostgreSQL's
 // driver opens atrest (with unused awskms, azurekv, hashicorpvault and googlekms sections in its INI
-// file, as a host file would have), stores, reads and reports.
+// file, as a host file would have), stores, reads and reports. Where @atrest/store-postgres is not
+// installed, PostgreSQL is a clear error.
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -63,6 +64,9 @@ export async function resolve(specifier, context, next) {
       '',
     ].join('\n'),
   );
+  const appDir = join(dir, 'app');
+  mkdirSync(join(appDir, 'node_modules', '@atrest'), { recursive: true });
+  symlinkSync(join(repoRoot, 'packages', 'provider-file'), join(appDir, 'node_modules', '@atrest', 'provider-file'));
   const core = pathToFileURL(join(repoRoot, 'packages', 'core', 'dist', 'src', 'index.js')).href;
   writeFileSync(
     join(dir, 'child.mjs'),
@@ -80,10 +84,30 @@ await a.secrets.set('x', 'y');
 const v = await a.secrets.getText('x');
 const s = await a.status();
 await a.close();
-console.log(JSON.stringify({ v, current: s.currentProvider }));`,
+// An application directory with the file provider but not @atrest/store-postgres.
+let missing;
+try {
+  await openAtrest({
+    database: 'postgres://app@127.0.0.1:1/app',
+    env: {},
+    appRoot: ${JSON.stringify(appDir)},
+    options: { 'security.encryption.file.default.key_path': ${JSON.stringify(join(dir, 'b.key'))} },
+  });
+} catch (err) {
+  missing = { code: err.code, message: err.message };
+}
+console.log(JSON.stringify({ v, current: s.currentProvider, missing }));`,
   );
   const { stdout } = await run(process.execPath, [join(dir, 'child.mjs')], { cwd: repoRoot });
-  t.same(JSON.parse(stdout.trim()), { v: 'y', current: 'file.default' }, 'atrest worked with all of them refused');
+  const result = JSON.parse(stdout.trim()) as {
+    v: string;
+    current: string;
+    missing?: { code: string; message: string };
+  };
+  t.same([result.v, result.current], ['y', 'file.default'], 'atrest worked with all of them refused');
+  t.equal(result.missing?.code, 'ATREST_STORE_NOT_INSTALLED', 'PostgreSQL without its package: a clear error');
+  t.match(result.missing?.message, /needs the npm package @atrest\/store-postgres; it is not installed in .*app\./);
+  t.match(result.missing?.message, /pnpm add @atrest\/store-postgres/, 'saying what to install');
   const resolved = readFileSync(join(dir, 'resolved.log'), 'utf8').split('\n');
   for (const pkg of ['provider-awskms', 'provider-azurekv', 'provider-hashicorpvault', 'provider-googlekms']) {
     t.ok(

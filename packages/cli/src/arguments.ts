@@ -14,7 +14,13 @@ export const globalOptions: OptionSpecs = {
     placeholder: 'NAME',
     description: 'application name: env prefix <APP>_ and default key path /srv/<app>-encryption.key',
   },
-  db: { type: 'string', placeholder: 'PATH', description: 'the database file (overrides [database] path)' },
+  db: {
+    type: 'string',
+    placeholder: 'PATH|URL',
+    description:
+      'the database, over [database]: a SQLite file, or a URL (postgres://user@host:5432/db?sslmode=verify-full; ' +
+      'the password from [database] password or <APP>_DATABASE_PASSWORD, never on the command line)',
+  },
   'key-path': {
     type: 'string',
     placeholder: 'PATH',

@@ -2,7 +2,7 @@
 // the global options, runs the command, and reports any failure with its catalogue exit code.
 // `runCli` is embeddable: an application mounts it under its own command name and app name.
 import { userInfo } from 'node:os';
-import { openAtrest } from '@atrest/core';
+import { databaseOptions, errors, openAtrest, redactUrl } from '@atrest/core';
 import type { Atrest, Logger, OpenAtrestOptions } from '@atrest/core';
 import { readCommandLine } from './arguments.js';
 import type { OptionValues } from './arguments.js';
@@ -46,20 +46,31 @@ function cliActor(): string {
   }
 }
 
+/** `--db`: a password there is visible to every user of the machine (ps, /proc, shell history). */
+function checkedDbOption(db: string, app: string): string {
+  if (redactUrl(db) === db) return db;
+  const variable = `${app.toUpperCase().replaceAll('-', '_')}_DATABASE_PASSWORD`;
+  throw errors.usage(
+    `--db ${redactUrl(db)} holds a password, and argv is visible to every user of this machine (ps, /proc).`,
+    `Give the URL without it, and the password in [database] password, ${variable} or ${variable}__FILE (a file).`,
+  );
+}
+
 function openOptionsFor(options: OptionValues, run: RunCliOptions, logger: Logger): OpenAtrestOptions {
   const text = (key: string) => {
     const v = options[key];
     return typeof v === 'string' ? v : undefined;
   };
+  const app = text('app') ?? run.app ?? 'atrest';
   const explicit: Record<string, string> = {};
   const db = text('db');
   const keyPath = text('key-path');
-  if (db !== undefined) explicit['database.path'] = db;
+  if (db !== undefined) Object.assign(explicit, databaseOptions(checkedDbOption(db, app)));
   if (keyPath !== undefined) explicit['security.encryption.file.default.key_path'] = keyPath;
   const configFile = text('config') ?? run.configFile;
   const envFile = text('env-file');
   return {
-    app: text('app') ?? run.app ?? 'atrest',
+    app,
     options: explicit,
     logger,
     actor: cliActor(),

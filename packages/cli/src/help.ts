@@ -18,7 +18,7 @@ function commandLines(commands: readonly Command[], drop: number): string[] {
   return commands.map((c, i) => `  ${(words[i] ?? '').padEnd(width)}  ${c.summary}`);
 }
 
-const GLOBALS = '[--config FILE] [--env-file FILE] [--app NAME] [--db PATH] [--key-path PATH]';
+const GLOBALS = '[--config FILE] [--env-file FILE] [--app NAME] [--db PATH|URL] [--key-path PATH]';
 const EXIT_CODES = 'Exit codes: 0 success, 1 operation failed, 2 usage, configuration or key error.';
 
 function globalHelp(name: string, table: CommandTable): string {

@@ -35,6 +35,7 @@ export const errorCodes = {
   ATREST_SECRET_NOT_FOUND: 1,
   ATREST_STORE: 1,
   ATREST_NOT_INITIALIZED: 2,
+  ATREST_STORE_NOT_INSTALLED: 2,
   ATREST_SCHEMA_TOO_NEW: 2,
   ATREST_LOCKED: 1,
   ATREST_CLOSED: 1,
@@ -199,6 +200,9 @@ export const errors = {
    */
   notInitialized: (problem: string, fix: string, extra?: ErrorExtra) =>
     make('ATREST_NOT_INITIALIZED', problem, fix, extra),
+  /** The configured database needs a store package that is not installed (or does not load). */
+  storeNotInstalled: (problem: string, fix: string, extra?: ErrorExtra) =>
+    make('ATREST_STORE_NOT_INSTALLED', problem, fix, extra),
   /** The database was used by a newer atrest. */
   schemaTooNew: (found: number, known: number, extra?: ErrorExtra) =>
     make(

@@ -63,7 +63,7 @@ export type { AtrestHealth, HealthState, ProviderHealthReport } from './atrest/h
 export { registerMetrics } from './observability/prometheus.js';
 export type { MetricsSnapshot } from './observability/metrics.js';
 export type { AuditEvent, AuditEventName } from './observability/audit.js';
-export { formatConfigEntries } from './config/index.js';
+export { databaseOptions, formatConfigEntries, redactUrl } from './config/index.js';
 export { didYouMean } from './config/suggest.js';
 export type {
   AtrestConfig,

@@ -37,13 +37,14 @@ t.test('INI: owned keys, provider sections, and nothing of the host', async (t) 
         'security.secret_key',
         { text: 'a long enough passphrase' },
       ],
+      ['database.type', 'database.type', { text: 'sqlite3' }],
       ['database.path', 'database.path', { text: '/data/app.db' }],
       ['security.encryption.awskms.main.region', 'security.encryption.awskms.Main.region', { text: 'eu-north-1' }],
       ['security.encryption.awskms.main.module', 'security.encryption.awskms.Main.module', { text: '' }],
     ],
     'the shared [security] secret_key is the secret_key.default section key; an empty value is collected as empty',
   );
-  t.same(found.settings[1]?.origin, { source: 'ini', file: '/etc/app.ini', section: 'database', key: 'path' });
+  t.same(found.settings[2]?.origin, { source: 'ini', file: '/etc/app.ini', section: 'database', key: 'path' });
   t.same(found.mentions, [
     {
       type: 'awskms',
@@ -84,7 +85,7 @@ t.test('variables: fixed names, provider variables kept for later, owned prefixe
       ATREST_DATABASE_PATH: '/data/app.db',
       ATREST_ENCRYPTION_KEY_PATH__FILE: '/run/secrets/path',
       ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_REGION: 'eu-north-1',
-      ATREST_DATABASE_TYPE: 'postgres',
+      ATREST_DATABASE_MAX_OPEN_CONN: '10', // the host's (ATREST_DATABASE_TYPE is atrest's since issue 8)
       ATREST_SECRETS_MIGRATION_TARGETS: '',
       OTHER_ENCRYPTION_SECRET_KEY: 'not ours',
     },

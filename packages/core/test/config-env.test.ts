@@ -26,7 +26,10 @@ t.test('every fixed variable of the table', async (t) => {
     source: 'env',
     variable: 'ATREST_ENCRYPTION_KEY_PATH',
   });
-  t.equal(config.database.path, '/data/app.db');
+  // A postgres:// url makes the store PostgreSQL: the SQLite path is read but not used.
+  t.equal(config.entries.find((e) => e.key === 'database.path')?.value, '/data/app.db');
+  t.equal(config.database.type, 'postgres');
+  t.equal(config.database.path, undefined);
   t.equal(config.database.url, 'postgres://app@db:5432/app?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem');
   t.same(config.targets, [
     { spec: 'report_card.dataset_query:json', table: 'report_card', column: 'dataset_query', json: true },

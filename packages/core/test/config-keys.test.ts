@@ -27,8 +27,14 @@ t.test("core's keys: each variable is its path upper-cased after the prefix", as
       ['security.encryption.audit_log', 'MY_APP_SECURITY_ENCRYPTION_AUDIT_LOG'],
       ['security.encryption.audit_secret_reads', 'MY_APP_SECURITY_ENCRYPTION_AUDIT_SECRET_READS'],
       ['security.encryption.algorithm', 'MY_APP_SECURITY_ENCRYPTION_ALGORITHM'],
+      ['database.type', 'MY_APP_DATABASE_TYPE'],
       ['database.path', 'MY_APP_DATABASE_PATH'],
       ['database.url', 'MY_APP_DATABASE_URL'],
+      ...['host', 'name', 'user', 'password', 'ssl_mode', 'ca_cert_path', 'client_cert_path', 'client_key_path'].map(
+        (key) => [`database.${key}`, `MY_APP_DATABASE_${key.toUpperCase()}`],
+      ),
+      ['database.server_cert_name', 'MY_APP_DATABASE_SERVER_CERT_NAME'],
+      ['paths.data', 'MY_APP_PATHS_DATA'],
       ['secrets_migration.targets', 'MY_APP_SECRETS_MIGRATION_TARGETS'],
     ],
   );

@@ -1,4 +1,5 @@
 // Configuration sources, precedence, origins and the host's INI file.
+import { join } from 'node:path';
 import t from 'tap';
 import { rejection, tempDir, writeIn } from '@atrest/testkit';
 import { GRAFANA_STYLE_INI, builtins, load, schemaSource } from './config-fixtures.js';
@@ -10,7 +11,7 @@ t.test('built-in defaults: file.default at /srv/<app>-encryption.key, 15m cache'
   t.equal(config.encryptionProvider, 'file.default');
   t.same(config.availableProviders, ['file.default']);
   t.equal(config.dataKeysCacheTtlMs, 15 * 60_000);
-  t.same(config.database, { path: undefined, url: undefined });
+  t.same(config.database, { type: 'sqlite3', path: undefined, url: undefined, postgres: {} });
   t.same(config.targets, []);
   t.same([...config.providers.keys()], ['file.default']);
   const file = config.providers.get('file.default');
@@ -71,8 +72,9 @@ t.test('precedence: default < ini < .env < env < option, each with its origin', 
 
   const all = await load({ configFile: ini, envFile: dotenv, env, options });
   t.equal(all.dataKeysCacheTtlMs, 40 * 60_000, 'option wins');
-  t.equal(all.database.path, '/ini/app.db', 'only the INI sets database.path');
+  t.equal(all.entries.find((e) => e.key === 'database.path')?.value, '/ini/app.db', 'only the INI sets database.path');
   t.equal(all.database.url, 'postgres://dotenv/db', '.env beats INI');
+  t.equal(all.database.path, undefined, 'the postgres:// url makes the store PostgreSQL: no SQLite file');
   t.same(
     all.targets.map((x) => x.spec),
     ['env_table.col'],
@@ -135,7 +137,7 @@ t.test('a Grafana-style host file: atrest reads its keys, ignores the rest', asy
   t.equal(config.encryptionProvider, 'awskms.example-encryption-key');
   t.same(config.availableProviders, ['awskms.example-encryption-key', 'secret_key.default']);
   t.equal(config.dataKeysCacheTtlMs, 15 * 60_000);
-  t.equal(config.database.path, 'grafana.db', '[database] path is shared with the host');
+  t.equal(config.database.path, join(process.cwd(), 'data', 'grafana.db'), '[database] path, in [paths] data');
   t.equal(config.database.url, undefined);
   t.same(
     config.targets.map((x) => [x.table, x.column, x.json]),
@@ -167,16 +169,16 @@ t.test('a Grafana-style host file: atrest reads its keys, ignores the rest', asy
   t.equal(secretKey?.values['secret_key'], 'SW2YcwTIb9zpOOhoPsMm', '[security] secret_key feeds secret_key.default');
   t.same(secretKey?.origins['secret_key'], { source: 'ini', file: ini, section: 'security', key: 'secret_key' });
 
-  // Nothing of the host's own keys leaks into atrest's view.
+  // Nothing of the host's own keys leaks into atrest's view. [database] type and host and [paths]
+  // data are atrest's since issue 8 (PostgreSQL's keys, Grafana's data directory).
   const keys = config.entries.map((e) => e.key);
   for (const foreign of [
     'security.admin_user',
     'security.cookie_secure',
-    'database.type',
-    'database.host',
+    'database.max_open_conn',
     'server.http_port',
     'app_mode',
-    'paths.data',
+    'paths.logs',
   ]) {
     t.notOk(keys.includes(foreign), `${foreign} is not atrest's`);
   }
@@ -198,10 +200,10 @@ t.test('foreign sections are ignored whatever they hold; shared sections keep th
       '[security]',
       'admin_user = admin',
       'secret_key_rotation = yes',
+      // [database] type, host and password are atrest's since issue 8: these stay the host's.
       '[database]',
-      'type = postgres',
-      'host = db:5432',
-      'password = """#pass;word"""',
+      'max_open_conn = 10',
+      'cache_mode = """#private;"""',
       '[encryption]',
       'provider = whatever',
       '[security.encryption_extra]',
@@ -214,7 +216,7 @@ t.test('foreign sections are ignored whatever they hold; shared sections keep th
   );
   const config = await load({ configFile: ini });
   t.equal(config.encryptionProvider, 'file.default');
-  t.same(config.database, { path: undefined, url: undefined });
+  t.same(config.database, { type: 'sqlite3', path: undefined, url: undefined, postgres: {} });
 });
 
 t.test('INI values: quotes, ; and # comments, Grafana triple quotes, repeated sections', async (t) => {

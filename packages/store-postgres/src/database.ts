@@ -1,8 +1,9 @@
 // The database atrest's PostgreSQL store works on: a pool (atrest's own, or the application's),
 // how it is shown, transactions on one client, and the namespace of atrest's advisory locks.
+import { redactUrl } from '@atrest/core';
 import type pg from 'pg';
 import { postgresSettings } from './settings.js';
-import { formatPostgresUrl, redactUrlText } from './url.js';
+import { formatPostgresUrl } from './url.js';
 
 /**
  * The first key of every advisory lock atrest takes ('atrs' in ASCII): the second names the lock,
@@ -25,7 +26,7 @@ export function describePool(pool: pg.Pool): string {
       return postgresSettings({ url: o.connectionString, user: o.user ?? 'unknown' }).shown;
     } catch {
       // A form atrest's parser refuses but node-postgres takes: shown as written, password redacted.
-      return redactUrlText(o.connectionString);
+      return redactUrl(o.connectionString);
     }
   }
   return formatPostgresUrl({

@@ -23,7 +23,7 @@ import {
   type TargetSwap,
   errors,
 } from '@atrest/core';
-import pg from 'pg';
+import type pg from 'pg';
 import { type OpenPostgresOptions, openPostgres } from './connect.js';
 import { type PostgresDatabase, describePool, inTransaction } from './database.js';
 import { storeFailure } from './failures.js';
@@ -84,7 +84,8 @@ export async function openPostgresStore(
   options: OpenPostgresOptions & Partial<StoreOpenOptions> = {},
 ): Promise<Store> {
   const db: PostgresDatabase & { owned: boolean } =
-    database instanceof pg.Pool
+    // Told apart by shape, not instanceof: the application's pg may be another copy than ours.
+    'connect' in database
       ? { pool: database, shown: describePool(database), owned: false }
       : { ...(await openPostgres(database, options)), shown: database.shown, owned: true };
   try {
@@ -98,9 +99,11 @@ export async function openPostgresStore(
 
 class PostgresStore implements Store {
   private readonly targets: PostgresTargets;
+  readonly location: string;
 
   constructor(private readonly db: PostgresDatabase & { readonly owned: boolean }) {
     this.targets = new PostgresTargets(db.pool);
+    this.location = db.shown;
   }
 
   /** Run `work`; what it throws becomes a catalogue error naming what atrest tried to do. */

@@ -1,7 +1,7 @@
 // Connection URLs: libpq's `postgres://` / `postgresql://` (with its query parameters sslmode,
 // sslrootcert, sslcert, sslkey) and Metabase's JDBC form `jdbc:postgresql://host:port/db?user=…`,
-// read into the parts they name; and the password taken out wherever a URL is shown.
-import { errors } from '@atrest/core';
+// read into the parts they name, and written back (password redacted) to be shown.
+import { errors, redactUrl } from '@atrest/core';
 
 /** libpq's sslmode values that atrest implements. */
 export const sslModes = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
@@ -32,7 +32,7 @@ const parameters = {
 
 /** Read a PostgreSQL URL; `where` names it in errors (for example `[database] url`). */
 export function parsePostgresUrl(text: string, where: string): UrlParts {
-  const shown = redactUrlText(text);
+  const shown = redactUrl(text);
   const jdbc = /^jdbc:postgresql:/i.test(text);
   const rest = jdbc ? text.slice('jdbc:'.length) : text;
   if (!/^postgres(ql)?:\/\//i.test(rest)) {
@@ -101,18 +101,6 @@ function decode(text: string, where: string, shown: string): string {
       'Write a literal % as %25.',
     );
   }
-}
-
-/**
- * A URL (valid or not) fit to show: any `password=` parameter, and everything between the user's
- * colon and the last `@` (a password may hold unencoded / or ?), become `***`.
- */
-export function redactUrlText(text: string): string {
-  const out = text.replace(/([?&;]password=)[^&#]*/gi, '$1***');
-  const start = out.indexOf('://');
-  const colon = start < 0 ? -1 : out.indexOf(':', start + 3);
-  const at = out.lastIndexOf('@');
-  return colon >= 0 && at > colon ? `${out.slice(0, colon + 1)}***${out.slice(at)}` : out;
 }
 
 /** Write the URL of a connection, password redacted, parameters in libpq's words. */

@@ -18,7 +18,7 @@ export const initCommand: Command = {
     const a = await ctx.open();
     const s = await a.status();
     const details = s.providers.find((p) => p.current)?.details ?? {};
-    const database = a.config.database.path ?? a.config.database.url ?? '';
+    const { database } = s;
     await printData(
       ctx,
       { database, provider: s.currentProvider, details },

@@ -1,6 +1,7 @@
 // openAtrest: the embedding API's entry. Loads the configuration, opens the store, starts and
 // checks the providers (the canary: the configured keys must match the data before anything is
 // written), then hands everything to the instance.
+import { databaseOptions } from '../config/database.js';
 import { loadConfig } from '../config/index.js';
 import type { AtrestConfig } from '../config/index.js';
 import { Envelope } from '../envelope/envelope.js';
@@ -31,7 +32,7 @@ function loaderFor(options: OpenAtrestOptions): ProviderLoader {
 
 async function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Promise<AtrestConfig> {
   const {
-    database: _database,
+    database,
     appRoot: _appRoot,
     logger: _logger,
     create: _create,
@@ -41,6 +42,8 @@ async function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Pro
   } = options;
   return loadConfig({
     ...sources,
+    // A path or URL in code names the database as --db does: over every other source.
+    ...(typeof database === 'string' ? { options: { ...sources.options, ...databaseOptions(database) } } : {}),
     builtinProviders: await loader.builtinProviders(),
     providerSchema: async (type, context) => (await loader.definition(type, context.module)).configSchema,
   });
@@ -52,7 +55,8 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
   const loader = loaderFor(options);
   const config = await loadWith(loader, options);
   const create = options.create ?? true;
-  const store = await openStore(options.database, config, { create });
+  const handle = typeof options.database === 'string' ? undefined : options.database;
+  const store = await openStore(handle, config, { create, appRoot: options.appRoot ?? process.cwd(), logger });
   const providers = new Map<string, CheckedProvider>();
   let auditor: Auditor | undefined;
   try {

@@ -58,6 +58,8 @@ export type RetiredDataKeyStatus = { id: string; provider: string; label: string
 /** What `status()` returns (`atrest status --json`). */
 export type AtrestStatus = {
   app: string;
+  /** The database: SQLite's file, or PostgreSQL's URL with the password redacted. */
+  database: string;
   currentProvider: string;
   /** The settings that shape the numbers below, durations as written in configuration (`15m`). */
   settings: { dataKeysCacheTtl: string; healthCheckInterval: string; auditLog: string | undefined };
@@ -218,6 +220,7 @@ export async function computeStatus(
   const healthOf = new Map(health.providers.map((h) => [h.id, h]));
   return {
     app: config.app,
+    database: store.location,
     currentProvider: current,
     settings: {
       dataKeysCacheTtl: formatDuration(config.dataKeysCacheTtlMs),

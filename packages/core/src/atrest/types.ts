@@ -10,7 +10,12 @@ import type { AtrestStatus } from './status.js';
 
 /** Options of `openAtrest`: where the configuration comes from, plus what only code can pass. */
 export type OpenAtrestOptions = ConfigSources & {
-  /** The application database: a path, or an open better-sqlite3 handle. Default: `[database] path`. */
+  /**
+   * The application database, in place of `[database]`: a SQLite path, a database URL
+   * (`postgres://…`, `jdbc:postgresql://…`; a password may come from `[database] password`), the
+   * application's better-sqlite3 handle, or its `pg.Pool`. atrest commits its data keys on its own
+   * connection, never inside the application's transaction.
+   */
   database?: DatabaseOption;
   /** The application's directory: provider packages resolve from its node_modules. Default: the current directory. */
   appRoot?: string;

@@ -4,6 +4,7 @@
 // `secretKey.v1`, default provider rules). Every later step asks this table; none knows a provider.
 import { isAbsolute } from 'node:path';
 import { errors } from '../errors.js';
+import { STORE_TYPE_ALLOWED, checkStoreType } from './database.js';
 import type { SharedConfigDeclaration } from '../providers/contract.js';
 import { TARGETS_ALLOWED, keyFormat, parseDuration, parseProviderId, providerIdAllowed } from './formats.js';
 import { parseTargets, splitList } from './formats.js';
@@ -19,7 +20,7 @@ export const OWNED_VARIABLE_PREFIXES = [PROVIDER_VARIABLE_INFIX, 'SECRETS_MIGRAT
 /** Sections whose every key is atrest's: an unknown key there is an error. */
 export const OWNED_SECTIONS: ReadonlySet<string> = new Set(['security.encryption', 'secrets_migration']);
 /** Sections atrest shares with the host application ('' is before the first section): only atrest's keys are read. */
-export const SHARED_SECTIONS: ReadonlySet<string> = new Set(['', 'security', 'database']);
+export const SHARED_SECTIONS: ReadonlySet<string> = new Set(['', 'security', 'database', 'paths']);
 /** A key core reads in every provider section, before the provider package is even loaded. */
 export const MODULE_KEY = 'module';
 
@@ -129,6 +130,19 @@ function durationKey(key: string, doc: string, defaultValue: number): CoreKey {
   };
 }
 
+/** PostgreSQL's `[database]` keys, as Grafana names them, and what each is. */
+const postgresKeys: readonly (readonly [string, string])[] = [
+  ['host', 'host or host:port (default localhost:5432)'],
+  ['name', "the database (default: the user's name)"],
+  ['user', 'the user'],
+  ['password', 'the password'],
+  ['ssl_mode', 'disable, require, verify-ca or verify-full (recommended)'],
+  ['ca_cert_path', "the CA file that verifies the server's certificate"],
+  ['client_cert_path', 'client certificate file (mutual TLS)'],
+  ['client_key_path', 'client key file (mutual TLS; 0600)'],
+  ['server_cert_name', "the name the server's certificate must hold, when not the host"],
+];
+
 /** Core's own keys; each one's variable is its path upper-cased: `database.path` → `<APP>_DATABASE_PATH`. */
 function coreKeys(parseId: KeyTable['parseId'], idAllowed: string): CoreKey[] {
   const checkId = (id: string): void => {
@@ -200,21 +214,42 @@ function coreKeys(parseId: KeyTable['parseId'], idAllowed: string): CoreKey[] {
       sensitive: false,
     },
     {
+      key: 'database.type',
+      doc: "The store of atrest's tables: sqlite3 or postgres (default: the url's, else sqlite3)",
+      format: { convict: checkStoreType, coerce: (text) => text.trim(), allowed: STORE_TYPE_ALLOWED, trusted: true },
+      defaultValue: '',
+      sensitive: false,
+    },
+    {
       key: 'database.path',
-      doc: 'Path of the application database (SQLite)',
+      doc: 'SQLite: the database file (a relative path is in [paths] data when that is set)',
       format: keyFormat(String, ''),
       defaultValue: '',
       sensitive: false,
     },
     {
       key: 'database.url',
-      doc: 'URL of the application database',
+      doc: 'URL of the application database (wins over the other keys)',
       format: textFormat('an absolute URL such as postgres://user@host:5432/db?sslmode=verify-full', (value) => {
         if (value !== '' && !URL.canParse(value)) throw new Error('must be an absolute URL');
       }),
       defaultValue: '',
-      // A database URL commonly carries a password.
+      // A database URL commonly carries a password: config show shows it with the password redacted.
       sensitive: true,
+    },
+    ...postgresKeys.map(([name, doc]) => ({
+      key: `database.${name}`,
+      doc: `PostgreSQL: ${doc}`,
+      format: keyFormat(String, ''),
+      defaultValue: '',
+      sensitive: name === 'password',
+    })),
+    {
+      key: 'paths.data',
+      doc: "The host application's data directory (Grafana's [paths] data): a relative SQLite path is in it",
+      format: keyFormat(String, ''),
+      defaultValue: '',
+      sensitive: false,
     },
     {
       key: 'secrets_migration.targets',

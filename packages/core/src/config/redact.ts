@@ -21,3 +21,16 @@ export function shownValue<T>(value: T, sensitive: boolean): T | typeof REDACTED
 export function shownReason(reason: string | undefined, sensitive: boolean, trusted: boolean): string | undefined {
   return sensitive && !trusted ? undefined : reason;
 }
+
+/**
+ * A URL (valid or not) fit to show: any `password=` parameter, and everything between the user's
+ * colon and the last `@` (a password may hold unencoded / or ?), become `***`; host, port,
+ * database and user stay visible.
+ */
+export function redactUrl(text: string): string {
+  const out = text.replace(/([?&;]password=)[^&#]*/gi, '$1***');
+  const start = out.indexOf('://');
+  const colon = start < 0 ? -1 : out.indexOf(':', start + 3);
+  const at = out.lastIndexOf('@');
+  return colon >= 0 && at > colon ? `${out.slice(0, colon + 1)}***${out.slice(at)}` : out;
+}

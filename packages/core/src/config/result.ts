@@ -1,11 +1,12 @@
 // The result: validated values into the AtrestConfig the application gets, frozen, with the entries
 // `config show` lists (the effective values after the default rule and parsing, secrets redacted).
+import { databaseConfig } from './database.js';
 import { formatDuration, parseTargets } from './formats.js';
 import type { KeyTable } from './keys.js';
 import { MODULE_KEY, PROVIDER_SECTION_PREFIX } from './keys.js';
 import type { Leaf } from './leaves.js';
 import { sectionKeyPath } from './leaves.js';
-import { shownValue } from './redact.js';
+import { redactUrl, shownValue } from './redact.js';
 import type { SectionToValidate, Selection } from './select.js';
 import type { AtrestConfig, ConfigEntry, ConfigOrigin, ProviderSectionConfig } from './types.js';
 
@@ -84,7 +85,8 @@ export function buildResult(
     const origin = defaulted ? DEFAULT_ORIGIN : (leaf.effective?.origin ?? DEFAULT_ORIGIN);
     const entry: ConfigEntry = {
       key: leaf.key,
-      value: shownValue(entryValue(value), leaf.sensitive),
+      // A URL shows everything but its password: host, port, database and user are what an operator checks.
+      value: leaf.key === 'database.url' ? redactUrl(String(value)) : shownValue(entryValue(value), leaf.sensitive),
       origin,
       sensitive: leaf.sensitive,
     };
@@ -92,6 +94,8 @@ export function buildResult(
     entries.push(entry);
   }
   const optional = (key: string): string | undefined => (text(key) === '' ? undefined : text(key));
+  const leafByKey = new Map(leaves.map((leaf) => [leaf.key, leaf]));
+  const database = databaseConfig(values, (key) => leafByKey.get(key)?.effective?.origin ?? DEFAULT_ORIGIN);
   return deepFreeze({
     app,
     envPrefix: keys.envPrefix,
@@ -104,7 +108,7 @@ export function buildResult(
       log: optional('security.encryption.audit_log'),
       secretReads: values.get('security.encryption.audit_secret_reads') === true,
     },
-    database: { path: optional('database.path'), url: optional('database.url') },
+    database,
     targets,
     providers,
     entries,

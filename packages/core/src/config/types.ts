@@ -34,6 +34,34 @@ export type ConfigEntry = {
   sensitive: boolean;
 };
 
+/** A store atrest keeps its tables in, as `[database] type` names it. */
+export type StoreType = 'sqlite3' | 'postgres';
+
+/** PostgreSQL's `[database]` keys as written (Grafana's names); the PostgreSQL store checks them. */
+export type PostgresKeys = {
+  readonly host?: string;
+  readonly name?: string;
+  readonly user?: string;
+  readonly password?: string;
+  readonly ssl_mode?: string;
+  readonly ca_cert_path?: string;
+  readonly client_cert_path?: string;
+  readonly client_key_path?: string;
+  readonly server_cert_name?: string;
+};
+
+/** The application database, from `[database]` and `[paths] data`. */
+export type DatabaseConfig = {
+  /** `[database] type`, else the scheme of `url`, else `sqlite3`. */
+  type: StoreType;
+  /** SQLite: the file (from `path` or a `sqlite:` url; a relative `path` resolved against `[paths] data`). */
+  path: string | undefined;
+  /** `[database] url` as configured (it may hold a password: `config show` redacts it). */
+  url: string | undefined;
+  /** PostgreSQL: the other `[database]` keys that are set. */
+  postgres: PostgresKeys;
+};
+
 /** One `[secrets_migration] targets` item: an application column holding encrypted values. */
 export type TargetSpec = {
   /** As written, e.g. 'data_source.secure_json_data:json'. */
@@ -78,8 +106,8 @@ export type AtrestConfig = {
   healthCheckIntervalMs: number;
   /** The audit trail: a JSON-lines file (undefined: none), and whether reads of atrest's secrets are audited. */
   audit: { log: string | undefined; secretReads: boolean };
-  /** The application database; undefined when not configured. */
-  database: { path: string | undefined; url: string | undefined };
+  /** The application database. */
+  database: DatabaseConfig;
   /** The application's encrypted columns. */
   targets: readonly TargetSpec[];
   /** One per provider id that is current, available, or has a section (INI, .env, env or options). */

@@ -3,11 +3,9 @@
 // Packages are resolved from the application's directory and imported with import(); a built-in
 // package may also come from the running program's own dependencies (the atrest CLI depends on
 // them). No fallback.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { BuiltinProvider } from '../config/types.js';
 import { errors, isAtrestError } from '../errors.js';
+import { findPackage, importPackage } from '../package-import.js';
 import { PROVIDER_API_VERSION } from './contract.js';
 import type { ProviderDefinition } from './contract.js';
 
@@ -44,55 +42,11 @@ export function providerPackageName(type: string, module?: string): string {
   return name;
 }
 
-/** Find `<dir>/node_modules/<name>` walking up from `from`; the package's directory or undefined. */
-function findPackageDir(name: string, from: string): string | undefined {
-  let dir = resolve(from);
-  for (;;) {
-    const candidate = join(dir, 'node_modules', name);
-    if (existsSync(join(candidate, 'package.json'))) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
-type Exports = string | { [k: string]: Exports } | null | undefined;
-
-function pickExport(exp: Exports): string | undefined {
-  if (typeof exp === 'string') return exp;
-  if (exp === null || exp === undefined || typeof exp !== 'object') return undefined;
-  const dot = (exp as Record<string, Exports>)['.'];
-  if (dot !== undefined) return pickExport(dot);
-  for (const cond of ['import', 'node', 'default']) {
-    const hit = pickExport((exp as Record<string, Exports>)[cond]);
-    if (hit !== undefined) return hit;
-  }
-  return undefined;
-}
-
-/** The entry file of the package in `dir` (ESM `exports` "." with import/node/default, else `main`). */
-function packageEntry(dir: string): string {
-  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { exports?: Exports; main?: string };
-  const entry = pickExport(pkg.exports) ?? pkg.main ?? 'index.js';
-  return join(dir, entry);
-}
-
 function describeShape(mod: Record<string, unknown>): string {
   const names = Object.keys(mod);
   return names.length === 0
     ? 'no named exports'
     : `exports ${names.map((n) => `${n} (${Array.isArray(mod[n]) ? 'array' : typeof mod[n]})`).join(', ')}`;
-}
-
-/** The directory of the program being run (its entry script, links resolved), when there is one. */
-function programDir(): string | undefined {
-  const entry = process.argv[1];
-  if (entry === undefined || entry === '') return undefined;
-  try {
-    return dirname(realpathSync(entry));
-  } catch {
-    return undefined;
-  }
 }
 
 /** Loads and caches provider definitions by type. */
@@ -139,9 +93,7 @@ export class ProviderLoader {
     const builtin = builtinProviderPackages[type] === name;
     // A third-party package resolves from the application only; a built-in one also from the
     // program's own dependencies, so that `atrest` run in any directory finds the ones it ships.
-    const program = builtin ? programDir() : undefined;
-    const dir =
-      findPackageDir(name, this.appRoot) ?? (program === undefined ? undefined : findPackageDir(name, program));
+    const dir = findPackage(name, this.appRoot, builtin);
     if (dir === undefined) {
       throw errors.providerNotInstalled(
         `The provider type "${type}" needs the npm package ${name}, which is not installed in ${this.appRoot}.`,
@@ -151,7 +103,7 @@ export class ProviderLoader {
     }
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(packageEntry(dir)).href)) as Record<string, unknown>;
+      mod = await importPackage(dir);
     } catch (cause) {
       throw errors.providerInvalid(
         `The provider package ${name} (${dir}) failed to load: ${(cause as Error).message}`,

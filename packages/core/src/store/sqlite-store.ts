@@ -65,11 +65,13 @@ class SqliteStore implements Store {
   private readonly q;
   private readonly secrets: SqliteSecrets;
   private readonly targets: SqliteTargets;
+  readonly location: string;
 
   constructor(
     private readonly db: Db,
     private readonly owned: boolean,
   ) {
+    this.location = db.memory ? ':memory:' : db.name;
     this.secrets = new SqliteSecrets(db);
     this.targets = new SqliteTargets(db);
     this.q = {

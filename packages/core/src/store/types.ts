@@ -122,6 +122,9 @@ export type MigrationLock = {
 
 /** atrest's tables in the application database, and the application's registered targets. */
 export type Store = {
+  /** The database as people are shown it: SQLite's file, PostgreSQL's URL with the password redacted. */
+  readonly location: string;
+
   // ----- schema
   /** The schema version of atrest's tables (STORE_SCHEMA_VERSION once the store is open). */
   schemaVersion(): Promise<number>;
