@@ -2,7 +2,8 @@
 // in PostgreSQL (no grafana.db appears), `openAtrest` takes a connection string or the application's
 // pg.Pool (atrest's data keys committed on its own connection, never in the application's
 // transaction), the CLI's `--db` takes a URL but never its password, `config show` redacts it, and a
-// type atrest has no store for fails before any file is made.
+// type atrest has no store for fails before any file is made; and the appliance walk-through (first boot,
+// secrets, rotate, re-encrypt of a text and a jsonb target, status) on PostgreSQL.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -147,4 +148,78 @@ t.test('the CLI: --db takes a URL, the password from the environment, never from
   t.equal(show.code, 0, show.err);
   t.match(show.out, `postgres://postgres:***@127.0.0.1:${server.port}/${b.name}`, 'host, port, database, user shown');
   t.notMatch(show.out, server.password, 'the password is not');
+});
+
+t.test('the appliance walk-through on PostgreSQL: first boot, secrets, rotate, re-encrypt, status', async (t) => {
+  const b = await box();
+  const url = server.url(b.name);
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  t.teardown(() => pool.end());
+  await pool.query('CREATE TABLE datasources (id integer PRIMARY KEY, password text, json_data jsonb)');
+  const options = {
+    ...keyOption(b.keyPath),
+    'secrets_migration.targets': 'datasources.password datasources.json_data:json',
+  };
+  const a = await openAtrest({ database: url, env: {}, options });
+  const rows = 30;
+  for (let id = 1; id <= rows; id++) {
+    // Every third password is legacy plaintext, as before encryption was turned on.
+    const password = id % 3 === 0 ? `pw-${id}` : await a.encryptText(`pw-${id}`, { target: 'datasources.password' });
+    const token = await a.encryptText(`tok-${id}`, { target: 'datasources.json_data', field: 'token' });
+    await pool.query('INSERT INTO datasources VALUES ($1, $2, $3)', [id, password, { token, port: id }]);
+  }
+  await a.secrets.set('smtp_password', 's3cret');
+  await a.close();
+
+  const env = { ATREST_DATABASE_URL: url, ATREST_ENCRYPTION_KEY_PATH: b.keyPath };
+  const cli = async (argv: string[]) => {
+    const m = memoryStreams();
+    const code = await runCli(
+      [
+        '--config',
+        writeIn(b.dir, 'app.ini', '[secrets_migration]\ntargets = datasources.password datasources.json_data:json\n'),
+        ...argv,
+      ],
+      { env, appRoot: repoRoot, io: m.io },
+    );
+    return { code, out: m.out().toString('utf8'), err: m.err() };
+  };
+  const rotate = await cli(['rotate-encryption-key']);
+  t.equal(rotate.code, 0, rotate.err);
+  const re = await cli(['secrets-migration', 're-encrypt', '--json']);
+  t.equal(re.code, 0, re.err);
+  const reports = JSON.parse(re.out) as {
+    target: string;
+    scanned: number;
+    failed: number;
+    plaintextEncrypted: number;
+  }[];
+  t.same(
+    reports.map((r) => [r.target, r.scanned, r.failed]),
+    [
+      ['atrest_secrets', 1, 0],
+      ['datasources.password', rows, 0],
+      ['datasources.json_data:json', rows, 0],
+    ],
+  );
+  t.equal(reports[1]?.plaintextEncrypted, rows / 3, 'the legacy plaintext passwords were encrypted');
+  const status = await cli(['status', '--json']);
+  t.equal(status.code, 0, status.err);
+  t.equal((JSON.parse(status.out) as AtrestStatus).database, b.shown);
+
+  const after = await openAtrest({ database: url, env: {}, options });
+  const { rows: stored } = await pool.query<{
+    id: number;
+    password: string;
+    json_data: { token: string; port: number };
+  }>('SELECT id, password, json_data FROM datasources ORDER BY id');
+  let same = 0;
+  for (const r of stored) {
+    const password = await after.decryptText(r.password, { target: 'datasources.password' });
+    const token = await after.decryptText(r.json_data.token, { target: 'datasources.json_data', field: 'token' });
+    if (password === `pw-${r.id}` && token === `tok-${r.id}` && r.json_data.port === r.id) same++;
+  }
+  t.equal(same, rows, 'every value reads back, encrypted, after rotate and re-encrypt');
+  t.equal(await after.secrets.getText('smtp_password'), 's3cret');
+  await after.close();
 });
