@@ -1,11 +1,12 @@
 // The command line itself: help everywhere (command groups too), atrest's own messages for unknown
-// commands and options, errors as JSON with --json, and exit codes from the error catalogue.
+// commands and options, errors as JSON with --json, and exit codes from the error catalogue. Run in
+// this process through runCli; one real process checks the executable's exit code.
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { memoryStreams, tempDir } from '@atrest/testkit';
 import { runCli } from '../src/index.js';
-import { box, jsonError, runAtrest } from './helpers.js';
+import { box, jsonError, runAtrest, runInProcess } from './helpers.js';
 
 t.test('usage: --help everywhere, unknown command and option are exit 2', async (t) => {
   for (const cmd of [
@@ -23,30 +24,32 @@ t.test('usage: --help everywhere, unknown command and option are exit 2', async 
     ['secrets-migration', 're-encrypt'],
     ['secrets-migration', 're-encrypt-data-keys'],
     ['secrets-migration', 'rotate-data-keys'],
+    ['secrets-migration', 'cleanup'],
+    ['exec'],
     ['rotate-encryption-key'],
   ]) {
-    const r = await runAtrest([...cmd, '--help']);
+    const r = await runInProcess([...cmd, '--help']);
     t.equal(r.code, 0, `${cmd.join(' ') || '(none)'} --help`);
     t.match(r.stdout.toString(), /^Usage: atrest/);
   }
-  t.equal((await runAtrest(['frobnicate'])).code, 2);
-  t.equal((await runAtrest(['status', '--frob'])).code, 2);
-  t.equal((await runAtrest(['secrets', 'get'])).code, 2, 'missing argument');
+  t.equal((await runAtrest(['frobnicate'])).code, 2, 'the executable exits with the code');
+  t.equal((await runInProcess(['status', '--frob'])).code, 2);
+  t.equal((await runInProcess(['secrets', 'get'])).code, 2, 'missing argument');
 });
 
 t.test('--help on a command group lists its commands', async (t) => {
   const groups: Record<string, string[]> = {
     secrets: ['set', 'get', 'list', 'delete', 'import'],
-    'secrets-migration': ['re-encrypt', 're-encrypt-data-keys', 'rotate-data-keys'],
+    'secrets-migration': ['re-encrypt', 're-encrypt-data-keys', 'rotate-data-keys', 'cleanup'],
     config: ['show'],
   };
   for (const [group, commands] of Object.entries(groups)) {
-    const r = await runAtrest([group, '--help']);
+    const r = await runInProcess([group, '--help']);
     t.equal(r.code, 0, `${group} --help: exit 0 ${r.stderr}`);
     const text = r.stdout.toString();
     t.match(text, new RegExp(`^Usage: atrest ${group} <command>`), `${group}: its usage line`);
     for (const c of commands) t.match(text, new RegExp(`\\n  ${c} +\\S`), `${group} --help lists ${c}`);
-    const bare = await runAtrest([group]);
+    const bare = await runInProcess([group]);
     t.equal(bare.code, 2, `${group} alone is a usage error`);
     t.match(bare.stderr, `'${group}' needs a command: ${commands.join(', ')}.`);
   }
@@ -80,11 +83,11 @@ t.test("unknown commands and options: atrest's own message with a did-you-mean",
 });
 
 t.test('--json: an error is one JSON object on stderr with code and message', async (t) => {
-  const usage = await runAtrest(['status', '--json', '--frob']);
+  const usage = await runInProcess(['status', '--json', '--frob']);
   t.equal(usage.code, 2);
   t.same(usage.stderr.trimEnd().split('\n').length, 1, 'one line');
   t.match(jsonError(usage), { code: 'ATREST_USAGE', message: /^unknown option --frob/ });
-  const config = await runAtrest(['--db', '/nonexistent/app.db', 'status', '--json'], {
+  const config = await runInProcess(['--db', '/nonexistent/app.db', 'status', '--json'], {
     env: { ATREST_ENCRYPTION_SECRET_KEY: 'too-short' },
   });
   t.equal(config.code, 2, 'the exit code of the catalogue');
@@ -94,7 +97,7 @@ t.test('--json: an error is one JSON object on stderr with code and message', as
     details: { key: String },
   });
   t.equal(config.stdout.length, 0, 'nothing on stdout');
-  const missing = await runAtrest(['--db', join(tempDir(), 'app.db'), 'secrets', 'list', '--json', '--bogus']);
+  const missing = await runInProcess(['--db', join(tempDir(), 'app.db'), 'secrets', 'list', '--json', '--bogus']);
   t.match(jsonError(missing), { code: 'ATREST_USAGE' });
 });
 
