@@ -21,6 +21,38 @@ type DataKey = {
 };
 type VectorSet = { provider: string; data_keys: DataKey[]; values: Value[]; key_file?: string; passphrase?: string };
 const vectors = JSON.parse(readFileSync(join(repoRoot, 'test', 'vectors', 'v1.json'), 'utf8')) as { sets: VectorSet[] };
+type Negative = { name: string; binary_hex?: string; armor?: string; error: string; details?: Record<string, number> };
+const negative = JSON.parse(readFileSync(join(repoRoot, 'test', 'vectors', 'v1-negative.json'), 'utf8')) as {
+  provider: string;
+  context_hex: string | null;
+  cases: Negative[];
+};
+
+/** What docs/FORMAT.md §1–2 say a decryptor does, step by step; throws the error code it names. */
+function specDecrypt(input: string | Buffer, keys: ReadonlyMap<string, Buffer>, context: Buffer): Buffer {
+  let bytes: Buffer;
+  if (typeof input === 'string') {
+    if (!input.startsWith('atrest:v1:')) throw new Error('ATREST_FORMAT_INVALID');
+    const body = input.slice('atrest:v1:'.length);
+    if (!/^[A-Za-z0-9_-]*$/.test(body) || body.length % 4 === 1) throw new Error('ATREST_FORMAT_INVALID');
+    bytes = Buffer.from(body, 'base64url');
+    if (bytes.toString('base64url') !== body) throw new Error('ATREST_FORMAT_INVALID');
+  } else bytes = input;
+  if (bytes.length < 4 || !bytes.subarray(0, 4).equals(Buffer.from([0x61, 0x74, 0x72, 0x01]))) {
+    throw new Error('ATREST_FORMAT_INVALID');
+  }
+  if (bytes.length < 48) throw new Error('ATREST_FORMAT_INVALID');
+  const key = keys.get(bytes.subarray(4, 20).toString('hex'));
+  if (key === undefined) throw new Error('ATREST_DATA_KEY_NOT_FOUND');
+  try {
+    const aad = Buffer.concat([bytes.subarray(0, 32), context]);
+    return gcmOpen(key, bytes.subarray(20, 32), bytes.subarray(32, -16), bytes.subarray(-16), aad);
+  } catch {
+    throw new Error('ATREST_DECRYPT_FAILED');
+  }
+}
+
+const negativeInput = (c: Negative): string | Buffer => c.armor ?? Buffer.from(c.binary_hex ?? '', 'hex');
 
 function gcmOpen(key: Buffer, nonce: Buffer, body: Buffer, tag: Buffer, aad: Buffer): Buffer {
   const d = createDecipheriv('aes-256-gcm', key, nonce);
@@ -69,6 +101,17 @@ for (const set of vectors.sets) {
       );
       t.equal((await a.decrypt(v.armor, opts)).toString('hex'), v.plaintext_hex, `${v.name}: text armor`);
     }
+    if (set.provider === negative.provider) {
+      const opts = negative.context_hex === null ? {} : { context: Buffer.from(negative.context_hex, 'hex') };
+      for (const c of negative.cases) {
+        const err = await a.decrypt(negativeInput(c), { ...opts, allowPlaintext: true }).then(
+          () => ({ code: 'accepted', details: {} }),
+          (e: { code: string; details: Record<string, unknown> }) => e,
+        );
+        t.equal(err.code, c.error, `negative vector ${c.name}: refused, even with allowPlaintext`);
+        if (c.details !== undefined) t.match(err.details, c.details, `${c.name}: details`);
+      }
+    }
     // A value sealed by the spec with the recorded data key decrypts only if atrest unwraps that very key.
     for (const k of set.data_keys) {
       const sealed = formatSeal(k.id, Buffer.from(k.data_key_hex, 'hex'), Buffer.from(k.id), Buffer.from('probe'));
@@ -83,6 +126,16 @@ for (const set of vectors.sets) {
 
   t.test(`${set.provider}: docs/FORMAT.md alone decrypts every vector`, async (t) => {
     const keys = new Map(set.data_keys.map((k) => [k.id, Buffer.from(k.data_key_hex, 'hex')]));
+    if (set.provider === negative.provider) {
+      const context = negative.context_hex === null ? Buffer.alloc(0) : Buffer.from(negative.context_hex, 'hex');
+      for (const c of negative.cases) {
+        t.throws(() => specDecrypt(negativeInput(c), keys, context), { message: c.error }, `negative: ${c.name}`);
+      }
+      for (const v of set.values) {
+        const context = v.context_hex === null ? Buffer.alloc(0) : Buffer.from(v.context_hex, 'hex');
+        t.equal(specDecrypt(v.armor, keys, context).toString('hex'), v.plaintext_hex, `${v.name}: spec decryptor`);
+      }
+    }
     for (const v of set.values) {
       for (const [how, bytes] of [
         ['binary', Buffer.from(v.ciphertext_hex, 'hex')],
