@@ -57,7 +57,7 @@ function figures(s: AtrestStatus): string {
   return (
     `this run: ${count('encrypt', 'success')} encrypted, ${count('decrypt', 'success')} decrypted, ` +
     `${count('encrypt', 'failure') + count('decrypt', 'failure')} failed; data key cache ${m.cache.hits} hits, ` +
-    `${m.cache.misses} misses; ${plural(calls, 'provider request')}`
+    `${m.cache.misses} miss${m.cache.misses === 1 ? '' : 'es'}; ${plural(calls, 'provider request')}`
   );
 }
 
