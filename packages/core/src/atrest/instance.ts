@@ -14,6 +14,7 @@ import {
   readDataKeyId,
   textCiphertext,
 } from '../envelope/format.js';
+import { dumpsAs } from '../config/redact.js';
 import { errors, isAtrestError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMigrations } from '../migration/migrations.js';
@@ -214,59 +215,63 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     open,
   });
 
-  return {
-    config,
-    async encrypt(plaintext, options) {
-      open();
-      const { context, scope } = resolveCrypt(options, config.targets);
-      return counted('encrypt', envelope.encrypt(plaintext, context, scope));
+  // What a dump of the instance shows: no provider internals, no key material, the configuration redacted.
+  return dumpsAs<Atrest>(
+    {
+      config,
+      async encrypt(plaintext, options) {
+        open();
+        const { context, scope } = resolveCrypt(options, config.targets);
+        return counted('encrypt', envelope.encrypt(plaintext, context, scope));
+      },
+      decrypt,
+      async encryptText(plaintext, options) {
+        open();
+        const { context, scope } = resolveCrypt(options, config.targets);
+        return armor(await counted('encrypt', envelope.encrypt(plaintext, context, scope)));
+      },
+      async decryptText(text, options) {
+        return (await decrypt(text, options)).toString('utf8');
+      },
+      secrets,
+      migrations,
+      async status() {
+        open();
+        // The operator asked: every provider is checked now, and the probe's cache takes the answer.
+        const answer = checkHealth(store, providers, config.encryptionProvider, 0);
+        health = { at: Date.now(), answer };
+        return computeStatus(config, store, providers, await answer, await this.metrics());
+      },
+      health() {
+        open();
+        const now = Date.now();
+        if (health === undefined || now - health.at >= config.healthCheckIntervalMs) {
+          const answer = checkHealth(store, providers, config.encryptionProvider, config.healthCheckIntervalMs);
+          health = { at: now, answer };
+        }
+        return health.answer;
+      },
+      metrics() {
+        open();
+        const cache = { reads: envelope.cacheReads, entries: () => envelope.cacheEntries() };
+        return snapshotMetrics({ operations, cache, providers, store, migration: progress });
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        files.removeAll();
+        envelope.clear();
+        for (const p of providers.values()) {
+          await p
+            .close()
+            .catch((err: unknown) =>
+              logger.warn('atrest: provider close failed', { provider: p.id, error: String(err) }),
+            );
+        }
+        await store.close();
+        auditor.close();
+      },
     },
-    decrypt,
-    async encryptText(plaintext, options) {
-      open();
-      const { context, scope } = resolveCrypt(options, config.targets);
-      return armor(await counted('encrypt', envelope.encrypt(plaintext, context, scope)));
-    },
-    async decryptText(text, options) {
-      return (await decrypt(text, options)).toString('utf8');
-    },
-    secrets,
-    migrations,
-    async status() {
-      open();
-      // The operator asked: every provider is checked now, and the probe's cache takes the answer.
-      const answer = checkHealth(store, providers, config.encryptionProvider, 0);
-      health = { at: Date.now(), answer };
-      return computeStatus(config, store, providers, await answer, await this.metrics());
-    },
-    health() {
-      open();
-      const now = Date.now();
-      if (health === undefined || now - health.at >= config.healthCheckIntervalMs) {
-        const answer = checkHealth(store, providers, config.encryptionProvider, config.healthCheckIntervalMs);
-        health = { at: now, answer };
-      }
-      return health.answer;
-    },
-    metrics() {
-      open();
-      const cache = { reads: envelope.cacheReads, entries: () => envelope.cacheEntries() };
-      return snapshotMetrics({ operations, cache, providers, store, migration: progress });
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      files.removeAll();
-      envelope.clear();
-      for (const p of providers.values()) {
-        await p
-          .close()
-          .catch((err: unknown) =>
-            logger.warn('atrest: provider close failed', { provider: p.id, error: String(err) }),
-          );
-      }
-      await store.close();
-      auditor.close();
-    },
-  };
+    () => ({ app: config.app, encryptionProvider: config.encryptionProvider, config, closed }),
+  );
 }

@@ -1,6 +1,8 @@
 // The one rule for showing configuration values: a secret that is set shows as `<redacted>`, never
 // its value nor its length, and a validator's reason is not repeated when it might quote a secret.
-// `config show`, its JSON and every error message get their values through here.
+// `config show`, its JSON and every error message get their values through here, and so do dumps
+// (JSON.stringify, util.inspect, console.log) of the configuration and of the instance.
+import { inspect } from 'node:util';
 
 export const REDACTED = '<redacted>';
 
@@ -33,4 +35,17 @@ export function redactUrl(text: string): string {
   const colon = start < 0 ? -1 : out.indexOf(':', start + 3);
   const at = out.lastIndexOf('@');
   return colon >= 0 && at > colon ? `${out.slice(0, colon + 1)}***${out.slice(at)}` : out;
+}
+
+/**
+ * Make dumps of `object` (JSON.stringify, util.inspect, console.log) show `shown()` instead: the
+ * object keeps its real values for the code that reads them. Non-enumerable, so a copy lacks it.
+ */
+export function dumpsAs<T extends object>(object: T, shown: () => unknown): T {
+  Object.defineProperty(object, 'toJSON', { value: shown, enumerable: false });
+  Object.defineProperty(object, inspect.custom, {
+    value: (_depth: number, options: object) => inspect(shown(), options),
+    enumerable: false,
+  });
+  return object;
 }

@@ -6,7 +6,7 @@ import type { KeyTable } from './keys.js';
 import { MODULE_KEY, PROVIDER_SECTION_PREFIX } from './keys.js';
 import type { Leaf } from './leaves.js';
 import { sectionKeyPath } from './leaves.js';
-import { redactUrl, shownValue } from './redact.js';
+import { dumpsAs, redactUrl, shownValue } from './redact.js';
 import type { SectionToValidate, Selection } from './select.js';
 import type { AtrestConfig, ConfigEntry, ConfigOrigin, ProviderSectionConfig } from './types.js';
 
@@ -35,6 +35,11 @@ export function sectionConfig(
     sectionValues[key] = values.get(path);
     origins[key] = leaves.get(path)?.effective?.origin ?? DEFAULT_ORIGIN;
   }
+  dumpsAs(sectionValues, () =>
+    Object.fromEntries(
+      Object.entries(sectionValues).map(([k, v]) => [k, shownValue(v, section.schema.get(k)?.sensitive === true)]),
+    ),
+  );
   const module = values.get(`${PROVIDER_SECTION_PREFIX}${section.id}.${MODULE_KEY}`);
   const { id, type, name } = section;
   const config = { id, type, name, values: sectionValues, origins };
@@ -96,6 +101,12 @@ export function buildResult(
   const optional = (key: string): string | undefined => (text(key) === '' ? undefined : text(key));
   const leafByKey = new Map(leaves.map((leaf) => [leaf.key, leaf]));
   const database = databaseConfig(values, (key) => leafByKey.get(key)?.effective?.origin ?? DEFAULT_ORIGIN);
+  // Dumps of the configuration show the URL and the PostgreSQL password redacted, as `config show` does.
+  dumpsAs(database, () => ({
+    ...database,
+    url: database.url === undefined ? undefined : redactUrl(database.url),
+    postgres: { ...database.postgres, password: shownValue(database.postgres.password ?? '', true) },
+  }));
   return deepFreeze({
     app,
     envPrefix: keys.envPrefix,
