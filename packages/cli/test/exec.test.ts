@@ -17,13 +17,18 @@ const pg = await startPostgres();
 t.teardown(() => pg.stop());
 
 const b = box();
-for (const [name, value] of [
-  ['pg-ca', pg.tls.caPem],
-  ['pg-password', pg.password],
-  ['other-ca', (await createTestTls({ name: 'not the server CA' })).caPem],
-] as const) {
-  t.equal((await runInProcess([...b.args, 'secrets', 'set', name], { env, input: value })).code, 0, `stored ${name}`);
-}
+const otherCa = (await createTestTls({ name: 'not the server CA' })).caPem;
+// Stored before any test runs, without an assertion at the top level (tap would end the file early).
+t.before(async () => {
+  for (const [name, value] of [
+    ['pg-ca', pg.tls.caPem],
+    ['pg-password', pg.password],
+    ['other-ca', otherCa],
+  ] as const) {
+    const stored = await runInProcess([...b.args, 'secrets', 'set', name], { env, input: value });
+    if (stored.code !== 0) throw new Error(`cannot store ${name}: ${stored.stderr}`);
+  }
+});
 
 const conninfo = `host=127.0.0.1 port=${pg.port} user=postgres dbname=postgres sslmode=verify-full`;
 const psql = ['psql', conninfo, '-XAtc', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'];
