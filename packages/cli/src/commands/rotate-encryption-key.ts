@@ -95,7 +95,7 @@ export const rotateEncryptionKeyCommand: Command = {
     if (ctx.flag('prune')) return prune(ctx, a);
     const current = a.config.encryptionProvider;
     let newSecret: string | undefined;
-    if (current.startsWith('secret_key.')) {
+    if (a.migrations.keyRotation === 'passphrase') {
       newSecret = await readNewPassphrase(ctx);
       if (newSecret === '') return disableEncryption(ctx, a);
     }

@@ -26,6 +26,9 @@ export function createMigrations(ctx: MigrationContext): MigrationsApi {
   };
   const cleanup = () => cleanupDataKeys(ctx.store, ctx.targets, ctx.registry.currentId, ctx.dataKeysCacheTtlMs);
   return {
+    get keyRotation() {
+      return ctx.registry.get(ctx.registry.currentId).rotation;
+    },
     reEncrypt: (options = {}) =>
       locked('secrets-migration re-encrypt', async (lock) => {
         const reports = await reEncryptPass(ctx, 'encrypt', options, lock);

@@ -2,6 +2,7 @@
 // the context an open atrest hands it (internal).
 import type { TargetSpec } from '../config/types.js';
 import type { Envelope, ProviderRegistry } from '../envelope/envelope.js';
+import type { KeyRotationKind } from '../providers/contract.js';
 import type { Store } from '../store/types.js';
 
 /** One failed row. */
@@ -76,6 +77,12 @@ export type RotateEncryptionKeyOptions = {
 
 /** What `atrest.migrations` offers: the work of the `secrets-migration` and `rotate-encryption-key` commands. */
 export type MigrationsApi = {
+  /**
+   * What `rotateEncryptionKey` does with the current provider, as the provider declares it: make a
+   * new key itself (`generated-key`), take a new passphrase (`passphrase`, `newSecret`), or nothing
+   * (`none`: a cloud key is rotated in its service).
+   */
+  readonly keyRotation: KeyRotationKind;
   /**
    * Move every value onto an active data key of the current provider; encrypt legacy plaintext.
    * When every target was done without a failure (and not a dry run), the data keys nothing uses

@@ -76,6 +76,9 @@ export function observeMigrations(parts: Parts): MigrationsApi {
   });
 
   return {
+    get keyRotation() {
+      return migrator.keyRotation;
+    },
     reEncrypt: (options) =>
       tracked('secrets-migration re-encrypt', options, migrator.reEncrypt, (reports) => ({
         ...rows(reports),
