@@ -112,7 +112,11 @@ export class Envelope {
     scope: string,
   ): Promise<Buffer> {
     const label = this.labelOf(scope);
-    return this.seal(this.usableActive(label) ?? (await this.activeKey(label)), plaintext, context);
+    for (;;) {
+      const active = this.usableActive(label) ?? (await this.activeKey(label));
+      // Concurrent callers awaited the same key: one whose budget they used up is fetched anew.
+      if (active.remaining > 0 && this.issued.has(active)) return this.seal(active, plaintext, context);
+    }
   }
 
   /** The active data key of `scope` for today, with budget left and not expired (see `usable`). */
@@ -149,9 +153,16 @@ export class Envelope {
     return active.remaining > 0 && active.expiresAt > Date.now();
   }
 
-  /** Encrypt under a key from `activeKeyFor`, checked with `usable` in the same synchronous step. */
+  /**
+   * Encrypt under a key from `activeKeyFor`. Its budget must be left and its key not zeroed (the
+   * cleanup zeroes expired keys on a timer, and removes them from `issued` when it does). It may have
+   * expired since it was chosen: a key just made or looked up is sealed with even when its lifetime
+   * is shorter than the provider's wrap took (a data_keys_cache_ttl of a millisecond).
+   */
   seal(active: ActiveKey, plaintext: string | Uint8Array, context: string | Uint8Array | undefined): Buffer {
-    if (!this.usable(active)) throw errors.internal('a data key was used past its budget or its cache lifetime');
+    if (active.remaining <= 0 || !this.issued.has(active)) {
+      throw errors.internal('a data key was used past its budget or after it was zeroed');
+    }
     active.remaining--;
     return sealEnvelope(active.key, active.header, this.nonces, toBytes(plaintext), optionalBytes(context));
   }
