@@ -5,7 +5,7 @@
 import type { Histogram, Registry } from 'prom-client';
 import type { Atrest } from '../atrest/types.js';
 import { errors } from '../errors.js';
-import { LATENCY_BUCKETS } from './metrics.js';
+import { LATENCY_BUCKETS } from './provider-requests.js';
 import type { MetricsSnapshot } from './metrics.js';
 
 type Labels = Record<string, string>;

@@ -3,7 +3,7 @@
 // echoed, typed errors naming the provider), and the data key copies the guard makes are zeroed.
 import { errors, isAtrestError } from '../errors.js';
 import type { AtrestError, ErrorExtra } from '../errors.js';
-import { ProviderRequestStats } from '../observability/metrics.js';
+import { ProviderRequestStats } from '../observability/provider-requests.js';
 import type { EncryptionContext, KeyProvider, KeyRotationKind, WrappedKey } from './contract.js';
 
 const DATA_KEY_LENGTH = 32;
