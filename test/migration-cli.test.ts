@@ -97,7 +97,7 @@ function tamperArmored(text: string): string {
 }
 
 t.test('exit codes: 0, and 2 for usage errors (nothing written)', async (t) => {
-  const f = copyFixture(small.fixture);
+  const f = await copyFixture(small.fixture);
   const before = snapshot(f);
   const help = await cli(f, ['secrets-migration', 're-encrypt', '--help']);
   t.equal(help.code, 0, '--help exits 0');
@@ -133,14 +133,14 @@ t.test('exit codes: 0, and 2 for usage errors (nothing written)', async (t) => {
 });
 
 t.test('--dry-run writes nothing and counts what would change', async (t) => {
-  const f = copyFixture(small.fixture);
+  const f = await copyFixture(small.fixture);
   t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired');
   const before = snapshot(f);
-  const keysBefore = dataKeys(f).length;
+  const keysBefore = (await dataKeys(f)).length;
   const r = await cli(f, ['secrets-migration', 're-encrypt', '--dry-run', '--json']);
   t.equal(r.code, 0, 'exit 0');
   t.equal(snapshot(f), before, 'every table is byte for byte unchanged');
-  t.equal(dataKeys(f).length, keysBefore, 'no data key was made');
+  t.equal((await dataKeys(f)).length, keysBefore, 'no data key was made');
   const want = expectedCounts(small.originals);
   for (const rep of parseReports(r)) {
     const w = want[rep.target];
@@ -161,9 +161,9 @@ t.test('--dry-run writes nothing and counts what would change', async (t) => {
 });
 
 t.test('--json report shape, --target and --batch-size', async (t) => {
-  const f = copyFixture(small.fixture);
+  const f = await copyFixture(small.fixture);
   t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired');
-  const secretsBefore = snapshot(copyFixture(f));
+  const secretsBefore = snapshot(await copyFixture(f));
   const only = await cli(f, ['secrets-migration', 're-encrypt', '--target', PASSWORD_TARGET, '--json']);
   t.equal(only.code, 0, '--target: exit 0');
   const reports = parseReports(only);
@@ -187,7 +187,7 @@ t.test('--json report shape, --target and --batch-size', async (t) => {
     },
     'with numbers and a failures list',
   );
-  const values = storedValues(f, small.originals);
+  const values = await storedValues(f, small.originals);
   t.same(
     values.filter((v) => v.where.endsWith('.password') && !v.encrypted).map((v) => v.where),
     [],
@@ -221,7 +221,7 @@ t.test('--json report shape, --target and --batch-size', async (t) => {
     ['atrest_secrets', `${JSON_TARGET}:json`],
     'one report per chosen target',
   );
-  t.same(sizeViolations(storedValues(f, small.originals)), [], 'everything is encrypted exactly once');
+  t.same(sizeViolations(await storedValues(f, small.originals)), [], 'everything is encrypted exactly once');
   const v = await verifyAll(f, small.originals);
   t.same(v.mismatches, [], 'every value decrypts to its original');
   const again = await cli(f, ['secrets-migration', 're-encrypt']);
@@ -229,7 +229,7 @@ t.test('--json report shape, --target and --batch-size', async (t) => {
 });
 
 t.test('a row that does not decrypt: reported with its row key and code, exit 1, the others migrate', async (t) => {
-  const f = copyFixture(small.fixture);
+  const f = await copyFixture(small.fixture);
   t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired');
   const db = new Database(f.db);
   const pw = db.prepare('SELECT password FROM datasources WHERE id = 7').get() as { password: string };
@@ -299,12 +299,8 @@ t.test('a row that does not decrypt: reported with its row key and code, exit 1,
     'the failed secret is left as it was',
   );
   check.close();
-  const active = new Set(
-    dataKeys(f)
-      .filter((k) => k.active === 1)
-      .map((k) => k.id),
-  );
-  const stale = storedValues(f, small.originals)
+  const active = new Set((await dataKeys(f)).filter((k) => k.active === 1).map((k) => k.id));
+  const stale = (await storedValues(f, small.originals))
     .filter((v) => v.dataKeyId === undefined || !active.has(v.dataKeyId))
     .map((v) => v.where);
   // Row 8 failed as a whole: its other field (legacy plaintext `user`) waits with it.
@@ -318,8 +314,8 @@ t.test('a row that does not decrypt: reported with its row key and code, exit 1,
 t.test(
   're-encrypt-data-keys: a data key that does not unwrap is reported, exit 1, the others re-wrapped',
   async (t) => {
-    const f = copyFixture(small.fixture);
-    const keys = dataKeys(f);
+    const f = await copyFixture(small.fixture);
+    const keys = await dataKeys(f);
     const victim = keys[0];
     t.ok(victim !== undefined && keys.length > 3, `${keys.length} data keys`);
     // The oldest data key (not the canary's: that is the newest) gets a changed wrapped record.
@@ -348,7 +344,7 @@ t.test(
       'the data key is reported by id, provider and code',
     );
     t.equal(report.failed.length, 1, 'only that one');
-    const after = dataKeys(f);
+    const after = await dataKeys(f);
     t.same(
       after.filter((k) => k.provider !== 'secret_key.default').map((k) => k.id),
       [victim?.id],
@@ -365,7 +361,7 @@ t.test(
 );
 
 t.test('rotate-encryption-key --prune refuses while an old key version is needed, succeeds after', async (t) => {
-  const f = copyFixture(small.fixture);
+  const f = await copyFixture(small.fixture);
   const oldFingerprint = readKeyFile(f.keyPath).keys[0]?.fingerprint ?? '';
   // The state a rotation killed between writing the key file and re-wrapping the data keys leaves.
   addKeyVersion(f.keyPath);
@@ -385,7 +381,7 @@ t.test('rotate-encryption-key --prune refuses while an old key version is needed
   t.equal(rewrap.code, 0, 're-encrypt-data-keys finishes the rotation');
   t.match(
     JSON.parse(rewrap.stdout.toString('utf8')),
-    { rewrapped: dataKeys(f).length, failed: [] },
+    { rewrapped: (await dataKeys(f)).length, failed: [] },
     'every data key re-wrapped to the new version',
   );
   const pruned = await cli(f, ['rotate-encryption-key', '--prune', '--json']);
@@ -404,7 +400,7 @@ t.test('rotate-encryption-key --prune refuses while an old key version is needed
 });
 
 t.test('a rotation killed after writing the key file: the same command again completes it', async (t) => {
-  const f = copyFixture(small.fixture);
+  const f = await copyFixture(small.fixture);
   const v1 = readKeyFile(f.keyPath).keys[0]?.fingerprint ?? '';
   const orphan = addKeyVersion(f.keyPath).keys[1]?.fingerprint ?? '';
   const r = await cli(f, ['rotate-encryption-key', '--json']);
@@ -416,7 +412,7 @@ t.test('a rotation killed after writing the key file: the same command again com
     [1, 2, 3],
     'a third version was added',
   );
-  t.same([...new Set(dataKeys(f).map((k) => k.key_ref))], [primary], 'every data key is on the new primary');
+  t.same([...new Set((await dataKeys(f)).map((k) => k.key_ref))], [primary], 'every data key is on the new primary');
   const pruned = await cli(f, ['rotate-encryption-key', '--prune', '--json']);
   t.same(
     JSON.parse(pruned.stdout.toString('utf8')),
@@ -427,7 +423,7 @@ t.test('a rotation killed after writing the key file: the same command again com
 });
 
 t.test('turning encryption off needs --yes; on again with another passphrase encrypts anew', async (t) => {
-  const f = copyFixture(smallPass.fixture);
+  const f = await copyFixture(smallPass.fixture);
   configure(f, { current: 'secret_key.default', passphrase: OLD_PASSPHRASE });
   const before = snapshot(f);
   const refused = await cli(f, ['rotate-encryption-key'], '');
@@ -447,7 +443,7 @@ t.test('turning encryption off needs --yes; on again with another passphrase enc
   const off = await cli(f, ['rotate-encryption-key', '--yes'], '');
   t.equal(off.code, 0, `--yes turns encryption off: ${off.stdout.toString('utf8').split('\n').pop() ?? ''}`);
   t.match(off.stdout.toString('utf8'), /encryption is off/, 'and says so');
-  const total = storedValues(f, smallPass.originals).length;
+  const total = (await storedValues(f, smallPass.originals)).length;
   let s: AtrestStatus = await statusJson(f);
   t.match(
     s,
@@ -470,7 +466,7 @@ t.test('turning encryption off needs --yes; on again with another passphrase enc
     0,
     'nothing was re-encrypted (there was no ciphertext)',
   );
-  t.same(sizeViolations(storedValues(f, smallPass.originals)), [], 'each value encrypted exactly once');
+  t.same(sizeViolations(await storedValues(f, smallPass.originals)), [], 'each value encrypted exactly once');
   t.same((await verifyAll(f, smallPass.originals)).mismatches, [], 'every value decrypts with the new passphrase');
   s = await statusJson(f);
   t.match(
@@ -478,7 +474,7 @@ t.test('turning encryption off needs --yes; on again with another passphrase enc
     { secrets: { total, encrypted: total, plaintext: 0, byProvider: { 'secret_key.default': total } } },
     'status: everything under secret_key.default',
   );
-  const old = copyFixture(f);
+  const old = await copyFixture(f);
   configure(old, { current: 'secret_key.default', passphrase: OLD_PASSPHRASE });
   t.equal(await openError(old), 'ATREST_WRONG_KEY', 'the old passphrase does not open the new data keys');
 });
@@ -507,13 +503,13 @@ t.test('at most one new data key per label per run (70,000 secrets)', async (t) 
   for (const round of ['legacy plaintext', 'after rotate-data-keys']) {
     if (round !== 'legacy plaintext')
       t.equal((await cli(f, ['secrets-migration', 'rotate-data-keys'])).code, 0, 'data keys retired');
-    const before = new Set(dataKeys(f).map((k) => k.id));
+    const before = new Set((await dataKeys(f)).map((k) => k.id));
     const t0 = Date.now();
     const r = await cli(f, ['secrets-migration', 're-encrypt', '--json']);
     t.equal(r.code, 0, `${round}: re-encrypt exits 0 (${Date.now() - t0} ms)`);
     const moved = parseReports(r).reduce((m, x) => m + x.reEncrypted + x.plaintextEncrypted, 0);
     t.ok(moved >= n, `${round}: ${moved} values encrypted`);
-    const added = dataKeys(f).filter((k) => !before.has(k.id));
+    const added = (await dataKeys(f)).filter((k) => !before.has(k.id));
     const perLabel = new Map<string, number>();
     for (const k of added) perLabel.set(k.label, (perLabel.get(k.label) ?? 0) + 1);
     const today = new Date().toISOString().slice(0, 10);
@@ -527,7 +523,7 @@ t.test('at most one new data key per label per run (70,000 secrets)', async (t) 
       `${round}: exactly one new data key per label (${added.length} in all)`,
     );
   }
-  t.same(sizeViolations(storedValues(f, originals)).slice(0, 5), [], 'every value encrypted exactly once');
+  t.same(sizeViolations(await storedValues(f, originals)).slice(0, 5), [], 'every value encrypted exactly once');
   const v = await verifyAll(f, originals);
   t.same(
     v.mismatches.slice(0, 5),
@@ -537,7 +533,7 @@ t.test('at most one new data key per label per run (70,000 secrets)', async (t) 
 });
 
 t.test('runCli embedded in a host program (app myapp, env prefix MYAPP_)', async (t) => {
-  const f = copyFixture(small.fixture);
+  const f = await copyFixture(small.fixture);
   const env: Record<string, string> = {
     MYAPP_DATABASE_PATH: f.db,
     MYAPP_ENCRYPTION_KEY_PATH: f.keyPath,
@@ -602,7 +598,7 @@ t.test('runCli embedded in a host program (app myapp, env prefix MYAPP_)', async
 
   const v = await verifyAll({ ...f }, small.originals);
   t.same(v.mismatches, [], 'every value decrypts after the embedded rotation and re-encrypt');
-  t.same(sizeViolations(storedValues(f, small.originals)), [], 'and is encrypted exactly once');
+  t.same(sizeViolations(await storedValues(f, small.originals)), [], 'and is encrypted exactly once');
   const a = await openFixture(f);
   t.equal((await a.status()).secrets.plaintext, 0, 'no plaintext left');
   await a.close();

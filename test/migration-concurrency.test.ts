@@ -75,7 +75,7 @@ function afterWrites(o: Originals, w: WriterReport): Originals {
 }
 
 t.test('application writes during re-encrypt are never lost', async (t) => {
-  const f = copyFixture(template.fixture);
+  const f = await copyFixture(template.fixture);
   t.equal(
     (await cli(f, ['secrets-migration', 'rotate-data-keys'])).code,
     0,
@@ -161,7 +161,7 @@ t.test('application writes during re-encrypt are never lost', async (t) => {
 t.test("a row the application rewrites between re-encrypt's read and its write is never overwritten", async (t) => {
   // Deterministic: with the passphrase provider, re-encrypt's first batch waits on scrypt (a real
   // thread-pool job) after reading its rows and before writing them; the application writes then.
-  const f = copyFixture(template.fixture);
+  const f = await copyFixture(template.fixture);
   configure(f, {
     current: 'secret_key.default',
     available: 'secret_key.default file.default',
@@ -247,7 +247,7 @@ t.test("a row the application rewrites between re-encrypt's read and its write i
 });
 
 t.test('one migration at a time: ATREST_LOCKED, and a killed holder does not leave the lock stuck', async (t) => {
-  const f = copyFixture(template.fixture);
+  const f = await copyFixture(template.fixture);
   t.equal(
     (await cli(f, ['secrets-migration', 'rotate-data-keys'])).code,
     0,
@@ -297,7 +297,7 @@ t.test('one migration at a time: ATREST_LOCKED, and a killed holder does not lea
 });
 
 t.test('a lock held on another host is honoured until its heartbeat is stale', async (t) => {
-  const f = copyFixture(template.fixture);
+  const f = await copyFixture(template.fixture);
   t.equal(
     (await cli(f, ['secrets', 'set', 'fresh'], 'a value under a new active data key')).code,
     0,
@@ -321,14 +321,14 @@ t.test('a lock held on another host is honoured until its heartbeat is stale', a
   t.equal(refused.code, 1, 'exit 1 while another host holds a fresh lock');
   t.match(refused.stderr, /ATREST_LOCKED.*pid 4242 on other-node\.example/, 'names the other host and its pid');
   t.ok(
-    dataKeys(f).some((k) => k.active === 1),
+    (await dataKeys(f)).some((k) => k.active === 1),
     'nothing was retired',
   );
   setLock(Date.now() - 11 * 60_000);
   const taken = await cli(f, ['secrets-migration', 'rotate-data-keys']);
   t.equal(taken.code, 0, 'a lock whose heartbeat is older than 10 minutes is taken over');
   t.notOk(
-    dataKeys(f).some((k) => k.active === 1),
+    (await dataKeys(f)).some((k) => k.active === 1),
     'and the command did its work',
   );
   t.equal(lockRow(f), undefined, 'then released');
@@ -337,7 +337,7 @@ t.test('a lock held on another host is honoured until its heartbeat is stale', a
 t.test('two migrations run by one embedding process (runCli) do not both proceed', async (t) => {
   // A passphrase database whose data keys were wrapped by eight processes (eight scrypt salts): a
   // rotation unwraps them one by one, holding the lock for a good half second of real async work.
-  const f = copyFixture(template.fixture);
+  const f = await copyFixture(template.fixture);
   configure(f, {
     current: 'secret_key.default',
     available: 'secret_key.default file.default',
@@ -381,7 +381,7 @@ t.test('two migrations run by one embedding process (runCli) do not both proceed
 });
 
 t.test('an application still running when encryption is turned off loses no write', async (t) => {
-  const f = copyFixture(template.fixture);
+  const f = await copyFixture(template.fixture);
   configure(f, {
     current: 'secret_key.default',
     available: 'secret_key.default file.default',

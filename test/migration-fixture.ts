@@ -1,17 +1,18 @@
 // Shared fixture of the migration tests: an application database with atrest's secrets table and
 // an application target table (`datasources`, a TEXT column and a JSON column, some legacy
 // plaintext), the INI file that registers the targets, the CLI as a killable real process, and
-// checks that read every value back and compare it with what was written.
+// checks that read every value back and compare it with what was written. The database is on a
+// FixtureStore: SQLite (the default) or PostgreSQL.
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { ARMOR_PREFIX, dearmor, isArmored, isAtrestError, openAtrest, readDataKeyId } from '@atrest/core';
 import type { Atrest, AtrestStatus, Logger, TargetReport } from '@atrest/core';
 import { spawnNode, tempDir } from '@atrest/testkit';
 import type { Run } from '@atrest/testkit';
 import { cliBin, repoRoot } from './helpers.js';
+import { type FixtureStore, sqliteStore } from './migration-stores.js';
 
 export const PASSWORD_TARGET = 'datasources.password';
 export const JSON_TARGET = 'datasources.json_data';
@@ -38,6 +39,8 @@ export function removeTempDirs(): void {
 /** One application database in its own directory, with its INI file. */
 export type Fixture = {
   readonly dir: string;
+  readonly store: FixtureStore;
+  /** The SQLite file, or the PostgreSQL database's name. */
   readonly db: string;
   readonly keyPath: string;
   configFile: string;
@@ -94,7 +97,7 @@ function jsonFieldIsPlain(id: number, field: string): boolean {
 }
 
 export function iniText(
-  f: { db: string; keyPath: string },
+  f: { store: FixtureStore; db: string; keyPath: string },
   extra: { current?: string; available?: string } = {},
 ): string {
   return [
@@ -106,8 +109,7 @@ export function iniText(
     'http_port = 3000',
     '',
     '[database]',
-    'type = sqlite3',
-    `path = ${f.db}`,
+    ...f.store.iniLines(f.db),
     '',
     '[security]',
     'admin_user = admin',
@@ -129,11 +131,12 @@ export function configure(f: Fixture, extra: { current?: string; available?: str
   f.env = extra.passphrase !== undefined ? { ATREST_ENCRYPTION_SECRET_KEY: extra.passphrase } : {};
 }
 
-function emptyFixture(kind: ProviderKind, passphrase = OLD_PASSPHRASE): Fixture {
+async function emptyFixture(store: FixtureStore, kind: ProviderKind, passphrase = OLD_PASSPHRASE): Promise<Fixture> {
   const dir = ownTempDir('atrest-migration-');
   const f: Fixture = {
     dir,
-    db: join(dir, 'app.db'),
+    store,
+    db: await store.create(dir),
     keyPath: join(dir, 'keys', 'app.key'),
     configFile: join(dir, 'app.ini'),
     env: {},
@@ -155,16 +158,16 @@ export function openFixture(f: Fixture, logger?: Logger): Promise<Atrest> {
 export async function provision(
   kind: ProviderKind,
   counts: { secrets: number; rows: number; plainEvery?: number; rotateEvery?: number },
+  store: FixtureStore = sqliteStore,
 ): Promise<{ fixture: Fixture; originals: Originals }> {
-  const f = emptyFixture(kind);
-  const app = new Database(f.db);
-  app.pragma('journal_mode = WAL');
-  app.exec('CREATE TABLE datasources (id INTEGER PRIMARY KEY, name TEXT NOT NULL, password TEXT, json_data TEXT)');
+  const f = await emptyFixture(store, kind);
+  await store.query(
+    f.db,
+    `CREATE TABLE datasources (id INTEGER PRIMARY KEY, name TEXT NOT NULL, password TEXT, json_data ${store.jsonType})`,
+  );
   const a = await openFixture(f);
   // Legacy plaintext secrets, as a version of the application from before encryption wrote them.
-  const putPlain = app.prepare(
-    'INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, 0, ?, ?)',
-  );
+  const plainCells: [string, Buffer, string, string][] = [];
   const secrets: Buffer[] = [];
   const plain = new Set<number>();
   const rotateEvery = counts.rotateEvery ?? 5000;
@@ -175,7 +178,7 @@ export async function provision(
       secrets.push(v);
       if (i % plainEvery === 5) {
         const now = new Date().toISOString();
-        putPlain.run(secretName(i), v, now, now);
+        plainCells.push([secretName(i), v, now, now]);
         plain.add(i);
       } else {
         await a.secrets.set(secretName(i), v);
@@ -183,7 +186,6 @@ export async function provision(
       if (i % rotateEvery === rotateEvery - 1) await a.migrations.rotateDataKeys();
     }
     const rows = new Map<number, { password: string | null; json: Record<string, unknown> | null }>();
-    const insert = app.prepare('INSERT INTO datasources (id, name, password, json_data) VALUES (?, ?, ?, ?)');
     const cells: [number, string, string | null, string | null][] = [];
     for (let id = 1; id <= counts.rows; id++) {
       const o = rowOriginal(id);
@@ -208,28 +210,29 @@ export async function provision(
       cells.push([id, `ds-${id}`, password, json]);
       if (id % 1000 === 0) await a.migrations.rotateDataKeys();
     }
-    app.transaction(() => {
-      for (const c of cells) insert.run(...c);
-    })();
+    await store.insertAll(
+      f.db,
+      'INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, FALSE, ?, ?)',
+      plainCells,
+    );
+    await store.insertAll(f.db, 'INSERT INTO datasources (id, name, password, json_data) VALUES (?, ?, ?, ?)', cells);
     return { fixture: f, originals: { secrets, plainSecrets: plain, rows } };
   } finally {
     await a.close();
-    app.close();
   }
 }
 
 /** A copy of `f` (database and key file) in a new directory, with its own INI file. */
-export function copyFixture(f: Fixture): Fixture {
+export async function copyFixture(f: Fixture): Promise<Fixture> {
   const dir = ownTempDir('atrest-migration-');
   const c: Fixture = {
     dir,
-    db: join(dir, 'app.db'),
+    store: f.store,
+    db: await f.store.copy(f.db, dir),
     keyPath: join(dir, 'keys', 'app.key'),
     configFile: join(dir, 'app.ini'),
     env: { ...f.env },
   };
-  copyFileSync(f.db, c.db);
-  for (const suffix of ['-wal', '-shm']) if (existsSync(f.db + suffix)) copyFileSync(f.db + suffix, c.db + suffix);
   if (existsSync(f.keyPath)) {
     mkdirSync(join(dir, 'keys'), { mode: 0o700 });
     copyFileSync(f.keyPath, c.keyPath);
@@ -271,25 +274,16 @@ export async function verifyAll(f: Fixture, originals: Originals): Promise<Verif
       if (got === undefined || !got.equals(originals.secrets[i] ?? Buffer.alloc(1)))
         mismatches.push(`${secretName(i)}: wrong value (${got?.length ?? 'missing'} bytes)`);
     }
-    const db = new Database(f.db, { readonly: true });
-    try {
-      const rows = db.prepare('SELECT id, password, json_data FROM datasources ORDER BY id').all() as {
-        id: number;
-        password: string | null;
-        json_data: string | null;
-      }[];
-      if (rows.length !== originals.rows.size)
-        mismatches.push(`datasources: ${rows.length} rows instead of ${originals.rows.size}`);
-      for (const row of rows) {
-        const o = originals.rows.get(row.id);
-        if (o === undefined) {
-          mismatches.push(`datasources ${row.id}: unexpected row`);
-          continue;
-        }
-        values += await compareRow(a, row, o, mismatches);
+    const rows = await targetRows(f);
+    if (rows.length !== originals.rows.size)
+      mismatches.push(`datasources: ${rows.length} rows instead of ${originals.rows.size}`);
+    for (const row of rows) {
+      const o = originals.rows.get(row.id);
+      if (o === undefined) {
+        mismatches.push(`datasources ${row.id}: unexpected row`);
+        continue;
       }
-    } finally {
-      db.close();
+      values += await compareRow(a, row, o, mismatches);
     }
   } finally {
     await a.close();
@@ -347,7 +341,12 @@ export async function compareRow(
   return n;
 }
 
-/** One stored value as SQLite holds it. */
+/** The target table's rows, the JSON column as text. */
+function targetRows(f: Fixture): Promise<{ id: number; password: string | null; json_data: string | null }[]> {
+  return f.store.query(f.db, 'SELECT id, password, CAST(json_data AS TEXT) AS json_data FROM datasources ORDER BY id');
+}
+
+/** One stored value as the database holds it. */
 export type StoredValue = {
   where: string;
   plainLength: number | undefined;
@@ -357,54 +356,45 @@ export type StoredValue = {
 };
 
 /** Every stored value (secrets and target values), raw. */
-export function storedValues(f: Fixture, originals: Originals): StoredValue[] {
-  const db = new Database(f.db, { readonly: true });
-  try {
-    const out: StoredValue[] = [];
-    for (const r of db.prepare('SELECT name, value, encrypted FROM atrest_secrets ORDER BY name').all() as {
-      name: string;
-      value: Buffer;
-      encrypted: number;
-    }[]) {
-      const i = Number(r.name.slice('secret-'.length));
+export async function storedValues(f: Fixture, originals: Originals): Promise<StoredValue[]> {
+  const out: StoredValue[] = [];
+  const secrets = await f.store.query<{ name: string; value: Buffer; encrypted: number }>(
+    f.db,
+    'SELECT name, value, CAST(encrypted AS INTEGER) AS encrypted FROM atrest_secrets ORDER BY name',
+  );
+  for (const r of secrets) {
+    const i = Number(r.name.slice('secret-'.length));
+    out.push({
+      where: r.name,
+      plainLength: originals.secrets[i]?.length,
+      stored: r.value,
+      encrypted: r.encrypted === 1,
+      dataKeyId: r.encrypted === 1 ? readDataKeyId(r.value) : undefined,
+    });
+  }
+  for (const r of await targetRows(f)) {
+    const o = originals.rows.get(r.id);
+    const cells: [string, string, string | undefined][] = [];
+    if (r.password !== null) cells.push([`datasources ${r.id}.password`, r.password, o?.password ?? undefined]);
+    if (r.json_data !== null) {
+      for (const [field, v] of Object.entries(JSON.parse(r.json_data) as Record<string, unknown>)) {
+        const want = o?.json?.[field];
+        if (typeof v === 'string' && v !== '')
+          cells.push([`datasources ${r.id}.json_data.${field}`, v, typeof want === 'string' ? want : undefined]);
+      }
+    }
+    for (const [where, v, want] of cells) {
+      const enc = isArmored(v);
       out.push({
-        where: r.name,
-        plainLength: originals.secrets[i]?.length,
-        stored: r.value,
-        encrypted: r.encrypted === 1,
-        dataKeyId: r.encrypted === 1 ? readDataKeyId(r.value) : undefined,
+        where,
+        plainLength: want === undefined ? undefined : Buffer.byteLength(want, 'utf8'),
+        stored: v,
+        encrypted: enc,
+        dataKeyId: enc ? readDataKeyId(dearmor(v)) : undefined,
       });
     }
-    for (const r of db.prepare('SELECT id, password, json_data FROM datasources ORDER BY id').all() as {
-      id: number;
-      password: string | null;
-      json_data: string | null;
-    }[]) {
-      const o = originals.rows.get(r.id);
-      const cells: [string, string, string | undefined][] = [];
-      if (r.password !== null) cells.push([`datasources ${r.id}.password`, r.password, o?.password ?? undefined]);
-      if (r.json_data !== null) {
-        for (const [field, v] of Object.entries(JSON.parse(r.json_data) as Record<string, unknown>)) {
-          const want = o?.json?.[field];
-          if (typeof v === 'string' && v !== '')
-            cells.push([`datasources ${r.id}.json_data.${field}`, v, typeof want === 'string' ? want : undefined]);
-        }
-      }
-      for (const [where, v, want] of cells) {
-        const enc = isArmored(v);
-        out.push({
-          where,
-          plainLength: want === undefined ? undefined : Buffer.byteLength(want, 'utf8'),
-          stored: v,
-          encrypted: enc,
-          dataKeyId: enc ? readDataKeyId(dearmor(v)) : undefined,
-        });
-      }
-    }
-    return out;
-  } finally {
-    db.close();
   }
+  return out;
 }
 
 /** Length of the text armor of a ciphertext of `plainLength` bytes (base64url without padding). */
@@ -429,15 +419,12 @@ export function sizeViolations(values: readonly StoredValue[]): string[] {
 
 export type DataKeyInfo = { id: string; label: string; provider: string; key_ref: string; active: number };
 
-export function dataKeys(f: Fixture): DataKeyInfo[] {
-  const db = new Database(f.db, { readonly: true });
-  try {
-    return db
-      .prepare('SELECT id, label, provider, key_ref, active FROM atrest_data_keys ORDER BY created_at, id')
-      .all() as DataKeyInfo[];
-  } finally {
-    db.close();
-  }
+export function dataKeys(f: Fixture): Promise<DataKeyInfo[]> {
+  return f.store.query(
+    f.db,
+    'SELECT id, label, provider, key_ref, CAST(active AS INTEGER) AS active ' +
+      'FROM atrest_data_keys ORDER BY created_at, id',
+  );
 }
 
 /** The CLI as a real process that can be killed; `done` resolves when it has exited. */

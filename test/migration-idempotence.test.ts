@@ -29,7 +29,7 @@ t.comment(`provisioned in ${since(started)}`);
 
 /** Every value encrypted exactly once and equal to its original; a second re-encrypt changes nothing. */
 async function checkOnce(t: Test, f: Fixture, originals: Originals, when: string): Promise<void> {
-  const values = storedValues(f, originals);
+  const values = await storedValues(f, originals);
   t.same(
     sizeViolations(values).slice(0, 10),
     [],
@@ -45,7 +45,7 @@ async function checkOnce(t: Test, f: Fixture, originals: Originals, when: string
   );
   t.equal(changed, 0, `${when}: a second re-encrypt reports 0 changes`);
   t.same(
-    storedValues(f, originals).map((x) => x.stored),
+    (await storedValues(f, originals)).map((x) => x.stored),
     values.map((x) => x.stored),
     `${when}: and rewrites no byte`,
   );
@@ -59,7 +59,7 @@ async function reEncryptAll(
   when: string,
   expectPlain: number,
 ): Promise<void> {
-  const total = storedValues(f, originals).length;
+  const total = (await storedValues(f, originals)).length;
   const r = await cli(f, ['secrets-migration', 're-encrypt', '--json']);
   t.equal(r.code, 0, `${when}: re-encrypt exits 0`);
   const reports = parseReports(r);
@@ -76,14 +76,14 @@ async function reEncryptAll(
   await checkOnce(t, f, originals, when);
 }
 
-function legacyPlaintext(f: Fixture, o: Originals): number {
-  return storedValues(f, o).filter((v) => !v.encrypted).length;
+async function legacyPlaintext(f: Fixture, o: Originals): Promise<number> {
+  return (await storedValues(f, o)).filter((v) => !v.encrypted).length;
 }
 
 t.test('file provider: rotate and re-encrypt, again and again', async (t) => {
-  const f = copyFixture(fileTemplate.fixture);
+  const f = await copyFixture(fileTemplate.fixture);
   const o = fileTemplate.originals;
-  const plain = legacyPlaintext(f, o);
+  const plain = await legacyPlaintext(f, o);
   t.ok(plain > 500, `${plain} legacy plaintext values to start with`);
   for (let round = 1; round <= 3; round++) {
     const rot = await cli(f, ['rotate-encryption-key', '--json']);
@@ -107,9 +107,9 @@ t.test('file provider: rotate and re-encrypt, again and again', async (t) => {
 });
 
 t.test('secret_key provider: new passphrases, re-encrypt, again and again', async (t) => {
-  const f = copyFixture(passTemplate.fixture);
+  const f = await copyFixture(passTemplate.fixture);
   const o = passTemplate.originals;
-  const plain = legacyPlaintext(f, o);
+  const plain = await legacyPlaintext(f, o);
   const passphrases = [
     'first passphrase of this test',
     'second passphrase, rotated',
@@ -134,13 +134,13 @@ t.test('secret_key provider: new passphrases, re-encrypt, again and again', asyn
   const fullReports = (JSON.parse(full.stdout.toString('utf8')) as { reports: { reEncrypted: number }[] }).reports;
   t.equal(
     fullReports.reduce((n, r) => n + r.reEncrypted, 0),
-    storedValues(f, o).length,
+    (await storedValues(f, o)).length,
     '--full re-encrypted every value once',
   );
   configure(f, { current: 'secret_key.default', passphrase: last });
   await checkOnce(t, f, o, 'after --full');
   t.same(
-    [...new Set(dataKeys(f).map((k) => k.provider))],
+    [...new Set((await dataKeys(f)).map((k) => k.provider))],
     ['secret_key.default'],
     'every data key under the passphrase',
   );

@@ -52,8 +52,8 @@ async function rotateKey(f: Fixture): Promise<void> {
 }
 
 t.test('three workers do what one does', async (t) => {
-  const one = copyFixture(template.fixture);
-  const three = copyFixture(template.fixture);
+  const one = await copyFixture(template.fixture);
+  const three = await copyFixture(template.fixture);
   await rotateKey(one);
   await rotateKey(three);
   const r1 = await reEncrypt(one, 1);
@@ -61,7 +61,11 @@ t.test('three workers do what one does', async (t) => {
   t.same(r3.reports, r1.reports, 'the same per-target reports');
   const moved = r3.reports.reduce((n, r) => n + r.reEncrypted, 0);
   const plain = r3.reports.reduce((n, r) => n + r.plaintextEncrypted, 0);
-  t.equal(moved + plain, storedValues(three, template.originals).length, `every value moved (${moved} + ${plain})`);
+  t.equal(
+    moved + plain,
+    (await storedValues(three, template.originals)).length,
+    `every value moved (${moved} + ${plain})`,
+  );
   t.ok(plain > 0, 'legacy plaintext was encrypted too');
   t.equal(
     r3.reports.reduce((n, r) => n + r.failed, 0),
@@ -70,13 +74,9 @@ t.test('three workers do what one does', async (t) => {
   );
   t.ok(r3.unwrapped > 1, `${r3.unwrapped} data keys unwrapped`);
   t.equal(r3.unwrapped, r1.unwrapped, 'each data key unwrapped once, as with one thread');
-  const labels = new Set(
-    dataKeys(three)
-      .filter((k) => k.active === 1)
-      .map((k) => k.label),
-  );
+  const labels = new Set((await dataKeys(three)).filter((k) => k.active === 1).map((k) => k.label));
   t.equal(r3.newKeys, labels.size, `one new data key per label (${labels.size})`);
-  t.equal(dataKeys(three).filter((k) => k.active === 1).length, labels.size, 'one active data key per label');
+  t.equal((await dataKeys(three)).filter((k) => k.active === 1).length, labels.size, 'one active data key per label');
   for (const report of r3.reports) {
     const seen = r3.progress.filter((p) => p.target === report.target);
     t.same(
@@ -86,7 +86,7 @@ t.test('three workers do what one does', async (t) => {
     );
     t.equal(seen.at(-1)?.scanned, report.scanned, `${report.target}: progress reaches the total`);
   }
-  t.same(sizeViolations(storedValues(three, template.originals)).slice(0, 10), [], 'each value encrypted once');
+  t.same(sizeViolations(await storedValues(three, template.originals)).slice(0, 10), [], 'each value encrypted once');
   t.same((await verifyAll(three, template.originals)).mismatches.slice(0, 10), [], 'and equal to its original');
   const again = await reEncrypt(three, 3);
   t.equal(
@@ -98,7 +98,7 @@ t.test('three workers do what one does', async (t) => {
 });
 
 t.test('a bad number of workers is a usage error', async (t) => {
-  const f = copyFixture(template.fixture);
+  const f = await copyFixture(template.fixture);
   const a = await openFixture(f);
   t.teardown(() => a.close());
   for (const workers of [0, 17, 1.5]) {
