@@ -188,8 +188,14 @@ t.test(
     t.same(s.dataKeys.byProvider, { 'azurekv.main': { total: 2, active: 2 } });
     t.same(
       s.secrets,
-      { total: 375, encrypted: 375, plaintext: 0, byProvider: { 'azurekv.main': 375 } },
-      'every value encrypted under azurekv.main',
+      {
+        total: 375,
+        encrypted: 375,
+        plaintext: 0,
+        byProvider: { 'azurekv.main': 375 },
+        workLeft: { plaintext: 0, onRetiredDataKeys: 0, onOtherProviders: 0 },
+      },
+      'every value encrypted under azurekv.main, no work left',
     );
     const atrest = await openAtrest({ env: only, appRoot: repoRoot });
     t.same(
