@@ -1,13 +1,12 @@
 // The SQLite store: the store conformance suite on real database files, then what only SQLite has
 // (the application's own handle, a lock row that names its holder, SQLite's own failures).
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { runStoreConformance, tempDir } from '@atrest/testkit';
+import { runStoreConformance, spawnLockHolder, tempDir } from '@atrest/testkit';
 import type { StoreHarness } from '@atrest/testkit';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 
@@ -59,25 +58,7 @@ async function sqliteHarness(): Promise<StoreHarness> {
         .prepare('INSERT INTO atrest_schema (version, applied_at) VALUES (?, ?)')
         .run(version, new Date().toISOString());
     },
-    spawnLockHolder(command) {
-      const child = spawn(process.execPath, [holderScript, file, command], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-      let errors = '';
-      child.stderr.on('data', (d: Buffer) => (errors += d.toString('utf8')));
-      return new Promise((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          if (!d.toString('utf8').includes('locked')) return;
-          resolve({
-            pid: child.pid ?? 0,
-            async kill() {
-              child.kill('SIGKILL');
-              await exited;
-            },
-          });
-        });
-        void exited.then(() => reject(new Error(`the lock holder exited: ${errors}`)));
-      });
-    },
+    spawnLockHolder: (command) => spawnLockHolder(holderScript, [file, command]),
     async destroy() {
       app.close();
       rmSync(dir, { recursive: true, force: true });

@@ -1,11 +1,10 @@
 // The PostgreSQL store: the store conformance suite on real databases of a real server (one fresh
 // database per test), the application's side through its own connection.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import t from 'tap';
 import { openPostgresStore, postgresSettings } from '@atrest/store-postgres';
-import { type StoreHarness, runStoreConformance, startPostgres } from '@atrest/testkit';
+import { type StoreHarness, runStoreConformance, spawnLockHolder, startPostgres } from '@atrest/testkit';
 
 const server = await startPostgres();
 t.teardown(() => server.stop());
@@ -64,27 +63,7 @@ async function postgresHarness(): Promise<StoreHarness> {
         new Date().toISOString(),
       ]);
     },
-    spawnLockHolder(command) {
-      const child = spawn(process.execPath, [holderScript, url, command], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-      let errors = '';
-      child.stderr.on('data', (d: Buffer) => {
-        errors += d.toString('utf8');
-      });
-      return new Promise((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          if (!d.toString('utf8').includes('locked')) return;
-          resolve({
-            pid: child.pid ?? 0,
-            async kill() {
-              child.kill('SIGKILL');
-              await exited;
-            },
-          });
-        });
-        void exited.then(() => reject(new Error(`the lock holder exited: ${errors}`)));
-      });
-    },
+    spawnLockHolder: (command) => spawnLockHolder(holderScript, [url, command]),
     async destroy() {
       await app.end();
       await server.dropDatabase(database);

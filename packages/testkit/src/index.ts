@@ -2,6 +2,7 @@
 export { runProviderConformance } from './conformance.js';
 export type { ConformanceOptions } from './conformance.js';
 export { runStoreConformance } from './store-conformance.js';
+export { spawnLockHolder } from './store-harness.js';
 export type { MakeStoreHarness, StoreHarness } from './store-harness.js';
 export {
   createOptions,

@@ -1,6 +1,7 @@
 // What the store conformance suite needs from a store's own test file (keyv's @keyv/test-suite
 // pattern): a fresh database per test, connections to it, and the application's side of it in the
 // store's own SQL dialect. Plus the helpers every aspect of the suite shares.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { DATA_KEY_ID_LENGTH, DATA_KEY_ID_OFFSET } from '@atrest/core';
 import type { NewDataKey, RowId, Store, StoreOpenOptions, TargetSpec } from '@atrest/core';
@@ -88,4 +89,33 @@ export function targetOn(table: string, column: string, rowKey?: string): Target
   return rowKey === undefined
     ? { spec: `${table}.${column}`, table, column, json: false }
     : { spec: `${table}.${column}@${rowKey}`, table, column, json: false, rowKey };
+}
+
+/**
+ * A `spawnLockHolder` for a harness: runs `node script ...args`, a script that takes the migration
+ * lock and prints `locked`; resolves once it has, rejects if it exits first (with its stderr).
+ */
+export function spawnLockHolder(
+  script: string,
+  args: readonly string[],
+): Promise<{ pid: number; kill(): Promise<void> }> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  let errors = '';
+  child.stderr.on('data', (d: Buffer) => {
+    errors += d.toString('utf8');
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      if (!d.toString('utf8').includes('locked')) return;
+      resolve({
+        pid: child.pid ?? 0,
+        async kill() {
+          child.kill('SIGKILL');
+          await exited;
+        },
+      });
+    });
+    void exited.then(() => reject(new Error(`the lock holder exited: ${errors}`)));
+  });
 }
