@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // An appliance's life with atrest on its embedded default (the key-file provider), end to end:
 // version 1 stored passwords in the clear; first boot with atrest creates the key file; the
-// application stores secrets and reads old and new rows; the operator checks status, rotates the
-// key, re-encrypts everything and prunes the old key with the atrest CLI; the application
-// restarts and reads it all.
+// application stores secrets and reads old and new rows; the key file moved away is refused (named,
+// never regenerated) until it is restored; the operator checks status, rotates the key, re-encrypts
+// everything and prunes the old key with the atrest CLI; the application restarts and reads it all.
+// Last, a second appliance starts on a passphrase (secret_key) and refuses a wrong one.
 // Everything lives in a fresh temporary directory (the key path is overridden, as on a real box
 // APPLIANCE_ENCRYPTION_KEY_PATH would be; the default is /srv/appliance-encryption.key).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, renameSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,16 +29,27 @@ const cert = [
 function step(title) {
   console.log(`\n== ${title}`);
 }
-function atrest(args, input) {
+/** Run the atrest CLI on the appliance's database; shows what it printed unless `quiet`. */
+function atrest(args, { quiet = false, expect = 0 } = {}) {
   const r = spawnSync(
     process.execPath,
     [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, ...args],
-    { env, input, encoding: 'utf8' },
+    { env, encoding: 'utf8' },
   );
   const shown = `${r.stderr}${r.stdout}`.split('\n').filter((l) => l !== '');
-  console.log(shown.map((l) => `   | ${l}`).join('\n'));
-  if (r.status !== 0) throw new Error(`atrest ${args.join(' ')} exited ${r.status}`);
+  if (!quiet) console.log(shown.map((l) => `   | ${l}`).join('\n'));
+  if (r.status !== expect) throw new Error(`atrest ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
+}
+/** The error an operation fails with (the demo fails if it succeeds). */
+async function refusal(operation) {
+  try {
+    await operation();
+  } catch (err) {
+    console.log(`   | ${err.code}: ${err.message}`);
+    return err;
+  }
+  throw new Error('demo check failed: this should have been refused');
 }
 function check(cond, what) {
   if (!cond) throw new Error(`demo check failed: ${what}`);
@@ -75,6 +87,24 @@ check(
   'CLI reads the secret the application stored',
 );
 
+step('fail closed: the key file is moved away (a restore that forgot it); the application refuses to start');
+renameSync(keyPath, `${keyPath}.elsewhere`);
+const missing = await refusal(() => startAppliance({ databasePath, env }));
+check(missing.code === 'ATREST_KEY_MISSING' && missing.message.includes(keyPath), 'refused, naming the key file');
+check(!existsSync(keyPath), 'no new key was made in its place');
+const refusedCli = spawnSync(
+  process.execPath,
+  [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, 'secrets', 'get', 'smtp_password'],
+  { env, encoding: 'utf8' },
+);
+check(refusedCli.status !== 0 && refusedCli.stdout === '', `the CLI refuses too (exit ${refusedCli.status}, no value)`);
+
+step('the key file is restored: the application starts and reads again');
+renameSync(`${keyPath}.elsewhere`, keyPath);
+app = await startAppliance({ databasePath, env });
+check((await app.atrest.secrets.getText('smtp_password')) === 's3cret-smtp-password', 'smtp_password reads back');
+await app.close();
+
 step('operator: atrest rotate-encryption-key (new key-file version; data keys re-wrapped, active ones retired)');
 atrest(['rotate-encryption-key']);
 
@@ -88,14 +118,8 @@ step('operator: atrest rotate-encryption-key --prune (the old key version is no 
 atrest(['rotate-encryption-key', '--prune']);
 
 step('operator: atrest status');
-const status = JSON.parse(
-  execFileSync(
-    process.execPath,
-    [cli, '--app', 'appliance', '--config', configFile, '--db', databasePath, 'status', '--json'],
-    { env, encoding: 'utf8' },
-  ),
-);
 atrest(['status']);
+const status = JSON.parse(atrest(['status', '--json'], { quiet: true }));
 check(status.secrets.plaintext === 0, 'no plaintext left');
 check(
   status.providers[0].details.primary_version === 2 && status.providers[0].details.versions === 1,
@@ -110,6 +134,26 @@ check(
   'every datasource password intact',
 );
 check((await app.atrest.secrets.getText('smtp_password')) === 's3cret-smtp-password', 'smtp_password intact');
+await app.close();
+
+const passDatabase = join(dir, 'passphrase-appliance.db');
+const passphrase = 'correct horse battery staple';
+step(`a second appliance starts on a passphrase (APPLIANCE_SECURITY_SECRET_KEY), no key file (${passDatabase})`);
+installVersion1(passDatabase);
+const passEnv = { ...env, APPLIANCE_SECURITY_SECRET_KEY: passphrase };
+app = await startAppliance({ databasePath: passDatabase, env: passEnv });
+await app.atrest.secrets.set('smtp_password', 'passphrase-protected');
+const passStatus = await app.atrest.status();
+await app.close();
+console.log(`   current provider: ${passStatus.currentProvider}`);
+check(passStatus.currentProvider === 'secret_key.default', 'the passphrase provider wraps its data keys');
+
+step('restarted with a wrong passphrase: refused, nothing decrypted with it');
+const wrongEnv = { ...env, APPLIANCE_SECURITY_SECRET_KEY: 'wrong horse battery staple' };
+const wrong = await refusal(() => startAppliance({ databasePath: passDatabase, env: wrongEnv }));
+check(wrong.code === 'ATREST_WRONG_KEY', 'a wrong passphrase is refused at start');
+app = await startAppliance({ databasePath: passDatabase, env: passEnv });
+check((await app.atrest.secrets.getText('smtp_password')) === 'passphrase-protected', 'the right one reads it back');
 await app.close();
 
 console.log(`\nThe appliance's life ran end to end. Files are in ${dir}`);

@@ -1,5 +1,6 @@
-// Progress of long commands on stderr: one line rewritten in place on a TTY (count, rate, ETA),
-// plain lines every few seconds otherwise (logs of a service manager).
+// Progress of long commands on stderr: one line rewritten in place on a TTY, plain lines every few
+// seconds and at the end otherwise (logs of a service manager): the count, then the rate and ETA
+// once a second has passed (a rate over a few milliseconds says nothing: "0 rows/s").
 import type { Progress } from '@atrest/core';
 import type { CliIo } from './io.js';
 
@@ -14,7 +15,8 @@ export type ProgressReporter = {
 
 export function progressReporter(io: CliIo, unit: string): ProgressReporter {
   const tty = io.stderr.isTTY === true;
-  let last = 0;
+  // Off a TTY the first line comes only after PLAIN_INTERVAL_MS.
+  let last = tty ? 0 : Date.now();
   let shown = false;
   return {
     update(label, done, total, elapsedMs) {
@@ -22,10 +24,12 @@ export function progressReporter(io: CliIo, unit: string): ProgressReporter {
       // Throttled, so that a command reporting after every item does not spend its time printing.
       if (now - last < (tty ? TTY_INTERVAL_MS : PLAIN_INTERVAL_MS) && done < total) return;
       last = now;
-      const rate = elapsedMs > 0 ? (done * 1000) / elapsedMs : 0;
-      const eta = rate > 0 ? Math.max(0, Math.round((total - done) / rate)) : 0;
       const n = (x: number) => x.toLocaleString('en');
-      const line = `${label}: ${n(done)}/${n(total)} ${unit}, ${n(Math.round(rate))} ${unit}/s, ETA ${eta}s`;
+      let line = `${label}: ${n(done)}/${n(total)} ${unit}`;
+      if (elapsedMs >= 1000 && done > 0) {
+        const rate = (done * 1000) / elapsedMs;
+        line += `, ${n(Math.round(rate))} ${unit}/s, ETA ${Math.max(0, Math.round((total - done) / rate))}s`;
+      }
       if (tty) {
         io.stderr.write(`\r\u001b[K${line}`);
         shown = true;

@@ -74,3 +74,20 @@ t.test("status says once, in atrest's words, that Node 20 is past its end of lif
   const init = await runInProcess([...b.args, 'init']);
   t.notMatch(init.stderr, 'end of life', 'only in status');
 });
+
+t.test('status text: every count says what it counts; a quick re-encrypt prints no rate', async (t) => {
+  const b = box();
+  for (const name of ['a', 'b'])
+    t.equal((await runInProcess([...b.args, 'secrets', 'set', name], { input: 'v' })).code, 0);
+  const r = await runInProcess([...b.args, 'status']);
+  t.equal(r.code, 0, r.stderr);
+  const text = r.stdout.toString();
+  t.match(text, /\n {2}data keys it wraps: 1 \(1 active\), encrypting 2 values\n/);
+  t.match(text, /\n {2}key [0-9a-f]{16} \(current\): wraps 1 data key, encrypting 2 values\n/);
+  t.match(text, /\nvalues: 2 \(2 secrets of atrest, 0 in targets\): 2 encrypted \(file\.default: 2\), 0 plaintext\n/);
+  t.match(text, /\nthis status command: \d+ encrypted, \d+ decrypted, \d+ failed; data key cache/);
+  const re = await runInProcess([...b.args, 'secrets-migration', 're-encrypt']);
+  t.equal(re.code, 0, re.stderr);
+  t.match(re.stderr, /^atrest_secrets: 2\/2 rows$/m, 'the count at the end, off a terminal');
+  t.notMatch(re.stderr, /rows\/s|ETA/, 'no rate measured over milliseconds');
+});

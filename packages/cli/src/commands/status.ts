@@ -29,9 +29,10 @@ function providerBlock(p: ProviderStatus): string[] {
   if (!p.healthy && !p.needed) lines.push('  not needed: no data key in use was wrapped by it');
   for (const w of p.warnings) lines.push(`  WARNING: ${w}`);
   for (const [k, v] of Object.entries(p.details)) lines.push(`  ${k}: ${v}`);
-  lines.push(`  data keys: ${p.dataKeys.total} (${p.dataKeys.active} active), ${plural(p.values, 'value')}`);
+  const encrypting = `encrypting ${plural(p.values, 'value')}`;
+  lines.push(`  data keys it wraps: ${p.dataKeys.total} (${p.dataKeys.active} active), ${encrypting}`);
   for (const v of p.keyVersions) {
-    const what = `${plural(v.dataKeys, 'data key')}, ${plural(v.values, 'value')}`;
+    const what = `wraps ${plural(v.dataKeys, 'data key')}, encrypting ${plural(v.values, 'value')}`;
     lines.push(`  key ${v.keyRef}${v.current ? ' (current)' : ''}: ${what}`);
   }
   return lines;
@@ -55,7 +56,7 @@ function figures(s: AtrestStatus): string {
     m.operations.find((o) => o.operation === op && o.outcome === outcome)?.count ?? 0;
   const calls = m.providerRequests.reduce((n, r) => n + r.count, 0);
   return (
-    `this run: ${count('encrypt', 'success')} encrypted, ${count('decrypt', 'success')} decrypted, ` +
+    `this status command: ${count('encrypt', 'success')} encrypted, ${count('decrypt', 'success')} decrypted, ` +
     `${count('encrypt', 'failure') + count('decrypt', 'failure')} failed; data key cache ${m.cache.hits} hits, ` +
     `${m.cache.misses} miss${m.cache.misses === 1 ? '' : 'es'}; ${plural(calls, 'provider request')}`
   );
@@ -85,8 +86,11 @@ function formatStatus(s: AtrestStatus): string {
   const per = Object.entries(s.secrets.byProvider)
     .map(([p, n]) => `${p}: ${n}`)
     .join(', ');
-  const encrypted = `${s.secrets.encrypted} encrypted${per ? ` — ${per}` : ''}`;
-  lines.push(`secrets: ${s.secrets.total} (${encrypted}; ${s.secrets.plaintext} plaintext)`);
+  // The total counts atrest's own secrets and the values of the targets' columns.
+  const inTargets = s.targets.reduce((n, t) => n + (t.error === undefined ? t.values : 0), 0);
+  const where = `${plural(s.secrets.total - inTargets, 'secret')} of atrest, ${inTargets} in targets`;
+  const encrypted = `${s.secrets.encrypted} encrypted${per ? ` (${per})` : ''}`;
+  lines.push(`values: ${s.secrets.total} (${where}): ${encrypted}, ${s.secrets.plaintext} plaintext`);
   lines.push(...s.targets.map(targetLine));
   const w = s.workLeft;
   lines.push(
