@@ -1,7 +1,7 @@
 // `atrest exec` as Metabase's users need it: psql reaches a real PostgreSQL over TLS with
 // sslmode=verify-full, its root certificate and password taken from stored secrets; the files are
 // private and gone when the command ends, also when atrest is interrupted; the exit code is psql's.
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import t from 'tap';
@@ -103,6 +103,19 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       });
     });
     t.ok(existsSync(path), 'the file is there while the command runs');
+    const open = readdirSync(`/proc/${atrest.child.pid}/fd`).map((fd) => {
+      try {
+        return readlinkSync(`/proc/${atrest.child.pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    });
+    t.ok(open.length > 0, "atrest's open files are listed");
+    t.same(
+      open.filter((f) => f.startsWith(b.db)),
+      [],
+      'atrest holds no database file (nor its -wal, -shm) while the command runs',
+    );
     atrest.child.kill(signal);
     const run = await atrest.done;
     t.equal(run.code, signal === 'SIGTERM' ? 143 : 130, '128 + the signal that ended the command');

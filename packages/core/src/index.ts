@@ -42,6 +42,8 @@ export {
   readDataKeyId,
 } from './envelope/format.js';
 export { loadAtrestConfig, openAtrest } from './atrest/open.js';
+export { createSecretFiles } from './atrest/secret-files.js';
+export type { SecretFiles } from './atrest/secret-files.js';
 export type {
   Atrest,
   CryptOptions,

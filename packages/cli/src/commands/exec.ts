@@ -1,11 +1,12 @@
 // `exec` (SOPS's exec-env and exec-file): run a command with secrets in its environment or as
-// private files whose paths are in named variables. The files go when the command ends, also when
-// atrest is interrupted (SIGINT, SIGTERM and SIGHUP are passed on to the command, and atrest waits
-// for it); the command's exit code is atrest's.
+// private files whose paths are in named variables. The secrets are read and atrest is closed (its
+// database connection and any lock released) before the command starts; the files go when the
+// command ends, also when atrest is interrupted (SIGINT, SIGTERM and SIGHUP are passed on to the
+// command, and atrest waits for it); the command's exit code is atrest's.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { errors } from '@atrest/core';
-import type { Atrest } from '@atrest/core';
+import { createSecretFiles, errors } from '@atrest/core';
+import type { Atrest, SecretFiles } from '@atrest/core';
 import type { Command, CommandContext } from '../command.js';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -23,13 +24,25 @@ function readBinding(option: string, text: string, name: string): { variable: st
   return { variable, secret: text.slice(at + 1) };
 }
 
+/** Every --env and --file secret's value, read while atrest is open. */
+async function secretValues(ctx: CommandContext, atrest: Atrest) {
+  const read = async (option: 'env' | 'file') => {
+    const out: { variable: string; secret: string; value: Buffer }[] = [];
+    for (const text of ctx.values(option)) {
+      const { variable, secret } = readBinding(option, text, ctx.name);
+      const value = await atrest.secrets.get(secret);
+      if (value === undefined) throw errors.secretNotFound(secret);
+      out.push({ variable, secret, value });
+    }
+    return out;
+  };
+  return { env: await read('env'), file: await read('file') };
+}
+
 /** The variables the command gets: each --env secret's text, each --file secret's file path. */
-async function secretVariables(ctx: CommandContext, atrest: Atrest): Promise<Record<string, string>> {
+function secretVariables(values: Awaited<ReturnType<typeof secretValues>>, files: SecretFiles): Record<string, string> {
   const vars: Record<string, string> = {};
-  for (const text of ctx.values('env')) {
-    const { variable, secret } = readBinding('env', text, ctx.name);
-    const value = await atrest.secrets.get(secret);
-    if (value === undefined) throw errors.secretNotFound(secret);
+  for (const { variable, secret, value } of values.env) {
     if (value.includes(0)) {
       throw errors.usage(
         `The secret ${secret} holds a NUL byte, which an environment variable cannot carry; nothing was run.`,
@@ -38,10 +51,7 @@ async function secretVariables(ctx: CommandContext, atrest: Atrest): Promise<Rec
     }
     vars[variable] = value.toString('utf8');
   }
-  for (const text of ctx.values('file')) {
-    const { variable, secret } = readBinding('file', text, ctx.name);
-    vars[variable] = await atrest.secrets.file(secret);
-  }
+  for (const { variable, secret, value } of values.file) vars[variable] = files.write(secret, value);
   return vars;
 }
 
@@ -88,6 +98,7 @@ export const execCommand: Command = {
     'whose path is the value of VAR. The files are removed when COMMAND ends, also when atrest gets',
     "SIGINT, SIGTERM or SIGHUP (passed on to COMMAND). The exit code is COMMAND's (128 + the signal's",
     'number when a signal ended it). A SIGKILL of atrest leaves the files in their private directory.',
+    'atrest reads the secrets, then closes its database connection before COMMAND starts.',
     '  e.g. exec --file PGSSLROOTCERT=pg-ca --env PGPASSWORD=pg-password -- psql "sslmode=verify-full"',
   ].join('\n'),
   options: {
@@ -105,8 +116,15 @@ export const execCommand: Command = {
   },
   async run(ctx) {
     const [command = '', ...args] = ctx.args;
-    const vars = await secretVariables(ctx, await ctx.open());
-    // The runner closes atrest after this returns, which removes the files.
-    return runChild(ctx, command, args, { ...ctx.env, ...vars });
+    const atrest = await ctx.open();
+    const values = await secretValues(ctx, atrest);
+    // The command may run for hours: it holds no database connection, lock or key of atrest's.
+    await atrest.close();
+    const files = createSecretFiles();
+    try {
+      return await runChild(ctx, command, args, { ...ctx.env, ...secretVariables(values, files) });
+    } finally {
+      files.removeAll();
+    }
   },
 };
