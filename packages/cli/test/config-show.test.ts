@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { box, runAtrest } from './helpers.js';
+import { box, runAtrest, runInProcess } from './helpers.js';
 
 t.test('host INI: foreign sections ignored, typo refused, env over INI, no secret in config show', async (t) => {
   const b = box();
@@ -101,4 +101,29 @@ t.test('with --app, ATREST_* variables that are set are said not to be read', as
   t.match(json.stderr, 'ATREST_ENCRYPTION_KEY_PATH');
   const own = await runAtrest(['--db', b.db, 'config', 'show'], { env });
   t.equal(own.stderr, '', 'under the default app name they are read, and nothing is said');
+});
+
+t.test('a section of an uninstalled provider type: a warning unless that provider is in use', async (t) => {
+  const b = box();
+  const sample = '[security.encryption.vaultx.sample]\nkey_id = from-a-sample\n';
+  const unused = join(b.dir, 'unused.ini');
+  writeFileSync(unused, sample);
+  const shown = await runInProcess([...b.args, '--config', unused, 'config', 'show']);
+  t.equal(shown.code, 0, shown.stderr);
+  t.match(shown.stderr, /^warning: The sections of provider type vaultx .* atrest-provider-vaultx is not installed/m);
+  t.notMatch(shown.stdout.toString(), 'vaultx', 'its sections are left out');
+  const set = await runInProcess([...b.args, '--config', unused, 'secrets', 'set', 'x'], { input: 'v' });
+  t.equal(set.code, 0, set.stderr);
+  t.equal(set.stderr.split('\n').filter((l) => l.includes('vaultx')).length, 1, 'said once, in the log');
+
+  for (const use of ['encryption_provider', 'available_encryption_providers']) {
+    const ini = join(b.dir, `${use}.ini`);
+    writeFileSync(ini, `[security]\n${use} = vaultx.sample\n${sample}`);
+    const r = await runInProcess([...b.args, '--config', ini, 'status']);
+    t.equal(r.code, 2, use);
+    t.match(
+      r.stderr,
+      /ATREST_PROVIDER_NOT_INSTALLED: The provider type "vaultx" needs the npm package atrest-provider-vaultx/,
+    );
+  }
 });

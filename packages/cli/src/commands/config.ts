@@ -35,6 +35,7 @@ export const configShowCommand: Command = {
   async run(ctx) {
     const config = await loadAtrestConfig(ctx.openOptions);
     await warnUnreadVariables(ctx, config.app, config.envPrefix);
+    for (const warning of config.warnings) await tell(ctx, `warning: ${warning}`);
     // loadConfig has redacted the secrets already.
     await printData(ctx, config.entries, formatConfigEntries(config.entries));
     return 0;

@@ -54,6 +54,7 @@ export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atres
   const logger = options.logger ?? silentLogger;
   const loader = loaderFor(options);
   const config = await loadWith(loader, options);
+  for (const warning of config.warnings) logger.warn(`atrest: ${warning}`);
   const create = options.create ?? true;
   const handle = typeof options.database === 'string' ? undefined : options.database;
   const store = await openStore(handle, config, { create, appRoot: options.appRoot ?? process.cwd(), logger });

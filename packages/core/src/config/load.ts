@@ -15,7 +15,7 @@ import { buildLeaves } from './leaves.js';
 import { readProviderVariables } from './provider-variables.js';
 import { checkRequirements } from './requirements.js';
 import { buildResult, sectionConfig } from './result.js';
-import { checkSectionKeys, schemaSource } from './schemas.js';
+import { checkSectionKeys, schemaSource, skippingUninstalled } from './schemas.js';
 import type { Selection } from './select.js';
 import { readProviderIds, selectProviders } from './select.js';
 import type { Collected, SectionNames } from './settings.js';
@@ -27,6 +27,8 @@ import type { Effective, ValueResolver } from './values.js';
 import { valueResolver } from './values.js';
 
 const DEFAULT_APP = 'atrest';
+/** The types the default rule may pick when encryption_provider is not set. */
+const DEFAULT_TYPES = ['file', 'secret_key'];
 const APP_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 const NOTHING: Collected = { settings: [], mentions: [], sectionKeys: [], providerVariables: [] };
 
@@ -85,9 +87,17 @@ export async function loadConfig(options: LoadConfigOptions): Promise<AtrestConf
   // What the sources name: section keys checked against their schemas, then the provider ids.
   const named = sectionNames(collected.mentions);
   const namedValues = valueResolver(settingTable(collected.settings), named, lookupEnv);
-  const schemaFor = schemaSource(options.providerSchema, (type) => modulesOf(type, named, namedValues), keys);
-  await checkSectionKeys(collected.sectionKeys, schemaFor);
   const ids = await readProviderIds(namedValues, keys);
+  // A type no current or available provider has may be uninstalled (a sample section): a warning.
+  const inUse = new Set([...(ids.current === undefined ? DEFAULT_TYPES : [ids.current.ref.type])]);
+  for (const ref of ids.available) inUse.add(ref.type);
+  const warnings: string[] = [];
+  const schemaFor = skippingUninstalled(
+    schemaSource(options.providerSchema, (type) => modulesOf(type, named, namedValues), keys),
+    (type) => inUse.has(type),
+    warnings,
+  );
+  await checkSectionKeys(collected.sectionKeys, schemaFor);
 
   // The provider sections' variables, now that types, names and schemas are known.
   const variables = await readProviderVariables(
@@ -112,5 +122,5 @@ export async function loadConfig(options: LoadConfigOptions): Promise<AtrestConf
       return [section.id, config] as const;
     }),
   );
-  return buildResult(app, keys, selection, leaves, validated, providers);
+  return buildResult(app, keys, selection, leaves, validated, providers, warnings);
 }

@@ -6,6 +6,7 @@ import { variableSuggestion } from './collect-env.js';
 import type { KeyTable } from './keys.js';
 import { PROVIDER_SECTION_PREFIX, PROVIDER_VARIABLE_INFIX, sectionOf, sectionTarget } from './keys.js';
 import { describeSetting, originDetails } from './origin.js';
+import { UNINSTALLED_SCHEMA } from './schemas.js';
 import type { SchemaKeys, SchemaSource } from './schemas.js';
 import type { ProviderVariable, SectionMention, SectionNames, Setting } from './settings.js';
 import { RANK } from './settings.js';
@@ -84,6 +85,7 @@ export async function readProviderVariables(
       named.filter((section) => section.type === type).map((section) => normalizeProviderName(section.name)),
     );
     const schema = await schemaFor(type, `${type}.${nameAndKey.split('_')[0]?.toLowerCase() ?? ''}`);
+    if (schema === UNINSTALLED_SCHEMA) continue;
     const splits: { name: string; key: string }[] = [];
     for (const key of schema.keys()) {
       const suffix = `_${envSegment(key)}`;

@@ -60,6 +60,7 @@ export function buildResult(
   leaves: readonly Leaf[],
   values: ReadonlyMap<string, unknown>,
   providers: ReadonlyMap<string, ProviderSectionConfig>,
+  warnings: readonly string[],
 ): AtrestConfig {
   const number = (key: string): number => Number(values.get(key));
   const text = (key: string): string => String(values.get(key) ?? '');
@@ -123,5 +124,6 @@ export function buildResult(
     targets,
     providers,
     entries,
+    warnings: [...warnings],
   });
 }

@@ -1,6 +1,6 @@
 // Provider section schemas: asked of the provider packages once per type (the `module` of the
 // type's sections says which package), checked for shape, and used to refuse unknown section keys.
-import { errors } from '../errors.js';
+import { errors, isAtrestError } from '../errors.js';
 import type { ProviderConfigKey, ProviderConfigSchema } from '../providers/contract.js';
 import type { KeyTable } from './keys.js';
 import { MODULE_KEY, PROVIDER_SECTION_PREFIX } from './keys.js';
@@ -100,13 +100,46 @@ export function schemaSource(
   };
 }
 
+/** The schema of a type whose package is not installed and that no current or available provider has. */
+export const UNINSTALLED_SCHEMA: SchemaKeys = new Map();
+
+/**
+ * `schemaFor`, where a type whose package is not installed is an error only when `inUse(type)`:
+ * otherwise its sections are left out (UNINSTALLED_SCHEMA) and a warning says so once per type
+ * (a Grafana file may carry sample sections for providers the appliance does not use).
+ */
+export function skippingUninstalled(
+  schemaFor: SchemaSource,
+  inUse: (type: string) => boolean,
+  warnings: string[],
+): SchemaSource {
+  const warned = new Set<string>();
+  return async (type, id) => {
+    try {
+      return await schemaFor(type, id);
+    } catch (err) {
+      if (!isAtrestError(err, 'ATREST_PROVIDER_NOT_INSTALLED') || inUse(type)) throw err;
+      if (!warned.has(type)) {
+        warned.add(type);
+        const pkg = err.details?.['package'];
+        warnings.push(
+          `The sections of provider type ${type} (${PROVIDER_SECTION_PREFIX}${type}.*) are ignored: ` +
+            `its package ${typeof pkg === 'string' ? pkg : ''} is not installed, ` +
+            `and no current or available provider is a ${type}.`,
+        );
+      }
+      return UNINSTALLED_SCHEMA;
+    }
+  };
+}
+
 /** Refuses a key written in a provider section (INI, options) that its provider's schema does not have. */
 export async function checkSectionKeys(checks: readonly SectionKeyCheck[], schemaFor: SchemaSource): Promise<void> {
   for (const check of checks) {
     if (check.key === MODULE_KEY) continue;
     const section = `${PROVIDER_SECTION_PREFIX}${check.type}.${check.name}`;
     const schema = await schemaFor(check.type, `${check.type}.${check.name}`);
-    if (schema.has(check.key)) continue;
+    if (schema.has(check.key) || schema === UNINSTALLED_SCHEMA) continue;
     const validKeys = [...schema.keys(), MODULE_KEY];
     const suggestion = didYouMean(check.key, validKeys);
     const fromIni = check.origin.source === 'ini';

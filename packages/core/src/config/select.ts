@@ -5,6 +5,7 @@ import { errors } from '../errors.js';
 import { splitList } from './formats.js';
 import type { KeyTable } from './keys.js';
 import { invalidError, problem } from './problems.js';
+import { UNINSTALLED_SCHEMA } from './schemas.js';
 import type { SchemaKeys, SchemaSource } from './schemas.js';
 import type { SectionMention, SettingTable } from './settings.js';
 import { RANK, sectionNames, spelledName } from './settings.js';
@@ -117,12 +118,9 @@ export async function selectProviders(
     const id = canonical(ref);
     if (seen.has(id)) continue;
     seen.add(id);
-    sections.push({
-      id,
-      type: ref.type,
-      name: spelledName(names, ref.type, ref.name),
-      schema: await schemaFor(ref.type, id),
-    });
+    const schema = await schemaFor(ref.type, id);
+    if (schema === UNINSTALLED_SCHEMA) continue;
+    sections.push({ id, type: ref.type, name: spelledName(names, ref.type, ref.name), schema });
   }
   return { current: canonical(current), currentIsDefault: ids.current === undefined, available, sections };
 }

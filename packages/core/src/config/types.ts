@@ -114,6 +114,8 @@ export type AtrestConfig = {
   providers: ReadonlyMap<string, ProviderSectionConfig>;
   /** Every effective value with its origin, secrets redacted. */
   entries: readonly ConfigEntry[];
+  /** What the operator should know and is no error (sections of an uninstalled provider type nothing uses). */
+  warnings: readonly string[];
 };
 
 /** What `providerSchema` is told besides the type. */
