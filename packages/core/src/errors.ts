@@ -211,11 +211,11 @@ export const errors = {
       'Upgrade atrest; never run an older version on this database.',
       { ...extra, details: { found, known, ...extra?.details } },
     ),
-  /** Another migration holds the lock. */
-  locked: (holder: LockHolder, extra?: ErrorExtra) =>
+  /** Another migration holds the lock of `database` (the store's location: a file, or a URL without password). */
+  locked: (holder: LockHolder, database: string, extra?: ErrorExtra) =>
     make(
       'ATREST_LOCKED',
-      `Another migration is running on this database: '${holder.command}' ` +
+      `Another migration is running on the database ${database}: '${holder.command}' ` +
         `(pid ${holder.pid} on ${holder.host}, since ${holder.since}).`,
       'Wait for it to finish; the lock of a process that died is released by itself.',
       {
@@ -225,6 +225,7 @@ export const errors = {
           host: holder.host,
           command: holder.command,
           since: holder.since,
+          database,
           ...extra?.details,
         },
       },

@@ -34,7 +34,7 @@ export async function acquirePostgresLock(db: PostgresDatabase, holder: LockHold
       [ADVISORY_SPACE, MIGRATION_LOCK],
     );
     const got = rows[0];
-    if (!got?.got) throw errors.locked(await currentHolder(db));
+    if (!got?.got) throw errors.locked(await currentHolder(db), db.shown);
     row = { ...holder, backend: got.backend, lockId: randomBytes(8).toString('hex') };
     await client.query(
       'INSERT INTO atrest_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',

@@ -25,6 +25,13 @@ export async function lockConformance(t: Test, make: MakeStoreHarness): Promise<
       },
       'another connection is refused, told who holds it',
     );
+    const refusal = await other.acquireMigrationLock(holder('conformance named')).catch((err: unknown) => err);
+    t.match(
+      refusal,
+      { details: { database: store.location }, message: `on the database ${store.location}:` },
+      "the refusal names the store's location (a file, or host/port/database/user without password)",
+    );
+    t.notMatch((refusal as Error).message, /\/\/[^/@:]*:(?!\*+@)[^/@]*@/, 'no password in it, only ***');
     await t.rejects(
       store.acquireMigrationLock(holder('conformance again')),
       { code: 'ATREST_LOCKED' },

@@ -83,7 +83,7 @@ export function acquireSqliteLock(db: Db, holder: LockHolder): MigrationLock {
   db.transaction(() => {
     const held = readLock(db);
     if (held !== undefined && !isDead(held, me, Date.now())) {
-      throw errors.locked({ command: held.command, pid: held.pid, host: held.host, since: held.startedAt });
+      throw errors.locked({ command: held.command, pid: held.pid, host: held.host, since: held.startedAt }, db.name);
     }
     writeLock(db, me);
   }).immediate();
@@ -101,7 +101,7 @@ export function acquireSqliteLock(db: Db, holder: LockHolder): MigrationLock {
       inTransaction('refresh the migration lock in', (held) => {
         // Taken over (this process looked dead for the stale limit): stop rather than run two migrations.
         if (held !== undefined && !ours(held)) {
-          throw errors.locked({ command: held.command, pid: held.pid, host: held.host, since: held.startedAt });
+          throw errors.locked({ command: held.command, pid: held.pid, host: held.host, since: held.startedAt }, db.name);
         }
         me.heartbeat = Date.now();
         writeLock(db, me);
