@@ -101,7 +101,10 @@ export function acquireSqliteLock(db: Db, holder: LockHolder): MigrationLock {
       inTransaction('refresh the migration lock in', (held) => {
         // Taken over (this process looked dead for the stale limit): stop rather than run two migrations.
         if (held !== undefined && !ours(held)) {
-          throw errors.locked({ command: held.command, pid: held.pid, host: held.host, since: held.startedAt }, db.name);
+          throw errors.locked(
+            { command: held.command, pid: held.pid, host: held.host, since: held.startedAt },
+            db.name,
+          );
         }
         me.heartbeat = Date.now();
         writeLock(db, me);
