@@ -11,6 +11,8 @@ import { startHashicorpVaultEmulator } from './emulators/hashicorp-vault.js';
 type RunningEmulator = {
   /** The provider's INI keys and their values. */
   readonly providerKeys: Readonly<Record<string, string>>;
+  /** Other values `key_id` may take, by what they are (AWS KMS: key ARN, alias, alias ARN). */
+  readonly keyIdForms?: Readonly<Record<string, string>>;
   close(): Promise<void>;
 };
 
@@ -25,7 +27,16 @@ const emulatorCommands: readonly EmulatorCommand[] = [
   {
     name: 'aws-kms',
     summary: 'AWS KMS (JSON 1.1 + SigV4) for [security.encryption.awskms.<name>]',
-    start: ({ port }) => startAwsKmsEmulator({ port }),
+    start: async ({ port }) => {
+      const kms = await startAwsKmsEmulator({ port });
+      const { keyId, keyArn, aliasName, aliasArn } = kms.key;
+      return {
+        providerKeys: kms.providerKeys,
+        // Grafana's documentation gives all four; each is served.
+        keyIdForms: { 'key id': keyId, 'key ARN': keyArn, alias: aliasName, 'alias ARN': aliasArn },
+        close: () => kms.close(),
+      };
+    },
   },
   {
     name: 'azure-keyvault',
@@ -51,6 +62,7 @@ function usage(): string {
     '',
     'Starts a local emulator on https://127.0.0.1 with a throwaway CA, prints one JSON line with the',
     "provider's INI keys (endpoint, ca_file, credentials, key…), then serves until SIGINT or SIGTERM.",
+    'aws-kms also lists on stderr every key_id form it serves: key id, key ARN, alias, alias ARN.',
     '',
     'Emulators:',
     ...emulatorCommands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -104,6 +116,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const emulator = await command.start({ port });
   process.stdout.write(`${JSON.stringify(emulator.providerKeys)}\n`);
+  const forms = Object.entries(emulator.keyIdForms ?? {});
+  if (forms.length > 0) {
+    const width = Math.max(...forms.map(([what]) => what.length));
+    const lines = forms.map(([what, value]) => `  ${what.padEnd(width)}  ${value}`);
+    process.stderr.write(`atrest-emulator: key_id may be any of:\n${lines.join('\n')}\n`);
+  }
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -409,6 +409,29 @@ t.test('atrest-emulator', async (t) => {
     { status: 200, json: { KeyMetadata: { KeyId: facts['key_id'] } } },
     'a request signed with the printed facts is served',
   );
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (/alias ARN/.test(err)) resolve(clearInterval(poll));
+    }, 20);
+  });
+  const forms = [...err.matchAll(/^ {2}(key id|key ARN|alias|alias ARN) +(\S+)$/gm)].map((m) => [m[1], m[2] ?? '']);
+  t.same(
+    forms.map(([what]) => what),
+    ['key id', 'key ARN', 'alias', 'alias ARN'],
+    'every key_id form is listed on stderr',
+  );
+  t.equal(forms[0]?.[1], facts['key_id'], 'the key id is the one of the INI keys');
+  for (const [what, ref] of forms) {
+    const served = await kmsRequest(
+      target,
+      'DescribeKey',
+      { KeyId: ref },
+      { accessKeyId: facts['access_key_id'] ?? '', secretAccessKey: facts['secret_access_key'] ?? '' },
+    );
+    t.match(served, { status: 200, json: { KeyMetadata: { KeyId: facts['key_id'] } } }, `${what} is served`);
+  }
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM stops it with exit code 0');
   t.notOk(existsSync(facts['ca_file'] ?? ''), 'its CA directory is removed');
