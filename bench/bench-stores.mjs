@@ -67,11 +67,17 @@ export async function postgresStore(url) {
   const { startPostgres } = await import('@atrest/testkit');
   const server = url === undefined ? await startPostgres() : undefined;
   const admin = new pg.Pool({ connectionString: url ?? server.url(), max: 1 });
+  // An idle connection the server ends (the database dropped, the server stopped while a closing
+  // connection still waits for its goodbye) raises 'error' on its pool: without a listener it ends the
+  // benchmark after its figures (57P01, "terminating connection due to administrator command").
+  const ignoreIdleError = () => undefined;
+  admin.on('error', ignoreIdleError);
   const dbName = `atrest_bench_${process.pid}_${Date.now()}`;
   await admin.query(`CREATE DATABASE ${dbName}`);
   const dbUrl = new URL(url ?? server.url());
   dbUrl.pathname = `/${dbName}`;
   const pool = new pg.Pool({ connectionString: dbUrl.href, max: 2 });
+  pool.on('error', ignoreIdleError);
   /** Rows in one INSERT of the fill: 10,000 per statement keeps the parameters of unnest small. */
   const insertChunks = async (sql, columns) => {
     for (let at = 0; at < columns[0].length; at += 10_000) {
