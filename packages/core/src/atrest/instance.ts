@@ -137,7 +137,9 @@ export function makeAtrest(parts: InstanceParts): Atrest {
       }
       bytes = cipher;
     } else {
-      bytes = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
+      bytes = Buffer.isBuffer(ciphertext)
+        ? ciphertext
+        : Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
       if (!looksLikeEnvelope(bytes) && options?.allowPlaintext === true) return plainBytes(bytes);
     }
     return envelope.decrypt(bytes, context);

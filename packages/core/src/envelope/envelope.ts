@@ -46,14 +46,29 @@ export type ActiveKey = { id: string; header: Buffer; key: Buffer; remaining: nu
 /** Encryptions spent under an active data key, with copies of its header and key. */
 export type SealingShare = { id: string; header: Buffer; key: Buffer; count: number };
 
+/** The bytes of a value or context, read only: a Buffer as it is (no new view of it per operation). */
 function toBytes(value: string | Uint8Array | undefined): Buffer {
   if (value === undefined) return Buffer.alloc(0);
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (Buffer.isBuffer(value)) return value;
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
-function optionalBytes(value: string | Uint8Array | undefined): Buffer | undefined {
-  return value === undefined ? undefined : toBytes(value);
+/**
+ * The bytes of a context, read only. The last string context's bytes are kept: a caller that seals
+ * or opens many values under one context (a column, a secret read again and again) encodes it once.
+ */
+class ContextBytes {
+  private text: string | undefined;
+  private bytes: Buffer = Buffer.alloc(0);
+  of(context: string | Uint8Array | undefined): Buffer | undefined {
+    if (typeof context !== 'string') return context === undefined ? undefined : toBytes(context);
+    if (context !== this.text) {
+      this.bytes = Buffer.from(context, 'utf8');
+      this.text = context;
+    }
+    return this.bytes;
+  }
 }
 
 function utcDay(now: number): string {
@@ -73,6 +88,7 @@ export class Envelope {
   private readonly issued = new Set<ActiveKey>();
   private readonly activeInflight = new Map<string, Promise<ActiveKey>>();
   private readonly nonces = new NoncePool();
+  private readonly contexts = new ContextBytes();
   private day = '';
   private dayEndsAt = 0;
 
@@ -164,7 +180,7 @@ export class Envelope {
       throw errors.internal('a data key was used past its budget or after it was zeroed');
     }
     active.remaining--;
-    return sealEnvelope(active.key, active.header, this.nonces, toBytes(plaintext), optionalBytes(context));
+    return sealEnvelope(active.key, active.header, this.nonces, toBytes(plaintext), this.contexts.of(context));
   }
 
   /** The cached key of `id` if present and fresh (synchronous fast path), else undefined. */
@@ -192,7 +208,7 @@ export class Envelope {
 
   /** Decrypt with a known key (also used by migrations that hold the key already). */
   decryptWith(key: Buffer, bytes: Buffer, context: string | Uint8Array | undefined): Buffer {
-    return openEnvelope(key, bytes, optionalBytes(context));
+    return openEnvelope(key, bytes, this.contexts.of(context));
   }
 
   /** The unwrapped data key `id`, from the cache or its provider (one call per key, however many callers wait). */
