@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { join } from 'node:path';
 import t from 'tap';
 import { writeIn } from '@atrest/testkit';
-import { box, runAtrest } from './helpers.js';
+import { box, runAtrest, runInProcess } from './helpers.js';
 
 t.test('binary round trips: a 1 MiB random file and a PEM certificate', async (t) => {
   const b = box();
@@ -57,6 +57,9 @@ t.test('secrets import: JSON lines, text and base64; a bad line imports nothing'
   t.equal(bad.code, 2);
   t.match(bad.stderr, 'line 2');
   t.equal((await runAtrest([...b.args, 'secrets', 'get', 'c'])).code, 1, 'line 1 was not imported either');
+  const json = await runInProcess([...b.args, 'secrets', 'import', '--json'], { input: lines });
+  t.equal(json.code, 0, json.stderr);
+  t.same(JSON.parse(json.stdout.toString()), { imported: 2 }, '--json: the count as data on stdout');
 });
 
 t.test(

@@ -92,6 +92,15 @@ t.test('secrets get keeps a binary value off the terminal unless --force, or --o
   t.ok(piped.stdout.equals(binary), 'through a pipe the bytes flow as they are');
 });
 
+t.test('re-encrypt shows its progress on a terminal, a line per target drawn in place', async (t) => {
+  const b = box();
+  t.equal((await runAtrest([...b.args, 'secrets', 'set', 'one'], { input: 'v' })).code, 0);
+  const term = atrestOnTerminal([...b.args, 'secrets-migration', 're-encrypt']);
+  t.equal(await term.done, 0, term.output());
+  t.match(term.output(), '\r\u001b[Katrest_secrets: 1/1 rows', 'drawn in place, up to the total');
+  t.match(term.output(), /atrest_secrets: scanned 1, re-encrypted 0, already current 1/);
+});
+
 t.test('secrets import shows its progress on a terminal', async (t) => {
   const b = box();
   const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ name: `s-${i}`, value: `v-${i}` }));

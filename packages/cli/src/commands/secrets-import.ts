@@ -2,7 +2,7 @@
 import { errors } from '@atrest/core';
 import type { Command } from '../command.js';
 import { readAll } from '../io.js';
-import { tell } from '../output.js';
+import { jsonOption, printData, tell } from '../output.js';
 import { progressReporter } from '../progress.js';
 
 type ImportLine = { name: string; value: Buffer };
@@ -50,12 +50,13 @@ function parseImport(text: string): ImportLine[] {
 export const secretsImportCommand: Command = {
   path: ['secrets', 'import'],
   summary: 'store many secrets from JSON lines on stdin',
-  usage: 'secrets import < secrets.jsonl',
+  usage: 'secrets import [--json] < secrets.jsonl',
   help: [
     'Reads JSON lines from stdin, each {"name": "...", "value": "text"} or {"name": "...",',
     '"value_base64": "..."}, and stores them all. Every line is checked before anything is written:',
-    'a bad line imports nothing. Progress is shown on a terminal.',
+    'a bad line imports nothing. Progress is shown on a terminal. --json prints {"imported": N}.',
   ].join('\n'),
+  options: { json: jsonOption },
   async run(ctx) {
     const items = parseImport((await readAll(ctx.io.stdin)).toString('utf8'));
     const a = await ctx.open();
@@ -78,7 +79,9 @@ export const secretsImportCommand: Command = {
       throw err;
     }
     progress.finish();
-    await tell(ctx, `imported ${items.length} secret${items.length === 1 ? '' : 's'}`);
+    const text = `imported ${items.length} secret${items.length === 1 ? '' : 's'}`;
+    if (ctx.json) await printData(ctx, { imported: items.length }, text);
+    else await tell(ctx, text);
     return 0;
   },
 };
