@@ -76,6 +76,12 @@ const dataKeyIdOf = (column: string) =>
 const C = 'COLLATE "C"';
 
 /**
+ * The server's time as ISO-8601 text, as the SQLite store writes it: data keys are dated by the
+ * database's clock, which every node shares, never by a node's (the cleanup compares these times).
+ */
+const NOW = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
  * Open the store on `database`: settings (atrest's own pool, ended on close) or the application's
  * pg.Pool (left open). atrest's tables are created or upgraded first.
  */
@@ -164,31 +170,37 @@ class PostgresStore implements Store {
   async reserveEncryptions(id: string, count: number, cap: number): Promise<boolean> {
     const n = await this.changed(
       'reserve encryptions in',
-      `UPDATE atrest_data_keys SET encryptions_reserved = encryptions_reserved + $2, updated_at = $4
+      `UPDATE atrest_data_keys SET encryptions_reserved = encryptions_reserved + $2, updated_at = ${NOW}
        WHERE id = $1 AND active AND encryptions_reserved + $2 <= $3`,
-      [id, count, cap, new Date().toISOString()],
+      [id, count, cap],
     );
     return n === 1;
   }
 
   async retireDataKey(id: string): Promise<boolean> {
-    const sql = 'UPDATE atrest_data_keys SET active = false, updated_at = $2 WHERE id = $1 AND active';
-    return (await this.changed('retire a data key in', sql, [id, new Date().toISOString()])) === 1;
+    const sql = `UPDATE atrest_data_keys SET active = false, updated_at = ${NOW} WHERE id = $1 AND active`;
+    return (await this.changed('retire a data key in', sql, [id])) === 1;
   }
 
   retireActiveDataKeys(): Promise<number> {
-    const sql = 'UPDATE atrest_data_keys SET active = false, updated_at = $1 WHERE active';
-    return this.changed('retire the active data keys in', sql, [new Date().toISOString()]);
+    const sql = `UPDATE atrest_data_keys SET active = false, updated_at = ${NOW} WHERE active`;
+    return this.changed('retire the active data keys in', sql, []);
   }
 
   dropDataKeys(): Promise<number> {
-    const sql = 'UPDATE atrest_data_keys SET active = false, dropped_at = $1, updated_at = $1 WHERE dropped_at IS NULL';
-    return this.changed('drop the data keys in', sql, [new Date().toISOString()]);
+    const sql = `UPDATE atrest_data_keys SET active = false, dropped_at = ${NOW}, updated_at = ${NOW}
+                 WHERE dropped_at IS NULL`;
+    return this.changed('drop the data keys in', sql, []);
   }
 
   deleteDataKeys(ids: readonly string[], retiredBefore: string): Promise<number> {
     const sql = 'DELETE FROM atrest_data_keys WHERE NOT active AND updated_at <= $2 AND id = ANY($1::text[])';
     return this.changed('delete unused data keys from', sql, [ids, retiredBefore]);
+  }
+
+  async now(): Promise<number> {
+    const [row] = await this.rows<{ now: string }>("read the server's clock of", `SELECT ${NOW} AS now`);
+    return Date.parse(row?.now ?? '');
   }
 
   async listDataKeys(): Promise<DataKeyRecord[]> {
@@ -218,7 +230,6 @@ class PostgresStore implements Store {
   }
 
   rewrapDataKeys(rewraps: readonly DataKeyRewrap[], options: { retireActive: boolean }): Promise<RewrapOutcome> {
-    const now = new Date().toISOString();
     return this.run('write the re-wrapped data keys to', (pool) =>
       inTransaction(pool, async (client) => {
         // No data key is made or changed meanwhile: the check for an active key of the new provider holds.
@@ -227,16 +238,16 @@ class PostgresStore implements Store {
         for (const r of rewraps) {
           // A data key that moves to a provider with an active key of its label already is retired.
           const { rowCount } = await client.query(
-            `UPDATE atrest_data_keys SET provider = $2, key_ref = $3, wrapped = $4, updated_at = $6,
+            `UPDATE atrest_data_keys SET provider = $2, key_ref = $3, wrapped = $4, updated_at = ${NOW},
                active = active AND NOT EXISTS (SELECT 1 FROM atrest_data_keys o
                  WHERE o.label = atrest_data_keys.label AND o.provider = $2 AND o.active AND o.id <> $1)
              WHERE id = $1 AND wrapped = $5`,
-            [r.id, r.provider, r.keyRef, r.wrapped, r.expectedWrapped, now],
+            [r.id, r.provider, r.keyRef, r.wrapped, r.expectedWrapped],
           );
           if (rowCount !== 1) conflicts.push(r.id);
         }
         const retired = options.retireActive
-          ? ((await client.query('UPDATE atrest_data_keys SET active = false, updated_at = $1 WHERE active', [now]))
+          ? ((await client.query(`UPDATE atrest_data_keys SET active = false, updated_at = ${NOW} WHERE active`))
               .rowCount ?? 0)
           : 0;
         return { conflicts, retired };

@@ -1,6 +1,7 @@
 // Store conformance, data keys: one active key per label and provider however connections race,
 // committed before it is returned, an encryption budget that holds across connections, retiring
-// and dropping, the aggregate reads of status and the canary, and the re-wrap in one transaction.
+// and dropping (dated by the store's clock), the aggregate reads of status and the canary, and the
+// re-wrap in one transaction.
 import { randomBytes } from 'node:crypto';
 import type { Test } from 'tap';
 import { freshStore, newDataKey } from './store-harness.js';
@@ -92,6 +93,22 @@ export async function dataKeyConformance(t: Test, make: MakeStoreHarness): Promi
     t.match(await store.dataKey(active.id), { active: true }, 'an active key is never deleted');
     t.match(await store.dataKey(other.id), { active: false }, 'a key not named stays');
     t.equal(await store.deleteDataKeys([], later), 0, 'no ids, nothing');
+  });
+
+  await t.test("retiring and dropping date a key by the store's clock, the cleanup's", async (t) => {
+    const { store } = await freshStore(t, make);
+    const a = await store.createActiveDataKey(newDataKey({ label: 'c/2026-01-01' }));
+    const b = await store.createActiveDataKey(newDataKey({ label: 'd/2026-01-01' }));
+    const dated = async (what: string, id: string, change: () => Promise<unknown>) => {
+      const from = await store.now();
+      await change();
+      const to = await store.now();
+      const at = Date.parse((await store.dataKey(id))?.updatedAt ?? '');
+      t.ok(from <= at && at <= to, `${what}: dated ${at}, between two reads of the store's clock (${from}, ${to})`);
+    };
+    await dated('retired', a.id, () => store.retireDataKey(a.id));
+    await dated('retired with all', b.id, () => store.retireActiveDataKeys());
+    await dated('dropped', a.id, () => store.dropDataKeys());
   });
 
   await t.test('listDataKeys oldest first; newestDataKeys per provider key, newest first', async (t) => {

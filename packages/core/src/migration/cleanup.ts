@@ -1,7 +1,8 @@
 // The data key cleanup (`secrets-migration cleanup`, and the end of a complete re-encrypt): data
 // keys that nothing uses are deleted. Never one a running node may still use: a node keeps an
 // active key for up to data_keys_cache_ttl after it was retired, so only keys retired longer ago
-// than that go, and only when no secret and no value of any registered target names them.
+// than that go, and only when no secret and no value of any registered target names them. "Ago"
+// is by the store's clock (PostgreSQL's server, which dated the retirement), never a node's.
 import type { TargetSpec } from '../config/types.js';
 import { errors, isAtrestError } from '../errors.js';
 import type { DataKeyRecord, Store } from '../store/types.js';
@@ -37,7 +38,7 @@ export async function findUnusedDataKeys(
   store: Store,
   targets: readonly TargetSpec[],
   cacheTtlMs: number,
-  now = Date.now(),
+  now: number,
 ): Promise<{ deletable: DataKeyRecord[]; retiredRecently: DataKeyRecord[]; inUse: number }> {
   const retired = (await store.listDataKeys()).filter((k) => !k.active);
   const used = await keysInUse(
@@ -68,7 +69,8 @@ export async function cleanupDataKeys(
   for (const k of await store.listDataKeys()) {
     if (k.active && k.provider !== currentProvider) await store.retireDataKey(k.id);
   }
-  const now = Date.now();
+  // The store's clock, as the retirement times were written by it: a node's own clock never decides.
+  const now = await store.now();
   const found = await findUnusedDataKeys(store, targets, cacheTtlMs, now);
   const deleted = await store.deleteDataKeys(
     found.deletable.map((k) => k.id),

@@ -194,6 +194,11 @@ class SqliteStore implements Store {
     );
   }
 
+  /** A SQLite file is on one host: its processes share the host's clock. */
+  async now(): Promise<number> {
+    return Date.now();
+  }
+
   listDataKeys(): Promise<DataKeyRecord[]> {
     return this.run('list the data keys of', () =>
       (this.db.prepare('SELECT * FROM atrest_data_keys ORDER BY created_at, id').all() as DataKeyRow[]).map(toDataKey),

@@ -158,6 +158,11 @@ export type Store = {
    * value names them: this is the data key cleanup, the only way a data key leaves the table.
    */
   deleteDataKeys(ids: readonly string[], retiredBefore: string): Promise<number>;
+  /**
+   * The clock data keys are dated by (milliseconds since the epoch): the database server's on
+   * PostgreSQL, shared by every node; the host's on SQLite. The cleanup's cutoff is taken from it.
+   */
+  now(): Promise<number>;
   /** Every data key, oldest first (created, then id). */
   listDataKeys(): Promise<DataKeyRecord[]>;
   /** How many data keys count (not dropped), of `provider` or of all. */
