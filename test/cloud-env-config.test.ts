@@ -139,6 +139,14 @@ t.test('to AWS KMS: ATREST_SECURITY_ENCRYPTION_AWSKMS_MAIN_* and the secret acce
   await atrest.close();
 });
 
+t.test('the CLI on AWS KMS prints no AWS SDK notice of its own, whatever the Node version', async (t) => {
+  const only = { ...base, ...awsEnv, ATREST_SECURITY_ENCRYPTION_PROVIDER: 'awskms.main' };
+  // The operator's environment: without the switch the tests set (cloudEnv).
+  const run = await runAtrest(['secrets', 'list'], { env: { ...only, AWS_EC2_METADATA_DISABLED: 'true' } });
+  t.equal(run.code, 0, run.stderr);
+  t.notMatch(run.stderr, /NodeVersionSupportWarning|AWS SDK for JavaScript/, "no dependency's warning");
+});
+
 t.test(
   'to Azure Key Vault: ATREST_SECURITY_ENCRYPTION_AZUREKV_MAIN_* and the client secret from a __FILE',
   async (t) => {
