@@ -269,6 +269,10 @@ export class Envelope {
   private async loadActiveKey(label: string): Promise<ActiveKey> {
     const providerId = this.providers.currentId;
     for (let attempt = 0; attempt < 5; attempt++) {
+      // The hold is counted from before the key is read and reserved, not from when the provider's
+      // unwrap returned (seconds, on a slow KMS): it ends within data_keys_cache_ttl of any
+      // retirement after the reservation, which the data key cleanup waits for on another node.
+      const asked = Date.now();
       const found = await this.store.activeDataKey(label, providerId);
       let id: string;
       let key: Buffer;
@@ -289,7 +293,7 @@ export class Envelope {
       header.set(MAGIC, 0);
       header[MAGIC.length] = FORMAT_VERSION;
       header.write(id, DATA_KEY_ID_OFFSET, DATA_KEY_ID_LENGTH, 'hex');
-      const active: ActiveKey = { id, header, key, remaining: RESERVATION_BLOCK, expiresAt: Date.now() + this.ttlMs };
+      const active: ActiveKey = { id, header, key, remaining: RESERVATION_BLOCK, expiresAt: asked + this.ttlMs };
       this.active.set(label, active);
       this.issued.add(active);
       return active;
