@@ -160,6 +160,15 @@ export function readCommandLine(argv: readonly string[], table: CommandTable, na
     if (words.length === 0) return { kind: 'help', topic: undefined, asked: help };
     const group = table.groups.find((g) => g.word === words[0]);
     if (help && group !== undefined && words.length === 1) return { kind: 'help', topic: group, asked: true };
+    // `--cofig app.ini status`: the misspelt option took no value, so its value looks like a command.
+    const unknown = first.find((t) => t.kind === 'option' && everyOption[t.name] === undefined);
+    if (unknown?.kind === 'option') {
+      const known = Object.keys(everyOption).map((k) => `--${k}`);
+      throw errors.usage(
+        `unknown option ${unknown.rawName}.`,
+        hint(didYouMean(unknown.rawName, known), `Run '${name} --help' for the options.`),
+      );
+    }
     throw unknownCommand(words, table, name);
   }
   if (help) return { kind: 'help', topic: command, asked: true };

@@ -73,6 +73,7 @@ t.test("unknown commands and options: atrest's own message with a did-you-mean",
     [['status', '--json=yes'], '--json takes no value.'],
     [['secrets', 'get'], "'secrets get' was given the wrong number of arguments: it takes 1, not 0."],
     [['status', 'extra'], "'status' was given the wrong number of arguments: it takes none, not 1."],
+    [['--cofig', 'app.ini', 'status'], "unknown option --cofig. Did you mean '--config'?"],
   ];
   for (const [argv, message] of cases) {
     const r = await runAtrest(argv);
