@@ -78,8 +78,10 @@ const C = 'COLLATE "C"';
 /**
  * The server's time as ISO-8601 text, as the SQLite store writes it: data keys are dated by the
  * database's clock, which every node shares, never by a node's (the cleanup compares these times).
+ * The statement's time, not now()'s transaction start: the re-wrap waits for its table lock, and
+ * a key reserved meanwhile must not be dated as retired before that reservation.
  */
-const NOW = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const NOW = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
  * Open the store on `database`: settings (atrest's own pool, ended on close) or the application's
