@@ -97,11 +97,15 @@ t.test('three workers do what one does', async (t) => {
   t.equal(again.newKeys, 0, 'and makes no data key');
 });
 
-t.test('a bad number of workers is a usage error', async (t) => {
+t.test('a bad number of workers is an invalid argument', async (t) => {
   const f = await copyFixture(template.fixture);
   const a = await openFixture(f);
   t.teardown(() => a.close());
   for (const workers of [0, 17, 1.5]) {
-    await t.rejects(a.migrations.reEncrypt({ workers }), { code: 'ATREST_USAGE' }, `workers ${workers} is refused`);
+    await t.rejects(
+      a.migrations.reEncrypt({ workers }),
+      { code: 'ATREST_INVALID_ARGUMENT' },
+      `workers ${workers} is refused`,
+    );
   }
 });

@@ -12,6 +12,7 @@ export const errorCodes = {
   ATREST_CONFIG_UNKNOWN_KEY: 2,
   ATREST_CONFIG_FILE: 2,
   ATREST_USAGE: 2,
+  ATREST_INVALID_ARGUMENT: 2,
   ATREST_PROVIDER_UNKNOWN: 2,
   ATREST_PROVIDER_NAME_INVALID: 2,
   ATREST_PROVIDER_NOT_INSTALLED: 2,
@@ -26,6 +27,7 @@ export const errorCodes = {
   ATREST_KEY_MISMATCH: 2,
   ATREST_KEY_FILE_PERMISSIONS: 2,
   ATREST_KEY_FILE_INVALID: 2,
+  ATREST_KEY_FILE_WRITE: 1,
   ATREST_WRONG_KEY: 2,
   ATREST_DECRYPT_FAILED: 1,
   ATREST_FORMAT_INVALID: 1,
@@ -121,6 +123,9 @@ export const errors = {
   configFile: (problem: string, fix: string, extra?: ErrorExtra) => make('ATREST_CONFIG_FILE', problem, fix, extra),
   /** A command, option, argument or API call was used wrongly. */
   usage: (problem: string, fix?: string, extra?: ErrorExtra) => make('ATREST_USAGE', problem, fix, extra),
+  /** An API call got an argument of the wrong type, an unknown option, or a value over the size limit. */
+  invalidArgument: (problem: string, fix: string, extra?: ErrorExtra) =>
+    make('ATREST_INVALID_ARGUMENT', problem, fix, extra),
   /** Data needs a provider that is not configured. */
   providerUnknown: (problem: string, fix: string, extra?: ErrorExtra) =>
     make('ATREST_PROVIDER_UNKNOWN', problem, fix, extra),
@@ -164,6 +169,9 @@ export const errors = {
   /** A key file is damaged or not an atrest key file. */
   keyFileInvalid: (problem: string, fix: string, extra?: ErrorExtra) =>
     make('ATREST_KEY_FILE_INVALID', problem, fix, extra),
+  /** A key file (or its temporary copy) could not be written: disk full, file size limit, read-only place. */
+  keyFileWrite: (problem: string, fix: string, extra?: ErrorExtra) =>
+    make('ATREST_KEY_FILE_WRITE', problem, fix, extra),
   /** A data key does not unwrap with the configured key. */
   wrongKey: (problem: string, fix: string, extra?: ErrorExtra) => make('ATREST_WRONG_KEY', problem, fix, extra),
   /** A value does not authenticate: changed, or read with another context. */

@@ -44,6 +44,8 @@ export {
 export { loadAtrestConfig, openAtrest } from './atrest/open.js';
 export { createSecretFiles } from './atrest/secret-files.js';
 export type { SecretFiles } from './atrest/secret-files.js';
+export { MAX_VALUE_BYTES } from './atrest/arguments.js';
+export { FileRefused, readBoundedFile } from './bounded-file.js';
 export type {
   Atrest,
   CryptOptions,

@@ -2,7 +2,8 @@
 // generated on first boot). The wrapped record names the key by fingerprint, so a key file that
 // is missing the key is told apart from a damaged value.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { configProblem, defineProvider, encodeContext, errors } from '@atrest/core';
 import type { EncryptionContext, KeyProvider, KeyRotation, ProviderCreateOptions, WrappedKey } from '@atrest/core';
 import { addKeyVersion, bareKeyBackupPath, createKeyFile, readKeyFile, replaceKeyFile } from './keyfile.js';
@@ -140,19 +141,61 @@ export class FileKeyProvider implements KeyProvider {
   /** A new key version becomes primary; old versions stay for unwrapping until pruned. */
   readonly rotation: Extract<KeyRotation, { kind: 'generated-key' }> = {
     kind: 'generated-key',
-    rotate: async () => new FileKeyProvider(this.path, addKeyVersion(this.path)),
+    rotate: async () =>
+      new FileKeyProvider(
+        this.path,
+        writing(this.path, () => addKeyVersion(this.path)),
+      ),
     // The non-primary versions whose fingerprint is not in `keep` go; the file is replaced atomically.
     prune: async (keep) => {
       const ring = readKeyFile(this.path);
       const removed = ring.keys.filter((k) => k.version !== ring.primary && !keep.includes(k.fingerprint));
-      if (removed.length > 0)
-        replaceKeyFile(this.path, { primary: ring.primary, keys: ring.keys.filter((k) => !removed.includes(k)) });
+      if (removed.length > 0) {
+        const kept = { primary: ring.primary, keys: ring.keys.filter((k) => !removed.includes(k)) };
+        writing(this.path, () => replaceKeyFile(this.path, kept));
+      }
       return removed.map((k) => k.fingerprint);
     },
   };
 
   async close(): Promise<void> {
     for (const k of this.ring.keys) k.key.fill(0);
+  }
+}
+
+/** `write` of the key file at `path`, its system failures (disk full, read-only…) said as ATREST_KEY_FILE_WRITE. */
+function writing<T>(path: string, write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why: Record<string, string> = {
+      ENOSPC: 'the disk is full',
+      EDQUOT: "the user's disk quota is used up",
+      EFBIG: 'the file size limit (ulimit -f) was reached',
+      EROFS: 'the file system is read-only',
+      EACCES: 'this user may not write in its directory',
+      EPERM: 'this user may not write in its directory',
+    };
+    const reason = code === undefined ? undefined : why[code];
+    if (reason === undefined) throw err;
+    throw errors.keyFileWrite(
+      `The key file ${path} could not be written: ${reason} (${code}). The key file was left as it was ` +
+        '(no partial file remains).',
+      code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+        ? `Run atrest as the owner of ${dirname(path)}, or point the key path at a writable place.`
+        : 'Free space (or raise the limit) and run it again.',
+      { cause: err, details: { path, errno: code } },
+    );
+  }
+}
+
+/** The target of `path` when it is a symbolic link that leads nowhere. */
+function danglingTarget(path: string): string | undefined {
+  try {
+    return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -172,11 +215,20 @@ export function openKeyFile(path: string, firstUse: boolean): FileKeyProvider {
       throw err;
     }
   }
+  const target = danglingTarget(path);
+  if (target !== undefined) {
+    // Never a new key behind a link an operator placed: the file it names was meant to be there.
+    throw errors.keyMissing(
+      `The key file ${path} is missing: it is a symbolic link to ${target}, which does not exist.`,
+      firstUse ? `Restore ${target}, or remove the link to let atrest create a new key file at ${path}.` : '',
+      { details: { path, linkTarget: target } },
+    );
+  }
   if (!firstUse) {
     // Core says why no key may be made now (data keys exist, or the command only reads).
     throw errors.keyMissing(`The key file ${path} is missing.`, '', { details: { path } });
   }
-  const { ring, created } = createKeyFile(path);
+  const { ring, created } = writing(path, () => createKeyFile(path));
   return new FileKeyProvider(path, ring, created);
 }
 

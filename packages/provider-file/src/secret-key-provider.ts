@@ -14,7 +14,7 @@ const TAG = 16;
 const PARAMS = 5 + SALT;
 const RECORD_LENGTH = PARAMS + NONCE + 32 + TAG;
 const AAD_PREFIX = Buffer.from('atrest-secret-key-wrap:v1');
-/** Minimum passphrase length, as Metabase requires. */
+/** Minimum passphrase length in Unicode code points (not UTF-16 units, not bytes), as Metabase requires. */
 export const MIN_PASSPHRASE_LENGTH = 16;
 /**
  * Passphrases published in other products' documentation and sample files: anyone can read data
@@ -49,7 +49,8 @@ export class SecretKeyProvider implements KeyProvider {
     private readonly passphrase: string,
     private readonly kdf: Kdf = DEFAULT_KDF,
   ) {
-    if (passphrase.length < MIN_PASSPHRASE_LENGTH) {
+    // Counted in code points, as the configuration counts it: a rotation accepts only what a start accepts.
+    if ([...passphrase].length < MIN_PASSPHRASE_LENGTH) {
       throw errors.configInvalid(
         `The secret_key passphrase has fewer than ${MIN_PASSPHRASE_LENGTH} characters.`,
         'Use a longer one (openssl rand -base64 32).',
@@ -157,7 +158,7 @@ export const secretKeyProvider = defineProvider<SecretKeyProviderConfig>({
     if (typeof secret !== 'string' || secret === '') {
       throw errors.configInvalid(
         `The ${options.id} provider has no passphrase.`,
-        `Set [security] secret_key or ${options.app.toUpperCase()}_ENCRYPTION_SECRET_KEY.`,
+        `Set [security] secret_key or ${options.app.toUpperCase().replace(/[-.]/g, '_')}_ENCRYPTION_SECRET_KEY.`,
         { details: { provider: options.id } },
       );
     }

@@ -15,6 +15,14 @@ import {
   textCiphertext,
 } from '../envelope/format.js';
 import { dumpsAs } from '../config/redact.js';
+import {
+  CRYPT_OPTIONS,
+  DECRYPT_OPTIONS,
+  checkCiphertext,
+  checkOptions,
+  checkValue,
+  checkedMigrations,
+} from './arguments.js';
 import { errors, isAtrestError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMigrations } from '../migration/migrations.js';
@@ -42,9 +50,14 @@ type InstanceParts = {
   readonly auditor: Auditor;
 };
 
-function checkSecretName(name: string): void {
+function checkSecretName(call: string, name: unknown): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > 255 || /\p{Cc}/u.test(name)) {
-    throw errors.usage('A secret name is 1 to 255 characters without control characters.');
+    throw errors.invalidArgument(
+      `${call}: the secret name must be a string of 1 to 255 characters without control characters ` +
+        `(got ${typeof name === 'string' ? `${name.length} characters` : name === null ? 'null' : typeof name}).`,
+      'Fix the name.',
+      { details: { call, argument: 'name' } },
+    );
   }
 }
 
@@ -60,7 +73,7 @@ function cryptTarget(name: string, targets: readonly TargetSpec[]): TargetSpec {
 function rowText(row: unknown): string {
   if (typeof row === 'string') return row;
   if ((typeof row === 'number' && Number.isInteger(row)) || typeof row === 'bigint') return String(row);
-  throw errors.usage('The row option is the row key: a string or an integer.');
+  throw errors.invalidArgument('The row option is the row key: a string or an integer.', 'Fix the value.');
 }
 
 /** The context and data key scope of an encryption. */
@@ -122,8 +135,14 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     return Buffer.from(bytes);
   };
 
-  const decryptValue = async (ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> => {
+  const decryptValue = async (
+    call: string,
+    input: Uint8Array | string,
+    given: DecryptOptions | undefined,
+  ): Promise<Buffer> => {
     open();
+    const ciphertext = checkCiphertext(call, input, call === 'decryptText');
+    const options = checkOptions<DecryptOptions>(call, given, DECRYPT_OPTIONS);
     const { context } = resolveCrypt(options, config.targets);
     let bytes: Buffer;
     if (typeof ciphertext === 'string') {
@@ -144,20 +163,21 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     }
     return envelope.decrypt(bytes, context);
   };
-  const decrypt = (ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> =>
-    counted('decrypt', decryptValue(ciphertext, options));
+  const decrypt = (call: string, ciphertext: Uint8Array | string, options?: DecryptOptions): Promise<Buffer> =>
+    counted('decrypt', decryptValue(call, ciphertext, options));
 
   const files = createSecretFiles();
   const secrets: SecretsApi = {
     async set(name, value) {
       open();
-      checkSecretName(name);
+      checkSecretName('secrets.set', name);
+      checkValue('secrets.set', 'the value', value);
       const sealed = await counted('encrypt', envelope.encrypt(value, secretContext(name), SECRETS_SCOPE));
       await store.putSecret(name, sealed, true);
     },
     async get(name) {
       open();
-      checkSecretName(name);
+      checkSecretName('secrets.get', name);
       const row = await store.getSecret(name);
       if (row === undefined) return undefined;
       const read = row.encrypted
@@ -195,7 +215,7 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     },
     async delete(name) {
       open();
-      checkSecretName(name);
+      checkSecretName('secrets.delete', name);
       return store.deleteSecret(name);
     },
   };
@@ -207,15 +227,17 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     targets: config.targets,
     dataKeysCacheTtlMs: config.dataKeysCacheTtlMs,
   });
-  const migrations = observeMigrations({
-    migrator,
-    store,
-    auditor,
-    progress,
-    currentProvider: config.encryptionProvider,
-    currentKeyRef: () => providers.get(config.encryptionProvider)?.currentKeyRef,
-    open,
-  });
+  const migrations = checkedMigrations(
+    observeMigrations({
+      migrator,
+      store,
+      auditor,
+      progress,
+      currentProvider: config.encryptionProvider,
+      currentKeyRef: () => providers.get(config.encryptionProvider)?.currentKeyRef,
+      open,
+    }),
+  );
 
   // What a dump of the instance shows: no provider internals, no key material, the configuration redacted.
   return dumpsAs<Atrest>(
@@ -223,17 +245,19 @@ export function makeAtrest(parts: InstanceParts): Atrest {
       config,
       async encrypt(plaintext, options) {
         open();
-        const { context, scope } = resolveCrypt(options, config.targets);
+        checkValue('encrypt', 'the plaintext', plaintext);
+        const { context, scope } = resolveCrypt(checkOptions('encrypt', options, CRYPT_OPTIONS), config.targets);
         return counted('encrypt', envelope.encrypt(plaintext, context, scope));
       },
-      decrypt,
+      decrypt: (ciphertext, options) => decrypt('decrypt', ciphertext, options),
       async encryptText(plaintext, options) {
         open();
-        const { context, scope } = resolveCrypt(options, config.targets);
+        checkValue('encryptText', 'the plaintext', plaintext);
+        const { context, scope } = resolveCrypt(checkOptions('encryptText', options, CRYPT_OPTIONS), config.targets);
         return armor(await counted('encrypt', envelope.encrypt(plaintext, context, scope)));
       },
       async decryptText(text, options) {
-        return (await decrypt(text, options)).toString('utf8');
+        return (await decrypt('decryptText', text, options)).toString('utf8');
       },
       secrets,
       migrations,

@@ -14,6 +14,7 @@ import { checkKeyRecord } from '../providers/key-record.js';
 import { ProviderLoader } from '../providers/loader.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
+import { checkOpenOptions } from './arguments.js';
 import { canary } from './canary.js';
 import { makeAtrest } from './instance.js';
 import { configureProviderHint } from './provider-hint.js';
@@ -23,6 +24,7 @@ import type { Atrest, OpenAtrestOptions } from './types.js';
 
 /** Load and validate the configuration only (what `config show` prints); opens nothing. */
 export async function loadAtrestConfig(options: OpenAtrestOptions = {}): Promise<AtrestConfig> {
+  checkOpenOptions('loadAtrestConfig', options);
   return loadWith(loaderFor(options), options);
 }
 
@@ -51,6 +53,7 @@ async function loadWith(loader: ProviderLoader, options: OpenAtrestOptions): Pro
 
 /** Open atrest for an application. */
 export async function openAtrest(options: OpenAtrestOptions = {}): Promise<Atrest> {
+  checkOpenOptions('openAtrest', options);
   const logger = options.logger ?? silentLogger;
   const loader = loaderFor(options);
   const config = await loadWith(loader, options);

@@ -2,12 +2,21 @@
 // `$__file{…}`, `$__env{…}` references, and the environment variable names of INI keys.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { FileRefused, readBoundedFile } from '../bounded-file.js';
 import { errors } from '../errors.js';
 import { describeSetting, originDetails } from './origin.js';
 import type { ConfigOrigin } from './types.js';
 
+/** The largest file a value is read from (`$__file{}`, `<NAME>__FILE`): 1 MiB. */
+export const MAX_VALUE_FILE_BYTES = 1024 * 1024;
+
 /** Why a file could not be read, as the end of a sentence naming it. */
 function unreadable(cause: unknown): string {
+  if (cause instanceof FileRefused) {
+    return cause.reason === 'not-regular'
+      ? `${cause.message} (a value is read from a regular file only)`
+      : `is larger than ${MAX_VALUE_FILE_BYTES} bytes, the limit of a value file`;
+  }
   const code = (cause as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return 'does not exist';
   if (code === 'EACCES' || code === 'EPERM') return 'is not readable by this user';
@@ -35,9 +44,13 @@ export async function readValueFile(
 ): Promise<string> {
   let text: string;
   try {
-    text = await readFile(resolve(path), 'utf8');
+    text = readBoundedFile(resolve(path), MAX_VALUE_FILE_BYTES).toString('utf8');
   } catch (cause) {
-    throw errors.configFile(`File ${path}, ${purpose}, ${unreadable(cause)}:`, 'create it or fix the reference.', {
+    const fix =
+      cause instanceof FileRefused
+        ? 'point it at a regular file holding the value.'
+        : 'create it or fix the reference.';
+    throw errors.configFile(`File ${path}, ${purpose}, ${unreadable(cause)}:`, fix, {
       cause,
       details: { ...details, path },
     });

@@ -42,7 +42,7 @@ type Tally = Pick<TargetReport, 'reEncrypted' | 'alreadyCurrent' | 'plaintextEnc
 function workerCount(options: ReEncryptOptions): number {
   const n = options.workers ?? availableParallelism();
   if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
-    throw errors.usage(
+    throw errors.invalidArgument(
       `workers must be a whole number from 1 to ${MAX_WORKERS} (got ${n}).`,
       'The default is one per core; 1 runs the cryptography on the calling thread.',
     );

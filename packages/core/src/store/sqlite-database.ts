@@ -31,6 +31,13 @@ export function openSqliteDatabase(database: string | Db, options: StoreOpenOpti
     try {
       db = new Database(database, { fileMustExist: !options.create });
     } catch (cause) {
+      const advice = cause instanceof Database.SqliteError ? sqliteAdvice(cause.code, database) : undefined;
+      if (advice !== undefined) {
+        throw errors.store(`Cannot open the database ${database}: ${advice.problem}.`, advice.fix, {
+          cause,
+          details: { path: database },
+        });
+      }
       throw errors.store(
         `Cannot open the database ${database}: ${(cause as Error).message}.`,
         'Check the path and its permissions.',
@@ -52,9 +59,10 @@ export function openSqliteDatabase(database: string | Db, options: StoreOpenOpti
       db.pragma('synchronous = NORMAL');
     }
     upgradeSchema(db, options.create);
+    checkTables(db);
   } catch (err) {
     if (owned) db.close();
-    throw sqliteFailure(err, 'set up its tables in', db);
+    throw sqliteFailure(err, 'open', db);
   }
   return { db, owned };
 }
@@ -91,6 +99,96 @@ function upgradeSchema(db: Db, create: boolean): void {
   }).immediate();
 }
 
+/** atrest's tables and their columns at STORE_SCHEMA_VERSION, as the migrations make them. */
+let expectedTables: ReadonlyMap<string, readonly string[]> | undefined;
+
+function tablesOf(db: Db): Map<string, string[]> {
+  const names = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'atrest\\_%' ESCAPE '\\'")
+    .all();
+  return new Map(
+    (names as { name: string }[]).map(({ name }) => [
+      name,
+      (db.prepare(`PRAGMA table_info("${name}")`).all() as { name: string }[]).map((c) => c.name),
+    ]),
+  );
+}
+
+/** Every table and column of atrest's schema is there: one dropped or renamed by hand is said, not a crash later. */
+function checkTables(db: Db): void {
+  if (expectedTables === undefined) {
+    const fresh = new Database(':memory:');
+    for (const step of sqliteMigrations) fresh.exec(step);
+    expectedTables = tablesOf(fresh);
+    fresh.close();
+  }
+  const found = tablesOf(db);
+  const path = db.memory ? ':memory:' : db.name;
+  for (const [table, columns] of expectedTables) {
+    const have = found.get(table);
+    const missing = have === undefined ? [] : columns.filter((c) => !have.includes(c));
+    if (have !== undefined && missing.length === 0) continue;
+    const what =
+      have === undefined
+        ? `its table ${table}`
+        : `the column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${table}`;
+    throw errors.store(
+      `The database ${path} records atrest schema version ${schemaVersion(db)} but lacks ${what}: ` +
+        'it was dropped or changed outside atrest. Nothing was read or written.',
+      'Restore the database from a backup; atrest does not re-create a table that held keys or secrets.',
+      { details: { path, table, missing: have === undefined ? [table] : missing } },
+    );
+  }
+}
+
+/** What to say about SQLite's result code `code`: the problem, and what to do. */
+function sqliteAdvice(code: string, path: string): { problem: string; fix: string } | undefined {
+  if (code === 'SQLITE_NOTADB') {
+    return {
+      problem: `${path} is not a SQLite database`,
+      fix:
+        'Check that --db or [database] path names the application database; restore it from a backup if it ' +
+        'was overwritten. Nothing was written to it.',
+    };
+  }
+  if (code.startsWith('SQLITE_CORRUPT')) {
+    return {
+      problem: `the database ${path} is damaged (truncated or overwritten in part)`,
+      fix: 'Restore it from a backup (or recover it with sqlite3 .recover); nothing was written to it.',
+    };
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return {
+      problem:
+        `the database ${path} cannot be written by this user ` +
+        '(the file, its directory or the file system is read-only)',
+      fix:
+        'Run as the database owner, or allow writing to the file and its directory ' +
+        '(SQLite writes -wal and -shm files beside it). Nothing was changed.',
+    };
+  }
+  if (
+    code === 'SQLITE_FULL' ||
+    code === 'SQLITE_IOERR_WRITE' ||
+    code === 'SQLITE_IOERR_FSYNC' ||
+    code === 'SQLITE_IOERR'
+  ) {
+    return {
+      problem: `the database ${path} could not be written: the disk is full or the file may not grow`,
+      fix:
+        'Free space on its file system (or raise the file size limit) and run it again; ' +
+        'the transaction was rolled back, nothing was lost.',
+    };
+  }
+  if (code.startsWith('SQLITE_CANTOPEN')) {
+    return {
+      problem: `the database ${path} cannot be opened`,
+      fix: 'Check that the path and its directory exist and are readable by this user.',
+    };
+  }
+  return undefined;
+}
+
 /**
  * What SQLite threw while atrest tried to `what` the database `db`, as a catalogue error. A write
  * lock held past the busy timeout is explained: data keys commit on atrest's own connection, so the
@@ -109,6 +207,13 @@ export function sqliteFailure(err: unknown, what: string, db: Db): AtrestError {
         "data keys on its own connection, never inside a caller's transaction).",
       { cause: err, details },
     );
+  }
+  const advice = sqliteAdvice(err.code, path);
+  if (advice !== undefined) {
+    return errors.store(`atrest could not ${what} the database ${path}: ${advice.problem} (${err.code}).`, advice.fix, {
+      cause: err,
+      details,
+    });
   }
   return errors.store(
     `atrest could not ${what} the database ${path}: ${err.message} (${err.code}).`,
