@@ -131,3 +131,26 @@ t.test("SQLite's failures are catalogue errors", async (t) => {
   t.throws(() => openSqliteStore(join(dir, 'no', 'such', 'dir.db')), { code: 'ATREST_STORE' }, 'no such directory');
   rmSync(dir, { recursive: true, force: true });
 });
+
+t.test("upgrade to schema 3: atrest's secrets are sealed unless plaintext rows are there", async (t) => {
+  for (const plaintext of [false, true]) {
+    const { dir, file } = tempFile();
+    const store = openSqliteStore(file);
+    await store.putSecret('smtp', Buffer.from('a value'), !plaintext);
+    await store.close();
+    // The database as schema version 2 left it: no seals table.
+    const raw = new Database(file);
+    raw.exec('DROP TABLE atrest_seals; DELETE FROM atrest_schema WHERE version = 3;');
+    raw.close();
+    const upgraded = openSqliteStore(file, { create: false });
+    t.equal(await upgraded.schemaVersion(), 3, 'upgraded to version 3');
+    t.same(
+      [...(await upgraded.seals()).keys()],
+      plaintext ? [] : ['atrest_secrets'],
+      plaintext ? 'a plaintext secret: not sealed (a transition)' : 'no plaintext secret: sealed',
+    );
+    t.equal((await upgraded.getSecret('smtp'))?.encrypted, !plaintext, 'the secret is untouched');
+    await upgraded.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -38,6 +38,11 @@ const migrations: readonly string[] = [
    CREATE TABLE atrest_meta (key text PRIMARY KEY, value text NOT NULL);`,
   // 2: data keys dropped when encryption was turned off are kept but no longer count.
   'ALTER TABLE atrest_data_keys ADD COLUMN dropped_at text',
+  // 3: seals, where plaintext is refused; atrest's own secrets sealed unless plaintext rows are there.
+  `CREATE TABLE atrest_seals (place text PRIMARY KEY, sealed_at text NOT NULL);
+   INSERT INTO atrest_seals (place, sealed_at)
+     SELECT 'atrest_secrets', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+     WHERE NOT EXISTS (SELECT 1 FROM atrest_secrets WHERE NOT encrypted)`,
 ];
 
 /** The schema version recorded in the database (0: none of atrest's tables yet). */

@@ -59,6 +59,7 @@ const toDataKey = (r: DataKeyRow): DataKeyRecord => ({
   droppedAt: r.dropped_at,
 });
 
+type Seal = { place: string; sealed_at: string };
 type SecretDbRow = { id: string; name: string; value: Buffer; encrypted: boolean };
 type Times = { created_at: string; updated_at: string };
 const toSecretRow = (r: SecretDbRow): SecretRow => ({
@@ -379,6 +380,22 @@ class PostgresStore implements Store {
 
   swapTargetCells(target: TargetSpec, swaps: readonly TargetSwap[]): Promise<TargetSwap[]> {
     return this.run(`write ${target.spec} to`, () => this.targets.swap(target, swaps));
+  }
+
+  async seals(): Promise<Map<string, string>> {
+    const rows = await this.rows<Seal>('read atrest_seals in', 'SELECT place, sealed_at FROM atrest_seals');
+    return new Map(rows.map((r) => [r.place, r.sealed_at]));
+  }
+
+  async seal(place: string, at: string): Promise<void> {
+    const sql = 'INSERT INTO atrest_seals (place, sealed_at) VALUES ($1, $2) ON CONFLICT DO NOTHING';
+    await this.changed('write atrest_seals in', sql, [place, at]);
+  }
+
+  unseal(places?: readonly string[]): Promise<number> {
+    return places === undefined
+      ? this.changed('write atrest_seals in', 'DELETE FROM atrest_seals', [])
+      : this.changed('write atrest_seals in', 'DELETE FROM atrest_seals WHERE place = ANY($1)', [places]);
   }
 
   async getMeta(key: string): Promise<string | undefined> {

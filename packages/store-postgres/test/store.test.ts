@@ -72,3 +72,27 @@ async function postgresHarness(): Promise<StoreHarness> {
 }
 
 await runStoreConformance(t, postgresHarness);
+
+t.test("upgrade to schema 3: atrest's secrets are sealed unless plaintext rows are there", async (t) => {
+  for (const plaintext of [false, true]) {
+    const database = await server.createDatabase();
+    const url = server.url(database);
+    const store = await openPostgresStore(postgresSettings({ url }));
+    await store.putSecret('smtp', Buffer.from('a value'), !plaintext);
+    await store.close();
+    // The database as schema version 2 left it: no seals table.
+    const app = new pg.Pool({ connectionString: url, max: 1 });
+    await app.query('DROP TABLE atrest_seals; DELETE FROM atrest_schema WHERE version = 3');
+    await app.end();
+    const upgraded = await openPostgresStore(postgresSettings({ url }), { create: false });
+    t.equal(await upgraded.schemaVersion(), 3, 'upgraded to version 3');
+    t.same(
+      [...(await upgraded.seals()).keys()],
+      plaintext ? [] : ['atrest_secrets'],
+      plaintext ? 'a plaintext secret: not sealed (a transition)' : 'no plaintext secret: sealed',
+    );
+    t.equal((await upgraded.getSecret('smtp'))?.encrypted, !plaintext, 'the secret is untouched');
+    await upgraded.close();
+    await server.dropDatabase(database);
+  }
+});

@@ -6,6 +6,7 @@ import { dataKeyConformance } from './store-data-keys.js';
 import { freshStore } from './store-harness.js';
 import type { MakeStoreHarness } from './store-harness.js';
 import { lockConformance } from './store-lock.js';
+import { sealConformance } from './store-seals.js';
 import { secretConformance } from './store-secrets.js';
 import { targetConformance } from './store-targets.js';
 
@@ -47,4 +48,5 @@ export async function runStoreConformance(t: Test, makeHarness: MakeStoreHarness
   await t.test('secrets', (t) => secretConformance(t, makeHarness));
   await t.test('targets', (t) => targetConformance(t, makeHarness));
   await t.test('migration lock and meta', (t) => lockConformance(t, makeHarness));
+  await t.test('seals', (t) => sealConformance(t, makeHarness));
 }

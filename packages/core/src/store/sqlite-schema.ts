@@ -31,4 +31,11 @@ export const sqliteMigrations: readonly string[] = [
   // 2: data keys dropped when encryption was turned off are kept (a process still running may have
   // used one) but no longer count: not checked at start, not a reason to keep a key file.
   `ALTER TABLE atrest_data_keys ADD COLUMN dropped_at TEXT;`,
+  // 3: seals. A place (atrest_secrets, or a target's table.column) is sealed once re-encrypt left no
+  // plaintext there: plaintext there is refused from then on. atrest's own secrets are sealed from
+  // the start (atrest writes them encrypted) unless plaintext rows are there (encryption was turned off).
+  `CREATE TABLE atrest_seals (place TEXT PRIMARY KEY, sealed_at TEXT NOT NULL) STRICT;
+   INSERT INTO atrest_seals (place, sealed_at)
+     SELECT 'atrest_secrets', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+     WHERE NOT EXISTS (SELECT 1 FROM atrest_secrets WHERE encrypted = 0);`,
 ];

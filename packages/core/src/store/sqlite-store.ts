@@ -40,6 +40,8 @@ type DataKeyRow = {
   dropped_at: string | null;
 };
 
+type Seal = { place: string; sealed_at: string };
+
 function toDataKey(r: DataKeyRow): DataKeyRecord {
   return {
     id: r.id,
@@ -304,6 +306,31 @@ class SqliteStore implements Store {
   swapTargetCells(target: TargetSpec, swaps: readonly TargetSwap[]): Promise<TargetSwap[]> {
     return this.run(`write ${target.spec} to`, () =>
       this.db.transaction(() => this.targets.swap(target, swaps)).immediate(),
+    );
+  }
+
+  seals(): Promise<Map<string, string>> {
+    return this.run('read atrest_seals in', () => {
+      const rows = this.db.prepare('SELECT place, sealed_at FROM atrest_seals').all() as Seal[];
+      return new Map(rows.map((r) => [r.place, r.sealed_at]));
+    });
+  }
+
+  seal(place: string, at: string): Promise<void> {
+    return this.run('write atrest_seals in', () => {
+      this.db
+        .prepare('INSERT INTO atrest_seals (place, sealed_at) VALUES (?, ?) ON CONFLICT DO NOTHING')
+        .run(place, at);
+    });
+  }
+
+  unseal(places?: readonly string[]): Promise<number> {
+    return this.run('write atrest_seals in', () =>
+      places === undefined
+        ? this.db.prepare('DELETE FROM atrest_seals').run().changes
+        : this.db
+            .prepare('DELETE FROM atrest_seals WHERE place IN (SELECT value FROM json_each(?))')
+            .run(JSON.stringify(places)).changes,
     );
   }
 

@@ -8,9 +8,10 @@ import type { LockHolder } from '../errors.js';
 /**
  * The version of atrest's tables that this atrest writes: every store brings its tables to it when
  * it opens, and refuses a database that a newer atrest upgraded further (ATREST_SCHEMA_TOO_NEW).
- * Version 1: data keys, secrets, meta. Version 2: data keys carry `droppedAt`.
+ * Version 1: data keys, secrets, meta. Version 2: data keys carry `droppedAt`. Version 3: seals
+ * (atrest_seals: the places where plaintext is refused).
  */
-export const STORE_SCHEMA_VERSION = 2;
+export const STORE_SCHEMA_VERSION = 3;
 
 /** How a store opens its database. */
 export type StoreOpenOptions = {
@@ -212,6 +213,14 @@ export type Store = {
   rereadTargetRows(target: TargetSpec, ids: readonly RowId[]): Promise<TargetRow[]>;
   /** In one transaction, write each swap whose cell is unchanged; returns the swaps that lost. */
   swapTargetCells(target: TargetSpec, swaps: readonly TargetSwap[]): Promise<TargetSwap[]>;
+
+  // ----- seals: where plaintext is refused (`atrest_secrets`, or a target's `table.column`)
+  /** Every sealed place and when it was sealed (ISO-8601). */
+  seals(): Promise<Map<string, string>>;
+  /** Seal `place` at `at`, unless it is sealed already (the first time is kept). */
+  seal(place: string, at: string): Promise<void>;
+  /** Lift the seals of `places` (every seal when undefined); returns how many were lifted. */
+  unseal(places?: readonly string[]): Promise<number>;
 
   // ----- meta and the migration lock
   /** A value of atrest's meta table. */
