@@ -194,8 +194,10 @@ t.test(
       'only azurekv.main, healthy',
     );
     t.same(s.dataKeys.byProvider, { 'azurekv.main': { total: 2, active: 2 } });
+    const { seal, ...secretCounts } = s.secrets;
+    t.match(seal, { state: 'sealed', plaintext: 0 }, "atrest's own secrets sealed");
     t.same(
-      s.secrets,
+      secretCounts,
       {
         total: 375,
         encrypted: 375,

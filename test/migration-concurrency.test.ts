@@ -76,6 +76,9 @@ function afterWrites(o: Originals, w: WriterReport): Originals {
 
 t.test('application writes during re-encrypt are never lost', async (t) => {
   const f = await copyFixture(template.fixture);
+  // An older application version writes plaintext all along: the transition stays open (a target
+  // re-encrypt seals refuses plaintext written after it).
+  f.env = { ...f.env, ATREST_SECURITY_ENCRYPTION_REOPEN_PLAINTEXT: '*' };
   t.equal(
     (await cli(f, ['secrets-migration', 'rotate-data-keys'])).code,
     0,

@@ -215,6 +215,8 @@ export async function provision(
       'INSERT INTO atrest_secrets (name, value, encrypted, created_at, updated_at) VALUES (?, ?, FALSE, ?, ?)',
       plainCells,
     );
+    // As a turn-off then on leaves it: atrest's secrets are in a transition, not sealed.
+    if (plainCells.length > 0) await store.query(f.db, "DELETE FROM atrest_seals WHERE place = 'atrest_secrets'");
     await store.insertAll(f.db, 'INSERT INTO datasources (id, name, password, json_data) VALUES (?, ?, ?, ?)', cells);
     return { fixture: f, originals: { secrets, plainSecrets: plain, rows } };
   } finally {

@@ -32,6 +32,7 @@ export const errorCodes = {
   ATREST_DECRYPT_FAILED: 1,
   ATREST_FORMAT_INVALID: 1,
   ATREST_NOT_ENCRYPTED: 1,
+  ATREST_PLAINTEXT_SEALED: 1,
   ATREST_ROW_KEY_MISSING: 1,
   ATREST_DATA_KEY_NOT_FOUND: 1,
   ATREST_SECRET_NOT_FOUND: 1,
@@ -182,6 +183,8 @@ export const errors = {
     make('ATREST_FORMAT_INVALID', problem, fix, extra),
   /** A value is plaintext where ciphertext is required. */
   notEncrypted: (problem: string, fix: string, extra?: ErrorExtra) => make('ATREST_NOT_ENCRYPTED', problem, fix, extra),
+  plaintextSealed: (problem: string, fix: string, extra?: ErrorExtra) =>
+    make('ATREST_PLAINTEXT_SEALED', problem, fix, extra),
   /** A value of a row-bound target (`table.column@key`) has no row key to bind it to: none given, or NULL. */
   rowKeyMissing: (problem: string, fix: string, extra?: ErrorExtra) =>
     make('ATREST_ROW_KEY_MISSING', problem, fix, extra),

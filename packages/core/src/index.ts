@@ -59,10 +59,12 @@ export type {
   KeyVersionStatus,
   ProviderStatus,
   RetiredDataKeyStatus,
+  SealStatus,
   TargetStatus,
   WorkLeft,
 } from './atrest/status.js';
 export { healthExitCode } from './atrest/health.js';
+export type { SealState } from './seals.js';
 export type { AtrestHealth, HealthState, ProviderHealthReport } from './atrest/health.js';
 export { registerMetrics } from './observability/prometheus.js';
 export type { MetricsSnapshot } from './observability/metrics.js';

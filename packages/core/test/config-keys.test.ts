@@ -26,6 +26,7 @@ t.test("core's keys: each variable is its path upper-cased after the prefix", as
       ['security.encryption.health_check_interval', 'MY_APP_SECURITY_ENCRYPTION_HEALTH_CHECK_INTERVAL'],
       ['security.encryption.audit_log', 'MY_APP_SECURITY_ENCRYPTION_AUDIT_LOG'],
       ['security.encryption.audit_secret_reads', 'MY_APP_SECURITY_ENCRYPTION_AUDIT_SECRET_READS'],
+      ['security.encryption.reopen_plaintext', 'MY_APP_SECURITY_ENCRYPTION_REOPEN_PLAINTEXT'],
       ['security.encryption.algorithm', 'MY_APP_SECURITY_ENCRYPTION_ALGORITHM'],
       ['database.type', 'MY_APP_DATABASE_TYPE'],
       ['database.path', 'MY_APP_DATABASE_PATH'],

@@ -7,7 +7,7 @@ export function formatReports(reports: readonly TargetReport[], dryRun: boolean)
     lines.push(
       `${r.target}: scanned ${r.scanned}, re-encrypted ${r.reEncrypted}, already current ${r.alreadyCurrent}, ` +
         `plaintext encrypted ${r.plaintextEncrypted}${r.decrypted > 0 ? `, decrypted ${r.decrypted}` : ''}, ` +
-        `failed ${r.failed}`,
+        `failed ${r.failed}${r.sealed ? '; sealed (plaintext refused)' : ''}`,
     );
     for (const f of r.failures)
       lines.push(`  failed row ${f.row}${f.field !== undefined ? ` field ${f.field}` : ''}: ${f.code} ${f.message}`);

@@ -2,7 +2,7 @@
 // provider and target; the work left for re-encrypt; a few figures. `status --check` is the probe
 // for liveness and readiness scripts: one line (or JSON), exit 0 healthy, 1 degraded, 2 unusable.
 import { healthExitCode, isAtrestError } from '@atrest/core';
-import type { AtrestHealth, AtrestStatus, ProviderStatus, TargetStatus, WorkLeft } from '@atrest/core';
+import type { AtrestHealth, AtrestStatus, ProviderStatus, SealStatus, TargetStatus, WorkLeft } from '@atrest/core';
 import type { Command } from '../command.js';
 import { jsonOption, printData, tell } from '../output.js';
 
@@ -50,6 +50,23 @@ function targetLine(t: TargetStatus): string {
   return `target ${t.target}: ${counts}${invalid}`;
 }
 
+/** Whether plaintext is refused at a place, and the plaintext there. */
+function sealLine(place: string, seal: SealStatus): string {
+  const since = seal.sealedAt !== undefined ? ` since ${seal.sealedAt}` : '';
+  if (seal.state === 'transition') {
+    const left = seal.plaintext === 0 ? 'no plaintext' : plural(seal.plaintext, 'plaintext value');
+    return `  ${place}: in transition, ${left} (re-encrypt seals it once it leaves no plaintext)`;
+  }
+  if (seal.state === 'reopened') {
+    return `  ${place}: sealed${since}, reopened by reopen_plaintext: ${plural(seal.plaintext, 'plaintext value')}`;
+  }
+  const refused =
+    seal.plaintext === 0
+      ? 'plaintext refused'
+      : `${plural(seal.plaintext, 'PLAINTEXT VALUE')} REFUSED (written behind atrest: restore, or reopen_plaintext)`;
+  return `  ${place}: sealed${since}, ${refused}`;
+}
+
 function figures(s: AtrestStatus): string {
   const m = s.metrics;
   const count = (op: string, outcome: string): number =>
@@ -92,6 +109,8 @@ function formatStatus(s: AtrestStatus): string {
   const encrypted = `${s.secrets.encrypted} encrypted${per ? ` (${per})` : ''}`;
   lines.push(`values: ${s.secrets.total} (${where}): ${encrypted}, ${s.secrets.plaintext} plaintext`);
   lines.push(...s.targets.map(targetLine));
+  lines.push('plaintext only during a transition:', sealLine('atrest_secrets', s.secrets.seal));
+  for (const t of s.targets) if (t.error === undefined) lines.push(sealLine(t.target, t.seal));
   const w = s.workLeft;
   lines.push(
     w.values === 0

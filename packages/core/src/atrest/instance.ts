@@ -31,6 +31,7 @@ import { OperationCounters, snapshotMetrics } from '../observability/metrics.js'
 import type { MigrationProgress } from '../observability/metrics.js';
 import { observeMigrations } from '../observability/observed-migrations.js';
 import type { CheckedProvider } from '../providers/checked.js';
+import { checkPlaintextAllowed } from '../seals.js';
 import type { Store } from '../store/types.js';
 import { SECRETS_SCOPE, secretContext, targetContext, targetScope } from '../targets.js';
 import { createSecretFiles } from './secret-files.js';
@@ -148,7 +149,10 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     if (typeof ciphertext === 'string') {
       const cipher = textCiphertext(ciphertext);
       if (cipher === undefined) {
-        if (options?.allowPlaintext === true) return Buffer.from(ciphertext, 'utf8');
+        if (options?.allowPlaintext === true) {
+          await checkPlaintextAllowed(store, config, context, 'The value');
+          return Buffer.from(ciphertext, 'utf8');
+        }
         throw errors.notEncrypted(
           'The value is not atrest ciphertext (no "atrest:v1:" prefix).',
           'Pass allowPlaintext to read legacy plaintext.',
@@ -159,7 +163,11 @@ export function makeAtrest(parts: InstanceParts): Atrest {
       bytes = Buffer.isBuffer(ciphertext)
         ? ciphertext
         : Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
-      if (!looksLikeEnvelope(bytes) && options?.allowPlaintext === true) return plainBytes(bytes);
+      if (!looksLikeEnvelope(bytes) && options?.allowPlaintext === true) {
+        const plain = await plainBytes(bytes);
+        await checkPlaintextAllowed(store, config, context, 'The value');
+        return plain;
+      }
     }
     return envelope.decrypt(bytes, context);
   };
@@ -182,7 +190,11 @@ export function makeAtrest(parts: InstanceParts): Atrest {
       if (row === undefined) return undefined;
       const read = row.encrypted
         ? counted('decrypt', envelope.decrypt(row.value, secretContext(name)))
-        : plainBytes(row.value);
+        : plainBytes(row.value).then(async (plain) => {
+            // A row marked unencrypted: legacy only while atrest's secrets are not sealed.
+            await checkPlaintextAllowed(store, config, secretContext(name), `The secret ${name}`);
+            return plain;
+          });
       if (!config.audit.secretReads) return read;
       try {
         const value = await read;
@@ -226,6 +238,7 @@ export function makeAtrest(parts: InstanceParts): Atrest {
     registry: parts.registry,
     targets: config.targets,
     dataKeysCacheTtlMs: config.dataKeysCacheTtlMs,
+    seals: config,
   });
   const migrations = checkedMigrations(
     observeMigrations({

@@ -9,15 +9,30 @@ import type { AtrestConfig, TargetSpec } from '../config/types.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
 import type { CheckedProvider } from '../providers/checked.js';
 import type { DataKeyRecord, Store } from '../store/types.js';
-import { countTargetValues } from '../targets.js';
+import { sealState } from '../seals.js';
+import type { SealState } from '../seals.js';
+import { SECRETS_TARGET, countTargetValues, targetScope } from '../targets.js';
 import type { AtrestHealth } from './health.js';
 
 /** Values not yet where re-encrypt puts them: plaintext, or under a retired data key or another provider. */
 export type WorkLeft = { plaintext: number; onRetiredDataKeys: number; onOtherProviders: number };
 
+/**
+ * Whether plaintext is refused at a place (README, "Plaintext only during a transition"): `sealed`
+ * (since `sealedAt`), `reopened` (sealed, but reopen_plaintext accepts plaintext again) or
+ * `transition` (not sealed yet: re-encrypt seals it once it leaves no plaintext).
+ */
+export type SealStatus = {
+  state: SealState;
+  sealedAt?: string;
+  /** Plaintext values there: legacy in a transition, refused when sealed (written behind atrest). */
+  plaintext: number;
+};
+
 /** Counts of one registered target. */
 export type TargetStatus = {
   target: string;
+  seal: SealStatus;
   rows: number;
   values: number;
   encrypted: number;
@@ -84,6 +99,8 @@ export type AtrestStatus = {
     total: number;
     encrypted: number;
     plaintext: number;
+    /** Whether plaintext is refused in atrest's own table (the counts above include the targets'). */
+    seal: SealStatus;
     byProvider: Record<string, number>;
     workLeft: WorkLeft;
   };
@@ -133,6 +150,7 @@ async function targetStatus(
   const empty: WorkLeft = { plaintext: 0, onRetiredDataKeys: 0, onOtherProviders: 0 };
   const ts: TargetStatus = {
     target: target.spec,
+    seal: { state: 'transition', plaintext: 0 },
     rows: 0,
     values: 0,
     encrypted: 0,
@@ -182,6 +200,11 @@ export async function computeStatus(
     e.total++;
     if (k.active) e.active++;
   }
+  const seals = await store.seals();
+  const sealOf = (place: string, plaintext: number): SealStatus => {
+    const sealedAt = seals.get(place);
+    return { state: sealState(config, seals, place), ...(sealedAt !== undefined ? { sealedAt } : {}), plaintext };
+  };
   const valuesByKey = new Map<string, number>();
   const own = await countSecretValues(store);
   addInto(valuesByKey, own.byDataKey);
@@ -190,6 +213,7 @@ export async function computeStatus(
     total: own.plaintext + ownTally.encrypted,
     encrypted: ownTally.encrypted,
     plaintext: own.plaintext,
+    seal: sealOf(SECRETS_TARGET, own.plaintext),
     byProvider: { ...ownTally.byProvider },
     workLeft: { ...ownTally.workLeft },
   };
@@ -197,6 +221,7 @@ export async function computeStatus(
   const targets: TargetStatus[] = [];
   for (const t of config.targets) {
     const ts = await targetStatus(store, t, keyOf, current, valuesByKey);
+    ts.seal = sealOf(targetScope(t), ts.plaintext);
     // The secrets line counts every value atrest knows of, targets included (as it always has).
     secrets.total += ts.values;
     secrets.encrypted += ts.encrypted;

@@ -201,6 +201,20 @@ function coreKeys(parseId: KeyTable['parseId'], idAllowed: string): CoreKey[] {
       sensitive: false,
     },
     {
+      key: 'security.encryption.reopen_plaintext',
+      doc:
+        'Sealed places whose plaintext transition is reopened (legacy plaintext readable with allowPlaintext ' +
+        'and encrypted by re-encrypt): atrest_secrets, table.column of a target, or *; space or comma separated',
+      format: textFormat('atrest_secrets, table.column or *, separated by spaces or commas', (value) => {
+        for (const item of splitList(value)) {
+          if (!/^(\*|atrest_secrets|[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*)$/.test(item))
+            throw new Error(`"${item}" is not atrest_secrets, table.column or *`);
+        }
+      }),
+      defaultValue: '',
+      sensitive: false,
+    },
+    {
       key: 'security.encryption.algorithm',
       doc: "Grafana's cipher choice, accepted from a Grafana file: atrest's format is fixed (AES-256-GCM)",
       format: textFormat(

@@ -1,7 +1,7 @@
 // The result: validated values into the AtrestConfig the application gets, frozen, with the entries
 // `config show` lists (the effective values after the default rule and parsing, secrets redacted).
 import { databaseConfig } from './database.js';
-import { formatDuration, parseTargets } from './formats.js';
+import { formatDuration, parseTargets, splitList } from './formats.js';
 import type { KeyTable } from './keys.js';
 import { MODULE_KEY, PROVIDER_SECTION_PREFIX } from './keys.js';
 import type { Leaf } from './leaves.js';
@@ -76,6 +76,7 @@ export function buildResult(
     ],
     ['security.encryption.health_check_interval', formatDuration(number('security.encryption.health_check_interval'))],
     ['secrets_migration.targets', targets.map((target) => target.spec)],
+    ['security.encryption.reopen_plaintext', splitList(text('security.encryption.reopen_plaintext'))],
     [
       'security.encryption.algorithm',
       text('security.encryption.algorithm') === ''
@@ -120,6 +121,7 @@ export function buildResult(
       log: optional('security.encryption.audit_log'),
       secretReads: values.get('security.encryption.audit_secret_reads') === true,
     },
+    reopenPlaintext: splitList(text('security.encryption.reopen_plaintext')),
     database,
     targets,
     providers,

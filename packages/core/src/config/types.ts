@@ -106,6 +106,11 @@ export type AtrestConfig = {
   healthCheckIntervalMs: number;
   /** The audit trail: a JSON-lines file (undefined: none), and whether reads of atrest's secrets are audited. */
   audit: { log: string | undefined; secretReads: boolean };
+  /**
+   * `[security.encryption] reopen_plaintext`: sealed places (`atrest_secrets`, a target's
+   * `table.column`, `*` for all) where plaintext is accepted again, as during a transition.
+   */
+  reopenPlaintext: readonly string[];
   /** The application database. */
   database: DatabaseConfig;
   /** The application's encrypted columns. */

@@ -9,6 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { readDataKeyId } from '../envelope/format.js';
 import { errors, isAtrestError } from '../errors.js';
+import { isReopened, plaintextSealed, sealAfterPass } from '../seals.js';
 import type { MigrationLock, RowId } from '../store/types.js';
 import { JobBuilder, JobOp, readResults } from './crypto-job.js';
 import { inlineRunner, startWorkerPool } from './crypto-pool.js';
@@ -73,12 +74,28 @@ export async function reEncryptPass(
     return pool;
   };
   const reports: TargetReport[] = [];
+  const dryRun = options.dryRun === true;
+  // Plaintext at a sealed place is refused (reported), never encrypted: it was written behind atrest.
+  const seals = await ctx.store.seals();
   try {
     for (const source of await selectSources(ctx.store, ctx.targets, options.targets)) {
       reports.push(
-        await source.run((s) =>
-          passOver(ctx, s, { mode, dryRun: options.dryRun === true, batchSize, current, runnerFor }, lock, options),
-        ),
+        await source.run(async (s) => {
+          const sealedAt = seals.get(s.place);
+          const refuse =
+            mode === 'encrypt' && sealedAt !== undefined && !isReopened(ctx.seals, s.place)
+              ? (row: string) => plaintextSealed(ctx.seals, s.place, sealedAt, `Row ${row} of ${s.name}`)
+              : undefined;
+          const settings = { mode, dryRun, batchSize, current, runnerFor, refuse };
+          const report = await passOver(ctx, s, settings, lock, options);
+          // A pass without a failure left no plaintext: the place is sealed (a dry run changes nothing).
+          report.sealed =
+            mode === 'encrypt' &&
+            (dryRun || report.failed > 0
+              ? sealedAt !== undefined
+              : await sealAfterPass(ctx.store, s.place, sealedAt !== undefined, () => s.countPlaintext()));
+          return report;
+        }),
       );
     }
   } finally {
@@ -93,6 +110,8 @@ type PassSettings = {
   batchSize: number;
   current: Set<string>;
   runnerFor: (total: number) => CryptoRunner;
+  /** At a sealed place: the error for a plaintext value in `row`. */
+  refuse: ((row: string) => unknown) | undefined;
 };
 
 /** A promise that never rejects, so that one awaited later raises no unhandled rejection meanwhile. */
@@ -149,6 +168,7 @@ async function passOver<R extends { id: RowId }, W extends { row: R }>(
     decrypted: 0,
     failed: 0,
     failures: [],
+    sealed: false,
   };
   const total = await source.count();
   const runner = settings.runnerFor(total);
@@ -186,6 +206,10 @@ async function passOver<R extends { id: RowId }, W extends { row: R }>(
       for (const item of items) {
         if (item.cipher === undefined) {
           if (mode === 'decrypt') continue;
+          if (settings.refuse !== undefined) {
+            values.push({ kind: 'invalid', item, error: settings.refuse(source.rowName(row)) });
+            break; // the row fails here
+          }
           if (!dryRun) seals++;
           values.push({ kind: 'plain', item });
           continue;

@@ -88,6 +88,8 @@ export async function disableEncryption(
   options: ReEncryptOptions,
   lock: MigrationLock,
 ): Promise<{ reports: TargetReport[]; dataKeysDropped: number }> {
+  // Plaintext is written on purpose: every seal goes first, so that no value is refused meanwhile.
+  if (options.dryRun !== true) await ctx.store.unseal();
   const reports = await reEncryptPass(ctx, 'decrypt', options, lock);
   if (reports.some((r) => r.failed > 0) || options.dryRun === true) return { reports, dataKeysDropped: 0 };
   const dropped = await ctx.store.dropDataKeys();

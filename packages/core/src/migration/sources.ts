@@ -16,6 +16,7 @@ import {
   SECRETS_TARGET,
   cellStrings,
   checkTarget,
+  countTargetValues,
   secretContext,
   targetContext,
   targetScope,
@@ -37,7 +38,11 @@ export type Source<R extends { id: RowId }, W extends { row: R }> = {
   name: string;
   /** The data key scope of its values. */
   scope: string;
+  /** Where it is sealed (seals.ts): `atrest_secrets`, or the target's `table.column`. */
+  place: string;
   count(): Promise<number>;
+  /** How many plaintext values it holds now (what sealing checks). */
+  countPlaintext(): Promise<number>;
   read(after: RowId | undefined, limit: number): Promise<R[]>;
   reread(ids: readonly RowId[]): Promise<R[]>;
   /** Write in one transaction; returns the swaps that lost to a concurrent writer. */
@@ -78,7 +83,9 @@ function secretsSource(store: Store, dataKeyIds: ReadonlySet<string>): Source<Se
   return {
     name: SECRETS_TARGET,
     scope: SECRETS_SCOPE,
+    place: SECRETS_TARGET,
     count: () => store.countSecrets(),
+    countPlaintext: async () => (await store.secretsByDataKey()).get('') ?? 0,
     read: (after, limit) => store.readSecrets(after, limit),
     reread: (ids) => store.rereadSecrets(ids),
     swap: (swaps) => store.swapSecrets(swaps),
@@ -103,7 +110,9 @@ function targetSource(store: Store, target: TargetSpec): Source<TargetRow, Targe
   return {
     name: target.spec,
     scope: targetScope(target),
+    place: targetScope(target),
     count: () => store.countTargetRows(target),
+    countPlaintext: async () => (await countTargetValues(store, target)).plaintext,
     read: (after, limit) => store.readTargetRows(target, after, limit),
     reread: (ids) => store.rereadTargetRows(target, ids),
     swap: (swaps) => store.swapTargetCells(target, swaps),

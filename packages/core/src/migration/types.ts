@@ -3,6 +3,7 @@
 import type { TargetSpec } from '../config/types.js';
 import type { Envelope, ProviderRegistry } from '../envelope/envelope.js';
 import type { KeyRotationKind } from '../providers/contract.js';
+import type { SealPolicy } from '../seals.js';
 import type { Store } from '../store/types.js';
 
 /** One failed row. */
@@ -18,6 +19,12 @@ export type TargetReport = {
   decrypted: number;
   failed: number;
   failures: RowFailure[];
+  /**
+   * True when the target is sealed after the run: no plaintext is left and plaintext there is refused
+   * from now on (README, "Plaintext only during a transition"). A dry run tells whether it is sealed
+   * already; turning encryption off unseals every target.
+   */
+  sealed: boolean;
 };
 
 /** Progress of a long command, reported after every batch. */
@@ -114,4 +121,6 @@ export type MigrationContext = {
   readonly targets: readonly TargetSpec[];
   /** How long a node may keep using a data key after it was retired. */
   readonly dataKeysCacheTtlMs: number;
+  /** Which sealed places accept plaintext again, for the pass and its errors. */
+  readonly seals: SealPolicy;
 };
