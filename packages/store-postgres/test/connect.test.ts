@@ -1,7 +1,7 @@
 // Connecting with each configuration form against a real PostgreSQL: Grafana's [database] keys,
 // Metabase's JDBC URL, a libpq URL with a client certificate; what a failed connection says (never
 // the password); no PGPASSWORD; the warning for an unverified server off this machine; a pool that
-// outlives a server restart.
+// outlives a server restart, and idle connections the server ends.
 import t from 'tap';
 import type { LogFields, Logger } from '@atrest/core';
 import { type PostgresDatabaseKeys, openPostgres, postgresSettings } from '@atrest/store-postgres';
@@ -136,4 +136,40 @@ t.test('the pool outlives a server restart: the broken connection is logged, the
   const { rows } = await connection.pool.query('SELECT 2 AS n');
   t.same(rows, [{ n: 2 }]);
   t.match(logger.warnings, [{ message: /A PostgreSQL connection broke/, fields: { server: settings.shown } }]);
+});
+
+t.test('idle connections ended by the server (pg_terminate_backend) are logged, never crash the process', async (t) => {
+  const logger = recordingLogger();
+  const settings = postgresSettings({
+    host: `127.0.0.1:${server.port}`,
+    name: database,
+    user: 'app',
+    password: PASSWORD,
+  });
+  const connection = await openPostgres(settings, { logger });
+  t.teardown(() => connection.close());
+  // Three connections at once, then idle in the pool.
+  await Promise.all([1, 2, 3].map(() => connection.pool.query('SELECT pg_sleep(0.05)')));
+  t.equal(connection.pool.idleCount, 3, 'three idle connections');
+  const { default: pg } = await import('pg');
+  const admin = new pg.Client({ connectionString: server.url() });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query(
+      `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+       WHERE application_name = 'atrest' AND datname = $1`,
+      [database],
+    );
+    t.same(rows, [{ ended: true }, { ended: true }, { ended: true }], 'the server ended the three');
+  } finally {
+    await admin.end();
+  }
+  for (let i = 0; i < 200 && logger.warnings.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(logger.warnings.length, 3, "one warning per ended connection: the pool's 'error' events were handled");
+  t.match(
+    logger.warnings,
+    Array(3).fill({ message: /A PostgreSQL connection broke/, fields: { server: settings.shown } }),
+  );
+  const { rows } = await connection.pool.query('SELECT 3 AS n');
+  t.same(rows, [{ n: 3 }], 'the next query opens a new connection');
 });
