@@ -2,7 +2,8 @@
 // bench:reencrypt — builds a database of N 200-byte secrets on the file provider, rotates the key
 // (new key-file version, data keys re-wrapped and retired), then times `re-encrypt` in a fresh
 // process and compares it with the same batched read-and-update loop using bare AES-256-GCM under
-// fixed keys on one core (the limit) and with no cryptography at all (what the store alone costs).
+// fixed keys on one core (the limit, run before and after atrest: the two runs over their time) and
+// with no cryptography at all (what the store alone costs).
 // atrest pipelines the batches and runs the cryptography on worker threads (one per core, or
 // --workers). On SQLite (default) or PostgreSQL (--store postgres: a server of its own, or --db
 // URL). Prints, last, one JSON line, with the machine's load average before and after.
@@ -68,23 +69,9 @@ try {
   await a.close();
   log(`built ${rows} secrets on ${store.name} and rotated the key in ${Date.now() - t0} ms`);
 
-  // 2. atrest re-encrypt, in a fresh process (its own peak RSS and provider calls).
-  const child = fileURLToPath(new URL('./reencrypt-child.mjs', import.meta.url));
-  const result = JSON.parse(
-    execFileSync(process.execPath, [child, JSON.stringify({ ...atrestOptions, batchSize: batch, workers })], {
-      encoding: 'utf8',
-    })
-      .trim()
-      .split('\n')
-      .pop(),
-  );
-  if (result.reEncrypted !== rows) throw new Error(`re-encrypt changed ${result.reEncrypted} of ${rows} rows`);
-  log(
-    `atrest re-encrypt: ${Math.round(result.rowsPerS)} rows/s, peak RSS ${result.earlyRssMb} MB after ` +
-      `${result.earlyRows} rows, ${result.peakRssMb} MB at the end, provider calls ${result.providerCalls}`,
-  );
-
-  // 3. The same loop over as many rows with bare AES-256-GCM (limit) and with no crypto (baseline).
+  // 2. The same loop over as many rows with bare AES-256-GCM (the limit), run before and after atrest's
+  // re-encrypt: the two bracket it, so a load that rises or falls while the benchmark runs (other
+  // processes on the same cores) weighs on both sides alike. Then with no crypto (the store alone).
   const k1 = randomBytes(32);
   const k2 = randomBytes(32);
   // As lean as atrest's own path: nonces from a refilled random pool, one output buffer per value.
@@ -112,8 +99,32 @@ try {
     return pt;
   };
   const seed = () => Array.from({ length: rows }, (_, i) => seal(k1, plaintexts(i)));
-  const limit = await store.bareLoop('bench_limit', seed(), (v) => seal(k2, open(k1, v)), batch);
-  log(`limit (bare AES-256-GCM, same loop, one core): ${Math.round(limit)} rows/s`);
+  const limitRun = async (name) => {
+    const rate = await store.bareLoop(name, seed(), (v) => seal(k2, open(k1, v)), batch);
+    log(`limit (bare AES-256-GCM, same loop, one core), ${name}: ${Math.round(rate)} rows/s`);
+    return rate;
+  };
+  const limitBefore = await limitRun('bench_limit_before');
+
+  // 3. atrest re-encrypt, in a fresh process (its own peak RSS and provider calls).
+  const child = fileURLToPath(new URL('./reencrypt-child.mjs', import.meta.url));
+  const result = JSON.parse(
+    execFileSync(process.execPath, [child, JSON.stringify({ ...atrestOptions, batchSize: batch, workers })], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .pop(),
+  );
+  if (result.reEncrypted !== rows) throw new Error(`re-encrypt changed ${result.reEncrypted} of ${rows} rows`);
+  log(
+    `atrest re-encrypt: ${Math.round(result.rowsPerS)} rows/s, peak RSS ${result.earlyRssMb} MB after ` +
+      `${result.earlyRows} rows, ${result.peakRssMb} MB at the end, provider calls ${result.providerCalls}`,
+  );
+
+  const limitAfter = await limitRun('bench_limit_after');
+  // Rows over the time of both runs.
+  const limit = 2 / (1 / limitBefore + 1 / limitAfter);
   const baseline = await store.bareLoop('bench_baseline', seed(), (v) => Buffer.from(v), batch);
   log(`baseline (same loop, no crypto): ${Math.round(baseline)} rows/s`);
 
@@ -124,6 +135,8 @@ try {
     workers: workers ?? availableParallelism(),
     atrest_rows_per_s: Math.round(result.rowsPerS),
     limit_rows_per_s: Math.round(limit),
+    limit_before_rows_per_s: Math.round(limitBefore),
+    limit_after_rows_per_s: Math.round(limitAfter),
     baseline_rows_per_s: Math.round(baseline),
     atrest_vs_limit: Number((result.rowsPerS / limit).toFixed(3)),
     peak_rss_mb_early: result.earlyRssMb,
