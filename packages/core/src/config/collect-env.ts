@@ -7,7 +7,7 @@ import type { KeyTable } from './keys.js';
 import { OWNED_VARIABLE_PREFIXES, PROVIDER_VARIABLE_INFIX } from './keys.js';
 import { describeSetting, originDetails } from './origin.js';
 import type { Collected, ProviderVariable, RawValue, Setting } from './settings.js';
-import { didYouMean, meantHint } from './suggest.js';
+import { didYouMean, meantHint, nearMiss } from './suggest.js';
 import type { ConfigOrigin } from './types.js';
 
 const FILE_SUFFIX = '__FILE';
@@ -38,7 +38,18 @@ export function collectVariables(
     const rest = base.slice(keys.envPrefix.length);
     const target = keys.variables.get(rest);
     const ownedPrefix = OWNED_VARIABLE_PREFIXES.find((prefix) => rest.startsWith(prefix));
-    if (target === undefined && ownedPrefix === undefined) continue; // the host application's variable
+    if (target === undefined && ownedPrefix === undefined) {
+      // The host application's variable, unless it is a slip of one of atrest's [security] variables.
+      const ours = [...keys.variables.keys()].filter((name) => name.startsWith('SECURITY_'));
+      const meant = rest.startsWith('SECURITY_') ? nearMiss(rest, ours) : undefined;
+      if (meant === undefined) continue;
+      const suggestion = keys.envPrefix + meant + (viaFile ? FILE_SUFFIX : '');
+      throw errors.configUnknownKey(
+        `Environment variable ${variable} is not an atrest setting${meantHint(suggestion)}`,
+        "A variable this close to one of atrest's is taken for a typo rather than ignored. Correct it.",
+        { details: { source: layer, variable, key: variable, suggestion } },
+      );
+    }
 
     const origin: ConfigOrigin = { source: layer, variable };
     if (layer === 'dotenv' && envFile !== undefined) origin.file = envFile;

@@ -9,7 +9,7 @@ import { OWNED_SECTIONS, PROVIDER_SECTION_PREFIX, SHARED_SECTIONS, sectionOf, se
 import { originDetails } from './origin.js';
 import type { Collected, SectionKeyCheck, SectionMention, Setting } from './settings.js';
 import { RANK } from './settings.js';
-import { didYouMean, meantHint } from './suggest.js';
+import { didYouMean, meantHint, nearMiss } from './suggest.js';
 import type { ConfigOrigin } from './types.js';
 
 /** A provider section's header split in two; throws when it is not `[security.encryption.<type>.<name>]`. */
@@ -61,8 +61,21 @@ export function collectIni(sections: IniSections, file: string, keys: KeyTable):
             `[${section}] belongs to atrest and takes only: ${known.join(', ')}.`,
             { details: { key: `${section}.${key}`, ...originDetails(origin(key)), suggestion, validKeys: known } },
           );
+        } else if (section === 'security') {
+          // Any other key of a shared section is the host application's, unless it is a slip of atrest's own.
+          const ours = keys.owned
+            .filter((k) => sectionOf(k.displayKey) === section)
+            .map((k) => k.displayKey.slice(section.length + 1));
+          const meant = nearMiss(key, ours);
+          if (meant !== undefined) {
+            throw errors.configUnknownKey(
+              `Unknown key "${key}" in [${section}] of ${file}${meantHint(meant, true)}`,
+              `atrest reads ${ours.join(', ')} in [${section}]; a key this close to one of them is taken for a ` +
+                'typo rather than ignored (it would leave atrest on another provider). Correct it.',
+              { details: { key: `${section}.${key}`, ...originDetails(origin(key)), suggestion: meant } },
+            );
+          }
         }
-        // Any other key of a shared section is the host application's.
       }
       continue;
     }

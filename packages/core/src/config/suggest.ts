@@ -72,3 +72,17 @@ export function meantHint(suggestion: string | undefined, quoted = false): strin
 export function didYouMean(input: string, candidates: Iterable<string>): string | undefined {
   return closest(input, candidates)?.candidate;
 }
+
+/**
+ * The atrest key that `input`, a key atrest does not own in a section it shares with the host
+ * application, is one slip away from (at most 2 edits, keys of 8 characters or more): a near miss
+ * that atrest refuses rather than ignore (`encrpytion_provider`). Anything further is the host's.
+ */
+export function nearMiss(input: string, candidates: Iterable<string>): string | undefined {
+  if (input.length < 8) return undefined;
+  const best = closest(
+    input,
+    [...candidates].filter((c) => c.length >= 8),
+  );
+  return best !== undefined && best.distance > 0 && best.distance <= 2 ? best.candidate : undefined;
+}

@@ -4,6 +4,7 @@
 // package may also come from the running program's own dependencies (the atrest CLI depends on
 // them). No fallback.
 import type { BuiltinProvider } from '../config/types.js';
+import { closest } from '../config/suggest.js';
 import { errors, isAtrestError } from '../errors.js';
 import { findPackage, importPackage } from '../package-import.js';
 import { PROVIDER_API_VERSION } from './contract.js';
@@ -27,6 +28,12 @@ export const builtinProviderPackages: Readonly<Record<string, string>> = {
 const PRELOADED_PACKAGE = '@atrest/provider-file';
 
 const NPM_NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
+
+/** The built-in type `type` is a slip of (`awskm` for `awskms`), if any. */
+function nearBuiltin(type: string): string | undefined {
+  const best = closest(type, Object.keys(builtinProviderPackages));
+  return best !== undefined && best.distance <= 2 ? best.candidate : undefined;
+}
 
 /** The package that provides `type` (the section's `module` wins for third-party types). */
 export function providerPackageName(type: string, module?: string): string {
@@ -91,6 +98,16 @@ export class ProviderLoader {
   private async load(type: string, module: string | undefined): Promise<ProviderDefinition> {
     const name = providerPackageName(type, module);
     const builtin = builtinProviderPackages[type] === name;
+    const meant = builtin || (module !== undefined && module !== '') ? undefined : nearBuiltin(type);
+    if (meant !== undefined) {
+      // Never a package by a typo's name (anyone could publish it): a third party near a built-in names its module.
+      throw errors.configInvalid(
+        `Unknown provider type "${type}": did you mean the built-in type "${meant}"?`,
+        `Write ${meant} in the provider id and the section header ([security.encryption.${meant}.<name>]). ` +
+          `A third-party provider of a type this close to a built-in one must name its package in 'module'.`,
+        { details: { type, suggestion: meant } },
+      );
+    }
     // A third-party package resolves from the application only; a built-in one also from the
     // program's own dependencies, so that `atrest` run in any directory finds the ones it ships.
     const dir = findPackage(name, this.appRoot, builtin);
