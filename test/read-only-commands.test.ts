@@ -79,7 +79,7 @@ t.test('a key is made on first boot only: never by a read, never beside data key
   const write = await cli(['--db', db, 'secrets', 'set', 'other'], env, 'value');
   t.equal(write.code, 2, 'a write over existing data keys without their key: exit 2');
   t.match(write.err, 'The database holds data keys wrapped by it', 'says the data needs this key');
-  t.match(write.err, /Missing key fingerprint: [0-9a-f]{16}; 1 secret depends on it/, 'names the fingerprint');
+  t.match(write.err, /Missing key fingerprint: [0-9a-f]{16}; 1 value depends on it/, 'names the fingerprint');
   t.notOk(existsSync(key), 'no new key beside the data');
 });
 

@@ -12,7 +12,7 @@ t.test('a moved-away key file is refused, never regenerated, and the path named'
   t.equal(r.code, 2);
   t.match(r.stderr, 'ATREST_KEY_MISSING');
   t.match(r.stderr, b.key, 'names the path');
-  t.match(r.stderr, /fingerprint: [0-9a-f]{16}; 1 secret depends on it/, 'names the fingerprint and the dependents');
+  t.match(r.stderr, /fingerprint: [0-9a-f]{16}; 1 value depends on it/, 'names the fingerprint and the dependents');
   t.notOk(existsSync(b.key), 'no new key file was created');
   t.equal(r.stdout.length, 0);
 });

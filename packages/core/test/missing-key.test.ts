@@ -44,7 +44,7 @@ async function missingKey(t: Test, targets: string): Promise<{ message: string; 
 t.test('secrets and target values that depend on the missing key are counted', async (t) => {
   const r = await missingKey(t, 'ds.password');
   t.equal(r.dependents, 5, 'two secrets and three target values');
-  t.match(r.message, /; 5 secrets depend on it\.$/, 'said in the message');
+  t.match(r.message, /; 5 values depend on it\.$/, 'said in the message');
 });
 
 t.test('a target whose table does not exist yet holds nothing', async (t) => {
@@ -56,5 +56,5 @@ t.test('a target whose table does not exist yet holds nothing', async (t) => {
 t.test('a target that cannot be counted is named: at least, not exactly', async (t) => {
   const r = await missingKey(t, 'ds.password ds.no_such_column');
   t.equal(r.dependents, 5, 'what could be counted');
-  t.match(r.message, /at least 5 secrets depend on it; not counted: ds\.no_such_column \(.*no_such_column/);
+  t.match(r.message, /at least 5 values depend on it; not counted: ds\.no_such_column \(.*no_such_column/);
 });

@@ -100,7 +100,7 @@ async function missingForData(
   const { dependents, uncounted } = await countDependents(start.store, start.config.targets, ids);
   const many = fingerprints.length > 1;
   const s = dependents === 1 ? '' : 's';
-  const counted = `${uncounted.length === 0 ? '' : 'at least '}${dependents} secret${s} depend${s === '' ? 's' : ''}`;
+  const counted = `${uncounted.length === 0 ? '' : 'at least '}${dependents} value${s} depend${s === '' ? 's' : ''}`;
   return errors.keyMissing(
     `${err.message} The database holds data keys wrapped by it: restore it from your backup, copy it from ` +
       'another node (or point the key path at it); atrest never creates a new key over existing data. ' +
