@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
+  mkdirSync,
   copyFileSync,
   existsSync,
   readFileSync,
@@ -203,3 +204,27 @@ t.test('value files: a FIFO, a device and a file over the limit are refused, nev
   }
   await allRead(t, db, env, 'after the refused files');
 });
+
+t.test(
+  'a key file in a directory every user may write is refused (sticky directories like /tmp are not)',
+  async (t) => {
+    const { dir, db, key } = await seeded();
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const moved = join(open, 'k.key');
+    copyFileSync(key, moved);
+    chmodSync(moved, 0o600);
+    const env = { ATREST_ENCRYPTION_KEY_PATH: moved };
+    const r = await runAtrest(['--db', db, 'secrets', 'get', 's1'], { env });
+    typed(
+      t,
+      r,
+      /ATREST_KEY_FILE_PERMISSIONS: The key file's directory .* is writable by every user \(mode 0777\)/,
+      '0777',
+    );
+    t.match(r.stderr, /chmod o-w/, 'says what to do');
+    chmodSync(open, 0o1777);
+    await allRead(t, db, env, 'the sticky directory (mode 1777)');
+  },
+);

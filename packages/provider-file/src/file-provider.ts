@@ -199,8 +199,31 @@ function danglingTarget(path: string): string | undefined {
   }
 }
 
+/**
+ * Refuses a key file in a directory anyone may write without the sticky bit: any user could replace
+ * or remove the key file there (or plant one before first boot). A missing directory is made 0700.
+ */
+function checkKeyDirectory(path: string): void {
+  let mode: number;
+  try {
+    mode = statSync(dirname(path)).mode;
+  } catch {
+    return;
+  }
+  if ((mode & 0o002) !== 0 && (mode & 0o1000) === 0) {
+    const octal = (mode & 0o7777).toString(8).padStart(4, '0');
+    throw errors.keyFilePermissions(
+      `The key file's directory ${dirname(path)} is writable by every user (mode ${octal}): any of them ` +
+        'could replace or remove the key file.',
+      `Run: chmod o-w ${dirname(path)} (or keep the key file in a directory of its own, mode 0700).`,
+      { details: { path, directory: dirname(path), mode: octal } },
+    );
+  }
+}
+
 /** Open (or, on first use, create) the key file at `path`. */
 export function openKeyFile(path: string, firstUse: boolean): FileKeyProvider {
+  checkKeyDirectory(path);
   try {
     return new FileKeyProvider(path, readKeyFile(path));
   } catch (err) {
