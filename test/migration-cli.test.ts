@@ -171,7 +171,17 @@ t.test('--json report shape, --target and --batch-size', async (t) => {
   const [rep] = reports;
   t.same(
     Object.keys(rep ?? {}).sort(),
-    ['alreadyCurrent', 'decrypted', 'failed', 'failures', 'plaintextEncrypted', 'reEncrypted', 'scanned', 'target'],
+    [
+      'alreadyCurrent',
+      'decrypted',
+      'failed',
+      'failures',
+      'plaintextEncrypted',
+      'reEncrypted',
+      'scanned',
+      'sealed',
+      'target',
+    ],
     'a report has exactly the documented fields',
   );
   t.match(
