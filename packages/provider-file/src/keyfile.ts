@@ -11,6 +11,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  realpathSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -243,7 +244,9 @@ export function addKeyVersion(path: string): KeyRing {
 
 /** Replace the key file with `ring` atomically (used by rotation and pruning). */
 export function replaceKeyFile(path: string, ring: KeyRing): void {
-  const tmp = writeTemp(path, ring);
-  renameSync(tmp, path);
-  fsyncDir(dirname(path));
+  // Through a symlink: the link's target is replaced, in its own directory; the link stays a link.
+  const target = realpathSync(path);
+  const tmp = writeTemp(target, ring);
+  renameSync(tmp, target);
+  fsyncDir(dirname(target));
 }

@@ -1,4 +1,14 @@
-import { statSync, writeFileSync, chmodSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { runProviderConformance, tempDir } from '@atrest/testkit';
@@ -171,4 +181,42 @@ t.test('a rotation interrupted after the backup finishes; a foreign file at the 
   t.match(err.message, backup);
   t.equal(readFileSync(path, 'utf8'), original, 'nothing was rotated');
   t.equal(readFileSync(backup, 'utf8'), 'something else', 'and the other file is left alone');
+});
+
+t.test("a key file reached through a symlink: rotation and prune write the link's target", async (t) => {
+  const store = dir();
+  const links = dir();
+  const target = join(store, 'real.key');
+  const link = join(links, 'app.key');
+  const p1 = openKeyFile(target, true);
+  symlinkSync(target, link);
+  const viaLink = openKeyFile(link, false);
+  const key = new Uint8Array(32).fill(3);
+  const w1 = await viaLink.wrapKey(key, ctx);
+  t.equal(w1.keyRef, p1.currentKeyRef, 'the link opens the same key');
+  const p2 = await viaLink.rotation.rotate();
+  t.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link');
+  t.equal(readlinkSync(link), target, 'to the same target');
+  t.same(
+    readKeyFile(target).keys.map((k) => k.version),
+    [1, 2],
+    'the target holds both versions',
+  );
+  t.equal(statSync(target).mode & 0o777, 0o600, 'still 0600');
+  t.same(readdirSync(store), ['real.key'], "the new file was made in the target's directory, no temporary left");
+  t.same(readdirSync(links), ['app.key'], 'nothing beside the link');
+  const w2 = await p2.wrapKey(key, ctx);
+  t.same(
+    Buffer.from(await openKeyFile(target, false).unwrapKey(w2, ctx)),
+    Buffer.from(key),
+    'the target has the new key',
+  );
+  const removed = await openKeyFile(link, false).rotation.prune([w2.keyRef]);
+  t.same(removed, [w1.keyRef], 'prune removes version 1');
+  t.ok(lstatSync(link).isSymbolicLink(), 'and the link stays a link');
+  t.same(
+    readKeyFile(link).keys.map((k) => k.version),
+    [2],
+    'read through the link: version 2 only',
+  );
 });
