@@ -25,6 +25,7 @@ t.test('usage: --help everywhere, unknown command and option are exit 2', async 
     ['secrets-migration', 're-encrypt-data-keys'],
     ['secrets-migration', 'rotate-data-keys'],
     ['secrets-migration', 'cleanup'],
+    ['secrets-migration', 'unlock'],
     ['exec'],
     ['rotate-encryption-key'],
   ]) {
@@ -40,7 +41,7 @@ t.test('usage: --help everywhere, unknown command and option are exit 2', async 
 t.test('--help on a command group lists its commands', async (t) => {
   const groups: Record<string, string[]> = {
     secrets: ['set', 'get', 'list', 'delete', 'import'],
-    'secrets-migration': ['re-encrypt', 're-encrypt-data-keys', 'rotate-data-keys', 'cleanup'],
+    'secrets-migration': ['re-encrypt', 're-encrypt-data-keys', 'rotate-data-keys', 'cleanup', 'unlock'],
     config: ['show'],
   };
   for (const [group, commands] of Object.entries(groups)) {

@@ -41,6 +41,7 @@ export const errorCodes = {
   ATREST_STORE_NOT_INSTALLED: 2,
   ATREST_SCHEMA_TOO_NEW: 2,
   ATREST_LOCKED: 1,
+  ATREST_LOCK_DAMAGED: 1,
   ATREST_CLOSED: 1,
   ATREST_CONFLICT: 1,
   ATREST_KEY_IN_USE: 1,
@@ -240,6 +241,15 @@ export const errors = {
           ...extra?.details,
         },
       },
+    ),
+  /** The migration lock's row (who holds the lock) is not what atrest writes: not JSON, or another shape. */
+  lockDamaged: (table: string, key: string, what: string, extra?: ErrorExtra) =>
+    make(
+      'ATREST_LOCK_DAMAGED',
+      `The migration lock row of ${table} (key '${key}') is damaged: ${what}. ` +
+        'No migration can tell who holds the lock.',
+      "Run 'atrest secrets-migration unlock': it clears the row (and refuses while a live process holds the lock).",
+      { ...extra, details: { table, key, ...extra?.details } },
     ),
   /** The instance was closed. */
   closed: (what = 'This atrest instance') => make('ATREST_CLOSED', `${what} is closed.`, 'Open a new one.', undefined),

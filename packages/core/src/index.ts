@@ -5,7 +5,7 @@ export { silentLogger } from './logger.js';
 export type { Logger, LogFields } from './logger.js';
 export { PROVIDER_API_VERSION, defineProvider } from './providers/contract.js';
 export { openProvider } from './providers/open.js';
-export type { CheckedProvider, ProviderHealth } from './providers/checked.js';
+export type { CheckedProvider, DataKeyCheck, ProviderHealth } from './providers/checked.js';
 export { configProblem, isTlsErrorCode, readCaBundle, tlsRefused, transportFailure } from './providers/kit.js';
 export type { TlsRefusal, TransportFailure } from './providers/kit.js';
 export { AttemptTimeout, readRetrySettings, retryConfigSchema, withRetries } from './providers/retry.js';
@@ -89,6 +89,7 @@ export type {
   Progress,
   ReEncryptOptions,
   RotateEncryptionKeyOptions,
+  RotationReport,
   RowFailure,
   TargetReport,
 } from './migration/types.js';
@@ -96,6 +97,7 @@ export { STORE_SCHEMA_VERSION } from './store/types.js';
 export type {
   DataKeyRecord,
   DataKeyRewrap,
+  LockClearing,
   MigrationLock,
   NewDataKey,
   RewrapOutcome,

@@ -126,7 +126,7 @@ t.test('no rotation of its own: rotate and --prune are usage errors', async (t) 
   t.equal(guard.rotation, 'none');
   t.match(await rejection(guard.rotateKey()), { code: 'ATREST_USAGE', message: /no key of its own to rotate/ });
   t.match(
-    await rejection(guard.pruneKeys(['arn:one', 'arn:two'])),
+    await rejection(guard.pruneKeys([check('a', { ciphertext: new Uint8Array(32), keyRef: 'arn:one' })])),
     { code: 'ATREST_USAGE', message: /nothing to prune/ },
     '--prune with data keys under several key refs is still a usage error, not ATREST_KEY_IN_USE',
   );
@@ -150,24 +150,74 @@ t.test('a passphrase rotation needs the new passphrase and prunes nothing', asyn
   t.match(await rejection(guard.pruneKeys([])), { code: 'ATREST_USAGE' });
 });
 
-t.test('a generated-key rotation: --prune refuses while old keys are needed, then prunes', async (t) => {
-  const pruned: (readonly string[])[] = [];
+/** A key ring of XOR bytes (version n XORs with n): its record names the version in its first byte. */
+function ringProvider(versions: number[], pruned: (readonly string[])[], claimedRef?: string): KeyProvider {
+  const current = Math.max(...versions);
   const rotation: KeyRotation = {
     kind: 'generated-key',
-    rotate: async () => xorProvider({ currentKeyRef: 'v2', rotation }),
+    rotate: async () => ringProvider([...versions, current + 1], pruned, claimedRef),
     prune: async (keep) => {
       pruned.push(keep);
-      return ['v1'];
+      return versions.filter((v) => v !== current).map((v) => `v${v}`);
+    },
+    currentKeyOnly: () => ringProvider([current], pruned, claimedRef),
+  };
+  return {
+    currentKeyRef: `v${current}`,
+    rotation,
+    async wrapKey(key) {
+      return {
+        ciphertext: Uint8Array.of(current, ...key.map((b) => b ^ current)),
+        keyRef: claimedRef ?? `v${current}`,
+      };
+    },
+    async unwrapKey(wrapped) {
+      const version = wrapped.ciphertext[0] ?? 0;
+      if (!versions.includes(version))
+        throw Object.assign(new Error(`no key v${version}`), { code: 'ATREST_KEY_MISMATCH' });
+      return wrapped.ciphertext.subarray(1).map((b) => b ^ version);
     },
   };
-  const guard = new CheckedProvider('file.default', 'file', xorProvider({ currentKeyRef: 'v1', rotation }));
-  t.equal(guard.rotation, 'generated-key');
-  t.equal(guard.currentKeyRef, 'v1');
-  await guard.rotateKey();
-  t.equal(guard.currentKeyRef, 'v2', 'the rotated provider is the one in use');
-  const inUse = await rejection(guard.pruneKeys(['v1', 'v2', 'v1']));
-  t.match(inUse, { code: 'ATREST_KEY_IN_USE', details: { keys: ['v1'], dataKeys: 2 } }, 'two data keys need v1');
+}
+
+const check = (id: string, wrapped: WrappedKey, required = true) => ({ id, wrapped, context, required });
+
+t.test(
+  'a generated-key rotation: --prune refuses while a data key unwraps only with an old key, then prunes',
+  async (t) => {
+    const pruned: (readonly string[])[] = [];
+    const guard = new CheckedProvider('file.default', 'file', ringProvider([1], pruned));
+    t.equal(guard.rotation, 'generated-key');
+    t.equal(guard.currentKeyRef, 'v1');
+    const old = await guard.wrapKey(dataKey(), context);
+    await guard.rotateKey();
+    t.equal(guard.currentKeyRef, 'v2', 'the rotated provider is the one in use');
+    const fresh = await guard.wrapKey(dataKey(), context);
+    // The stored key reference claims the current key: only unwrapping tells.
+    const lying = { ciphertext: old.ciphertext, keyRef: 'v2' };
+    const inUse = await rejection(guard.pruneKeys([check('a', fresh), check('b', lying), check('c', lying, false)]));
+    t.match(inUse, { code: 'ATREST_KEY_IN_USE', details: { dataKeys: ['b', 'c'] } }, 'two data keys need v1');
+    t.same(pruned, [], 'nothing was pruned');
+    const gone = { ciphertext: Uint8Array.of(9, ...dataKey()), keyRef: 'v2' };
+    t.match(
+      await rejection(guard.pruneKeys([check('a', fresh), check('d', gone)])),
+      { code: 'ATREST_KEY_IN_USE', details: { dataKeys: ['d'] }, message: /unwrap with none of its keys/ },
+      'a data key that unwraps with no key at all: not proven, nothing pruned',
+    );
+    t.same(pruned, [], 'still nothing pruned');
+    t.same(await guard.pruneKeys([check('a', fresh), check('d', gone, false)]), ['v1'], 'prunes once proven');
+    t.same(pruned, [['v2']], 'keeping the current key');
+  },
+);
+
+t.test('a generated-key rotation without currentKeyOnly: --prune is refused, nothing pruned', async (t) => {
+  const pruned: (readonly string[])[] = [];
+  const inner = ringProvider([1, 2], pruned);
+  const rotation = inner.rotation;
+  if (rotation?.kind !== 'generated-key') throw new Error('unreachable');
+  const { currentKeyOnly: _, ...withoutProof } = rotation;
+  const guard = new CheckedProvider('third.main', 'third', { ...inner, rotation: withoutProof });
+  const wrapped = await guard.wrapKey(dataKey(), context);
+  t.match(await rejection(guard.pruneKeys([check('a', wrapped)])), { code: 'ATREST_USAGE', message: /cannot show/ });
   t.same(pruned, [], 'nothing was pruned');
-  t.same(await guard.pruneKeys(['v2', 'v2']), ['v1'], 'prunes once only the current key is needed');
-  t.same(pruned, [['v2']], 'keeping the key refs in use, once each');
 });

@@ -95,6 +95,7 @@ t.test('the lock row: taken over after its holder looked dead, damaged', async (
     host: 'other-node.example',
     pid: 4242,
     token: 't',
+    lockId: 'l',
     command: 'theirs',
     startedAt: 'x',
     heartbeat: Date.now(),
@@ -116,9 +117,11 @@ t.test('the lock row: taken over after its holder looked dead, damaged', async (
   setRow('{not json');
   await t.rejects(
     store.acquireMigrationLock(holder('second')),
-    { code: 'ATREST_STORE', message: /migration lock row .* is damaged/ },
+    { code: 'ATREST_LOCK_DAMAGED', message: /migration lock row of atrest_meta .* is damaged: it is not JSON/ },
     'a damaged row is reported as such',
   );
+  t.match(await store.clearMigrationLock(), { cleared: 'damaged' }, 'and cleared');
+  await (await store.acquireMigrationLock(holder('third'))).release();
   raw.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });

@@ -156,6 +156,11 @@ export class FileKeyProvider implements KeyProvider {
       }
       return removed.map((k) => k.fingerprint);
     },
+    // A copy of the primary key alone, which core unwraps every data key with before pruning.
+    currentKeyOnly: () => {
+      const k = this.primary;
+      return new FileKeyProvider(this.path, { primary: k.version, keys: [{ ...k, key: Buffer.from(k.key) }] });
+    },
   };
 
   async close(): Promise<void> {

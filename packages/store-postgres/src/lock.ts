@@ -3,7 +3,7 @@
 // is written beside it in atrest_meta, with the holder's server process, so that a refusal names
 // the right holder even while a new one is writing its row.
 import { randomBytes } from 'node:crypto';
-import { type LockHolder, type MigrationLock, errors } from '@atrest/core';
+import { type LockClearing, type LockHolder, type MigrationLock, errors } from '@atrest/core';
 import { ADVISORY_SPACE, type PostgresDatabase } from './database.js';
 import { storeFailure } from './failures.js';
 
@@ -88,18 +88,60 @@ async function currentHolder(db: PostgresDatabase): Promise<LockHolder> {
       [ADVISORY_SPACE, MIGRATION_LOCK, LOCK_KEY],
     );
     const { backend, value } = rows[0] ?? { backend: null, value: null };
-    found = value === null ? undefined : parseHolder(value);
+    const parsed = value === null ? undefined : parseHolder(value);
+    // A damaged row names nobody; the advisory lock itself still decides.
+    found = typeof parsed === 'string' ? undefined : parsed;
     if (backend === null || found?.backend === backend) break;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   return found ?? { command: 'unknown', pid: 0, host: 'unknown', since: 'unknown' };
 }
 
-function parseHolder(value: string): HolderRow | undefined {
+/** The holder row parsed, or what is wrong with it. */
+function parseHolder(value: string): HolderRow | string {
+  let parsed: unknown;
   try {
-    return JSON.parse(value) as HolderRow;
+    parsed = JSON.parse(value);
   } catch {
-    // A damaged row names nobody; the advisory lock itself still decides.
-    return undefined;
+    return 'it is not JSON';
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'it is not a JSON object';
+  const row = parsed as Record<string, unknown>;
+  const fields = { command: 'string', pid: 'number', host: 'string', since: 'string', backend: 'number' } as const;
+  for (const [name, type] of Object.entries(fields)) {
+    if (typeof row[name] !== type) return `its field '${name}' is not a ${type}`;
+  }
+  return parsed as HolderRow;
+}
+
+/**
+ * `secrets-migration unlock`: with the advisory lock free, no process holds the lock, and the row
+ * (damaged, or left by a killed holder) is deleted; ATREST_LOCKED while a live session holds it.
+ */
+export async function clearPostgresLock(db: PostgresDatabase): Promise<LockClearing> {
+  const client = await db.pool.connect();
+  try {
+    const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [
+      ADVISORY_SPACE,
+      MIGRATION_LOCK,
+    ]);
+    if (!rows[0]?.got) throw errors.locked(await currentHolder(db), db.shown);
+    try {
+      const { rows: held } = await client.query<{ value: string }>(
+        'DELETE FROM atrest_meta WHERE key = $1 RETURNING value',
+        [LOCK_KEY],
+      );
+      const value = held[0]?.value;
+      if (value === undefined) return { cleared: 'none' };
+      const row = parseHolder(value);
+      if (typeof row === 'string') return { cleared: 'damaged', problem: row };
+      return { cleared: 'stale', holder: { command: row.command, pid: row.pid, host: row.host, since: row.since } };
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [ADVISORY_SPACE, MIGRATION_LOCK]);
+    }
+  } catch (err) {
+    throw storeFailure(err, 'clear the migration lock in', db.shown);
+  } finally {
+    client.release();
   }
 }

@@ -7,6 +7,7 @@ import {
   DATA_KEY_ID_OFFSET,
   type DataKeyRecord,
   type DataKeyRewrap,
+  type LockClearing,
   type LockHolder,
   type MigrationLock,
   type NewDataKey,
@@ -27,7 +28,7 @@ import type pg from 'pg';
 import { type OpenPostgresOptions, openPostgres } from './connect.js';
 import { type PostgresDatabase, describePool, inTransaction } from './database.js';
 import { storeFailure } from './failures.js';
-import { acquirePostgresLock } from './lock.js';
+import { acquirePostgresLock, clearPostgresLock } from './lock.js';
 import { schemaVersion, upgradeSchema } from './schema.js';
 import type { PostgresSettings } from './settings.js';
 import { PostgresTargets } from './targets.js';
@@ -427,6 +428,15 @@ class PostgresStore implements Store {
 
   acquireMigrationLock(holder: LockHolder): Promise<MigrationLock> {
     return acquirePostgresLock(this.db, holder);
+  }
+
+  clearMigrationLock(): Promise<LockClearing> {
+    return clearPostgresLock(this.db);
+  }
+
+  /** Dead tuples are the server's: VACUUM is the operator's step (docs/SEVERAL-NODES.md). */
+  async scrubRewrites(): Promise<boolean> {
+    return true;
   }
 
   async close(): Promise<void> {

@@ -2,23 +2,30 @@
 // health and describe() (never a secret in it), the declared rotation does what it declares, and
 // close() releases the provider.
 import { randomBytes } from 'node:crypto';
-import type { CheckedProvider } from '@atrest/core';
+import type { CheckedProvider, WrappedKey } from '@atrest/core';
 import type { Test } from 'tap';
 import type { ConformanceProviders } from './conformance-common.js';
 import { conformanceContext as context, expectCode, rejectionOf } from './conformance-common.js';
+
+const check = (id: string, wrapped: WrappedKey) => ({ id, wrapped, context, required: true });
 
 async function rotation(t: Test, p: CheckedProvider, dataKey: Uint8Array): Promise<void> {
   const before = await p.wrapKey(dataKey, context);
   if (p.rotation === 'none') {
     expectCode(t, await rejectionOf(p.rotateKey()), ['ATREST_USAGE'], 'no rotation: rotateKey');
-    expectCode(t, await rejectionOf(p.pruneKeys([before.keyRef])), ['ATREST_USAGE'], 'no rotation: --prune');
+    expectCode(t, await rejectionOf(p.pruneKeys([check('a', before)])), ['ATREST_USAGE'], 'no rotation: --prune');
     return;
   }
   if (p.rotation === 'passphrase') {
     await p.rotateKey('conformance: a brand new passphrase');
     const after = await p.wrapKey(dataKey, context);
     t.same(Buffer.from(await p.unwrapKey(after, context)), Buffer.from(dataKey), 'passphrase: wraps under the new one');
-    expectCode(t, await rejectionOf(p.pruneKeys([after.keyRef])), ['ATREST_USAGE'], 'passphrase: nothing to prune');
+    expectCode(
+      t,
+      await rejectionOf(p.pruneKeys([check('a', after)])),
+      ['ATREST_USAGE'],
+      'passphrase: nothing to prune',
+    );
     return;
   }
   t.equal(p.currentKeyRef, before.keyRef, 'generated key: currentKeyRef is what wrapKey gives');
@@ -27,9 +34,12 @@ async function rotation(t: Test, p: CheckedProvider, dataKey: Uint8Array): Promi
   t.not(after.keyRef, before.keyRef, 'generated key: new wraps use the new key');
   t.equal(p.currentKeyRef, after.keyRef, 'generated key: currentKeyRef follows');
   t.same(Buffer.from(await p.unwrapKey(before, context)), Buffer.from(dataKey), 'the old key still unwraps');
-  const inUse = await rejectionOf(p.pruneKeys([before.keyRef, after.keyRef]));
-  expectCode(t, inUse, ['ATREST_KEY_IN_USE'], 'prune while a data key needs the old key');
-  t.same(await p.pruneKeys([after.keyRef]), [before.keyRef], 'prune removes the old key once nothing needs it');
+  // The old record under the current key's reference: the provider must tell by unwrapping.
+  const lying = { ciphertext: before.ciphertext, keyRef: after.keyRef };
+  const inUse = await rejectionOf(p.pruneKeys([check('a', after), check('b', lying)]));
+  expectCode(t, inUse, ['ATREST_KEY_IN_USE'], 'prune while a data key needs the old key (its keyRef says otherwise)');
+  t.same(Buffer.from(await p.unwrapKey(before, context)), Buffer.from(dataKey), 'the old key is still there');
+  t.same(await p.pruneKeys([check('a', after)]), [before.keyRef], 'prune removes the old key once nothing needs it');
   t.same(Buffer.from(await p.unwrapKey(after, context)), Buffer.from(dataKey), 'the current key still unwraps');
 }
 

@@ -74,6 +74,47 @@ export async function lockConformance(t: Test, make: MakeStoreHarness): Promise<
     await lock.release();
   });
 
+  await t.test('a damaged lock row: never a parse error, cleared by clearMigrationLock', async (t) => {
+    const { store } = await freshStore(t, make);
+    t.same(await store.clearMigrationLock(), { cleared: 'none' }, 'no row: nothing to clear');
+    for (const [value, problem] of [
+      ['{"host": "x", "pid": 1', /not JSON/],
+      ['[1, 2]', /not a JSON object/],
+      ['{"pid": "12"}', /field '\w+' is not a/],
+    ] as const) {
+      await store.setMeta('migration_lock', value);
+      // SQLite's row is the lock: refused, named. PostgreSQL's advisory lock decides: the row is rewritten.
+      const taken = await store.acquireMigrationLock(holder('over a damaged row')).then(
+        (lock) => lock,
+        (err: unknown) => err as { code?: string; details?: Record<string, unknown> },
+      );
+      if ('release' in taken) await taken.release();
+      else t.match(taken, { code: 'ATREST_LOCK_DAMAGED', details: { table: 'atrest_meta', key: 'migration_lock' } });
+      if (!('release' in taken)) t.match(await store.clearMigrationLock(), { cleared: 'damaged', problem }, value);
+      const lock = await store.acquireMigrationLock(holder('after clearing'));
+      t.pass(`taken once cleared: ${value}`);
+      await lock.release();
+    }
+  });
+
+  await t.test('clearMigrationLock never breaks a live holder; clears the row of a killed one', async (t) => {
+    const { store, harness } = await freshStore(t, make);
+    const holderProcess = await harness.spawnLockHolder('conformance live holder');
+    await t.rejects(
+      store.clearMigrationLock(),
+      { code: 'ATREST_LOCKED', details: { command: 'conformance live holder', pid: holderProcess.pid } },
+      'refused while the holder lives',
+    );
+    await t.rejects(store.acquireMigrationLock(holder('still held')), { code: 'ATREST_LOCKED' }, 'and it still holds');
+    await holderProcess.kill();
+    t.match(
+      await store.clearMigrationLock(),
+      { cleared: 'stale', holder: { command: 'conformance live holder' } },
+      "the killed holder's row is cleared",
+    );
+    t.same(await store.clearMigrationLock(), { cleared: 'none' }, 'then nothing is left');
+  });
+
   await t.test('meta values', async (t) => {
     const { store, connect } = await freshStore(t, make);
     t.equal(await store.getMeta('conformance'), undefined, 'unset');

@@ -67,6 +67,10 @@ export const rotateEncryptionKeyCommand: Command = {
     '',
     '--full also re-encrypts every value onto fresh data keys (like running secrets-migration',
     're-encrypt afterwards). Safe to interrupt and run again.',
+    '',
+    '--prune removes the old key-file versions, after unwrapping every data key with the current',
+    'key alone (the key_ref column is not trusted): refused while any data key needs an old version.',
+    'Alone it only prunes; with --full it rotates, re-encrypts and then prunes, under one lock.',
   ].join('\n'),
   options: {
     'new-key-file': {
@@ -76,7 +80,7 @@ export const rotateEncryptionKeyCommand: Command = {
     },
     yes: { type: 'boolean', description: 'confirm turning encryption off (empty new passphrase)' },
     full: { type: 'boolean', description: 'also re-encrypt every value onto fresh data keys' },
-    prune: { type: 'boolean', description: 'only remove old key-file versions nothing needs' },
+    prune: { type: 'boolean', description: 'remove old key-file versions nothing needs (with --full: after it)' },
     json: jsonOption,
   },
   checkArgs(args, name) {
@@ -92,7 +96,8 @@ export const rotateEncryptionKeyCommand: Command = {
   },
   async run(ctx) {
     const a = await ctx.open();
-    if (ctx.flag('prune')) return prune(ctx, a);
+    // --prune alone prunes; with --full it follows the rotation, under the same lock.
+    if (ctx.flag('prune') && !ctx.flag('full')) return prune(ctx, a);
     const current = a.config.encryptionProvider;
     let newSecret: string | undefined;
     if (a.migrations.keyRotation === 'passphrase') {
@@ -100,10 +105,11 @@ export const rotateEncryptionKeyCommand: Command = {
       if (newSecret === '') return disableEncryption(ctx, a);
     }
     const progress = rowProgress(ctx.io);
-    const { reports, ...report } = await a.migrations
+    const { reports, pruned, ...report } = await a.migrations
       .rotateEncryptionKey({
         ...(newSecret !== undefined ? { newSecret } : {}),
         full: ctx.flag('full'),
+        prune: ctx.flag('prune'),
         onProgress: progress.onProgress,
       })
       .finally(progress.finish);
@@ -116,12 +122,25 @@ export const rotateEncryptionKeyCommand: Command = {
         ? `\nNow set the new passphrase in the configuration (${a.config.envPrefix}ENCRYPTION_SECRET_KEY or ` +
           '[security] secret_key): the old one no longer opens the data.'
         : '';
+    const failed = report.failed.length > 0 || reports.some((r) => r.failed > 0);
+    const prunedLine = !ctx.flag('prune')
+      ? ''
+      : pruned === undefined
+        ? '\nold key versions kept: the rotation did not finish (see above); run it again'
+        : pruned.length > 0
+          ? `\nremoved old key version(s) ${pruned.join(', ')}`
+          : '\nno old key versions to remove';
     await printData(
       ctx,
-      { dataKeys: report, reports, provider: after?.details ?? {} },
+      {
+        dataKeys: report,
+        reports,
+        provider: after?.details ?? {},
+        ...(pruned !== undefined ? { removed: pruned } : {}),
+      },
       `rotated ${current}: ${facts}\n${formatDataKeys(report)}` +
-        `${reports.length > 0 ? `\n${formatReports(reports, false)}` : ''}${note}`,
+        `${reports.length > 0 ? `\n${formatReports(reports, false)}` : ''}${prunedLine}${note}`,
     );
-    return report.failed.length > 0 || reports.some((r) => r.failed > 0) ? 1 : 0;
+    return failed ? 1 : 0;
   },
 };

@@ -1,5 +1,6 @@
-// `secrets-migration re-encrypt|re-encrypt-data-keys|rotate-data-keys|cleanup`: values and data
-// keys moved onto the current provider, with progress and a report; data keys nothing uses deleted.
+// `secrets-migration re-encrypt|re-encrypt-data-keys|rotate-data-keys|cleanup|unlock`: values and
+// data keys moved onto the current provider, with progress and a report; data keys nothing uses
+// deleted; a damaged or abandoned migration lock row cleared.
 import { errors } from '@atrest/core';
 import type { DataKeysCleanup } from '@atrest/core';
 import type { Command, CommandContext } from '../command.js';
@@ -134,9 +135,36 @@ const cleanupCommand: Command = {
   },
 };
 
+const unlockCommand: Command = {
+  path: ['secrets-migration', 'unlock'],
+  summary: 'clear a damaged migration lock row, or one left by a holder that is gone',
+  usage: 'secrets-migration unlock [--json]',
+  help: [
+    'One migration runs at a time: a lock whose holder is written in atrest_meta (key migration_lock;',
+    'on PostgreSQL beside an advisory lock). A row that is damaged (not JSON, another shape) stops every',
+    'migration with ATREST_LOCK_DAMAGED; this command deletes it, and also the row of a holder that is',
+    'gone (a killed process, a stale heartbeat). While a live process holds the lock it is refused',
+    'with ATREST_LOCKED, naming the holder, and changes nothing: a live holder is never broken.',
+  ].join('\n'),
+  options: { json: jsonOption },
+  async run(ctx) {
+    const result = await (await ctx.open()).migrations.unlock();
+    const text =
+      result.cleared === 'none'
+        ? 'the migration lock is free: nothing to clear'
+        : result.cleared === 'damaged'
+          ? `cleared the damaged migration lock row (${result.problem})`
+          : `cleared the lock row of '${result.holder.command}' (pid ${result.holder.pid} on ${result.holder.host}, ` +
+            'no longer running)';
+    await printData(ctx, result, text);
+    return 0;
+  },
+};
+
 export const secretsMigrationCommands: readonly Command[] = [
   reEncryptCommand,
   reEncryptDataKeysCommand,
   rotateDataKeysCommand,
   cleanupCommand,
+  unlockCommand,
 ];

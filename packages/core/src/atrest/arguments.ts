@@ -148,7 +148,12 @@ export const REENCRYPT_OPTIONS = {
   onCleanup: 'function',
 } as const;
 /** The options of migrations.rotateEncryptionKey. */
-export const ROTATE_OPTIONS = { newSecret: 'string', full: 'boolean', onProgress: 'function' } as const;
+export const ROTATE_OPTIONS = {
+  newSecret: 'string',
+  full: 'boolean',
+  prune: 'boolean',
+  onProgress: 'function',
+} as const;
 
 /** `migrations` with its options checked before anything runs (or takes the migration lock). */
 export function checkedMigrations(migrations: MigrationsApi): MigrationsApi {
@@ -170,6 +175,7 @@ export function checkedMigrations(migrations: MigrationsApi): MigrationsApi {
         checkOptions<ReEncryptOptions>('migrations.disableEncryption', options, REENCRYPT_OPTIONS),
       ),
     pruneKeys: async () => migrations.pruneKeys(),
+    unlock: async () => migrations.unlock(),
   };
 }
 

@@ -29,10 +29,26 @@ export async function rewrapDataKeys(
   };
   // The current key's reference, from wrapping a throwaway key: rows already under it need no call.
   const probe = await provider.wrapKey(new Uint8Array(32).fill(1), { atrest_probe: 'current-key' });
+  // A provider whose old keys are at hand shows by unwrapping which data keys are under its current
+  // key: a key_ref column naming the current key is not taken on trust.
+  const suspect = new Set<string>();
+  if (unwrapped === undefined && provider.rotation === 'generated-key') {
+    const own = rows.filter((r) => r.provider === provider.id && r.keyRef === probe.keyRef && r.droppedAt === null);
+    const checks = own.map((r) => ({
+      id: r.id,
+      wrapped: { ciphertext: r.wrapped, keyRef: r.keyRef },
+      context: dataKeyContext(r),
+      required: true,
+    }));
+    // A provider that cannot tell (no currentKeyOnly: a usage error) leaves the column to decide, as before.
+    for (const k of await provider.needingOldKeys(checks).catch(() => [])) suspect.add(k.id);
+  }
   const rewraps: DataKeyRewrap[] = [];
   for (const row of rows) {
     const done =
-      unwrapped !== undefined ? !unwrapped.has(row.id) : row.provider === provider.id && row.keyRef === probe.keyRef;
+      unwrapped !== undefined
+        ? !unwrapped.has(row.id)
+        : row.provider === provider.id && row.keyRef === probe.keyRef && !suspect.has(row.id);
     if (done) {
       report.unchanged++;
       continue;

@@ -32,6 +32,8 @@ export function createMigrations(ctx: MigrationContext): MigrationsApi {
     reEncrypt: (options = {}) =>
       locked('secrets-migration re-encrypt', async (lock) => {
         const reports = await reEncryptPass(ctx, 'encrypt', options, lock);
+        // The plaintext and old ciphertext it replaced: out of the store's files (SQLite's WAL).
+        if (options.dryRun !== true) await ctx.store.scrubRewrites();
         const complete = (options.targets?.length ?? 0) === 0 && options.dryRun !== true;
         if (complete && reports.every((r) => r.failed === 0)) options.onCleanup?.(await cleanup());
         return reports;
@@ -45,9 +47,14 @@ export function createMigrations(ctx: MigrationContext): MigrationsApi {
         return retired;
       }),
     rotateEncryptionKey: (options = {}) =>
-      locked('rotate-encryption-key', (lock) => rotateEncryptionKey(ctx, options, lock)),
+      locked('rotate-encryption-key', async (lock) => {
+        const report = await rotateEncryptionKey(ctx, options, lock);
+        if (options.full === true) await ctx.store.scrubRewrites();
+        return report;
+      }),
     disableEncryption: (options = {}) =>
       locked('rotate-encryption-key (turn encryption off)', (lock) => disableEncryption(ctx, options, lock)),
     pruneKeys: () => locked('rotate-encryption-key --prune', () => pruneKeys(ctx)),
+    unlock: () => ctx.store.clearMigrationLock(),
   };
 }

@@ -1,7 +1,9 @@
 // Rotating the local provider's key (`rotate-encryption-key`): a new key-file version or a new
 // passphrase, every data key it wrapped re-wrapped under it and the active ones retired in one
 // transaction; pruning the old versions once no data key needs them; and turning encryption off.
+import { dataKeyContext } from '../envelope/envelope.js';
 import { errors } from '../errors.js';
+import type { DataKeyCheck } from '../providers/checked.js';
 import { recordRotatedKey } from '../providers/key-record.js';
 import type { MigrationLock } from '../store/types.js';
 import { rewrapDataKeys } from './data-keys.js';
@@ -10,6 +12,7 @@ import { reEncryptPass } from './reencrypt.js';
 import type {
   DataKeysReport,
   MigrationContext,
+  RotationReport,
   ReEncryptOptions,
   RotateEncryptionKeyOptions,
   TargetReport,
@@ -20,13 +23,19 @@ export async function rotateEncryptionKey(
   ctx: MigrationContext,
   options: RotateEncryptionKeyOptions,
   lock: MigrationLock,
-): Promise<DataKeysReport & { reports: TargetReport[] }> {
+): Promise<RotationReport> {
   const provider = ctx.registry.get(ctx.registry.currentId);
   if (provider.rotation === 'none') {
     throw errors.usage(
       `The current provider ${provider.id} has no local key to rotate.`,
       'Rotate the key in its service (or configure a new key as the current provider), ' +
         "then run 'secrets-migration re-encrypt-data-keys'.",
+    );
+  }
+  if (options.prune === true && provider.rotation !== 'generated-key') {
+    throw errors.usage(
+      `The current provider ${provider.id} keeps no old keys: there is nothing to prune; nothing was rotated.`,
+      'Run the rotation without --prune.',
     );
   }
   // Unwrap everything with the old key first: after the switch only the new key is at hand.
@@ -68,14 +77,34 @@ export async function rotateEncryptionKey(
           lock,
         )
       : [];
-  return { ...report, reports };
+  // --prune: the old versions go once nothing failed, still under the same lock.
+  const clean = report.failed.length === 0 && reports.every((r) => r.failed === 0);
+  if (options.prune !== true || !clean) return { ...report, reports };
+  return { ...report, reports, pruned: await pruneKeys(ctx) };
 }
 
-/** Remove the current provider's old keys that no data key needs (the provider refuses while any is needed). */
+/**
+ * Remove the current provider's old keys once no data key needs them, proven by unwrapping (never
+ * by the key_ref column): its own data keys must unwrap with its current key alone, and so must
+ * another provider's data key that does not unwrap with that provider (a tampered provider column).
+ */
 export async function pruneKeys(ctx: MigrationContext): Promise<readonly string[]> {
   const provider = ctx.registry.get(ctx.registry.currentId);
-  const rows = (await ctx.store.listDataKeys()).filter((r) => r.provider === provider.id);
-  return provider.pruneKeys(rows.map((r) => r.keyRef));
+  const checks: DataKeyCheck[] = [];
+  for (const row of await ctx.store.listDataKeys()) {
+    const own = row.provider === provider.id;
+    if (
+      !own &&
+      (await ctx.envelope.dataKey(row.id).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
+    const wrapped = { ciphertext: row.wrapped, keyRef: row.keyRef };
+    checks.push({ id: row.id, wrapped, context: dataKeyContext(row), required: own && row.droppedAt === null });
+  }
+  return provider.pruneKeys(checks);
 }
 
 /**

@@ -4,7 +4,7 @@ import type { TargetSpec } from '../config/types.js';
 import type { Envelope, ProviderRegistry } from '../envelope/envelope.js';
 import type { KeyRotationKind } from '../providers/contract.js';
 import type { SealPolicy } from '../seals.js';
-import type { Store } from '../store/types.js';
+import type { LockClearing, Store } from '../store/types.js';
 
 /** One failed row. */
 export type RowFailure = { row: string; field?: string; code: string; message: string };
@@ -79,7 +79,16 @@ export type RotateEncryptionKeyOptions = {
   newSecret?: string;
   /** Also re-encrypt every value onto fresh data keys, under the same lock. */
   full?: boolean;
+  /** Then remove the old key versions (as `pruneKeys`), under the same lock, if nothing failed. */
+  prune?: boolean;
   onProgress?: (p: Progress) => void;
+};
+
+/** What `rotateEncryptionKey` did: the data keys' re-wrap, with `full` the values' reports, with `prune` what went. */
+export type RotationReport = DataKeysReport & {
+  reports: TargetReport[];
+  /** With `prune`: the removed key references; undefined when a failure left the old keys in place. */
+  pruned?: readonly string[];
 };
 
 /** What `atrest.migrations` offers: the work of the `secrets-migration` and `rotate-encryption-key` commands. */
@@ -106,11 +115,16 @@ export type MigrationsApi = {
   /** Retire the active data keys: new ones are made on the next encryption. Returns how many. */
   rotateDataKeys(): Promise<number>;
   /** A new key for the current (local) provider, data keys re-wrapped under it. */
-  rotateEncryptionKey(options?: RotateEncryptionKeyOptions): Promise<DataKeysReport & { reports: TargetReport[] }>;
+  rotateEncryptionKey(options?: RotateEncryptionKeyOptions): Promise<RotationReport>;
   /** Decrypt every value back to plaintext, then drop every data key (encryption off). */
   disableEncryption(options?: ReEncryptOptions): Promise<{ reports: TargetReport[]; dataKeysDropped: number }>;
   /** Remove the current provider's old keys that no data key needs. Returns the removed key references. */
   pruneKeys(): Promise<readonly string[]>;
+  /**
+   * Clear the migration lock's row when it is damaged or its holder is gone; ATREST_LOCKED while a
+   * live process holds the lock (never broken). What `secrets-migration unlock` runs.
+   */
+  unlock(): Promise<LockClearing>;
 };
 
 /** What the migrations work on: an open atrest's store, envelope, providers and targets. */

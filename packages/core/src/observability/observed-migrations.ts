@@ -101,6 +101,8 @@ export function observeMigrations(parts: Parts): MigrationsApi {
       }));
       const keyRef = parts.currentKeyRef();
       auditor.emit({ event: 'provider_key.rotated', provider, ...(keyRef !== undefined ? { keyRef } : {}) });
+      for (const pruned of result.pruned ?? [])
+        auditor.emit({ event: 'provider_key.pruned', provider, keyRef: pruned });
       return result;
     },
     async disableEncryption(options) {
@@ -111,6 +113,7 @@ export function observeMigrations(parts: Parts): MigrationsApi {
       auditor.emit({ event: 'encryption.disabled', provider, details: { dataKeysDropped: result.dataKeysDropped } });
       return result;
     },
+    unlock: () => migrator.unlock(),
     async pruneKeys() {
       const removed = await audited('rotate-encryption-key --prune', migrator.pruneKeys, (r) => ({
         removed: r.length,

@@ -6,6 +6,15 @@ import type { AtrestError, ErrorExtra } from '../errors.js';
 import { ProviderRequestStats } from '../observability/provider-requests.js';
 import type { EncryptionContext, KeyProvider, KeyRotationKind, WrappedKey } from './contract.js';
 
+/** A data key as a prune checks it: its record, the context it was wrapped with, and whether it must unwrap. */
+export type DataKeyCheck = {
+  readonly id: string;
+  readonly wrapped: WrappedKey;
+  readonly context: EncryptionContext;
+  /** A data key that must unwrap with one of the provider's keys (not one dropped, nor another provider's). */
+  readonly required: boolean;
+};
+
 const DATA_KEY_LENGTH = 32;
 /** A health check that has not answered by then counts as failed (a hung provider is unhealthy, not silent). */
 export const HEALTH_TIMEOUT_MS = 15_000;
@@ -234,30 +243,75 @@ export class CheckedProvider {
   }
 
   /**
-   * Remove the provider's old keys, given the keyRef of every data key it wrapped: refused as a usage
-   * error when it keeps no old keys, and with ATREST_KEY_IN_USE while a data key needs an old key.
-   * Returns the removed keyRefs.
+   * For a provider that keeps old keys: which of `dataKeys` do not unwrap with its current key
+   * alone (each is unwrapped, its stored keyRef is not trusted). Refused as a usage error by a
+   * provider that keeps no old keys or cannot show which key a data key needs.
    */
-  async pruneKeys(dataKeyRefs: readonly string[]): Promise<readonly string[]> {
+  async needingOldKeys(dataKeys: readonly DataKeyCheck[]): Promise<DataKeyCheck[]> {
     const rotation = this.inner.rotation;
-    const current = this.currentKeyRef;
-    if (rotation?.kind !== 'generated-key' || current === undefined) {
+    if (rotation?.kind !== 'generated-key' || this.currentKeyRef === undefined) {
       throw errors.usage(
         `Provider ${this.id} keeps no old keys of its own: there is nothing to prune.`,
         '--prune is for a key file that rotate-encryption-key gave new versions.',
         { details: { provider: this.id } },
       );
     }
-    const old = dataKeyRefs.filter((ref) => ref !== current);
-    if (old.length > 0) {
-      const stillNeeded = [...new Set(old)];
-      throw errors.keyInUse(
-        `${old.length} data key(s) still need old key(s) ${stillNeeded.join(', ')}: nothing was pruned.`,
-        'Finish the rotation first (atrest rotate-encryption-key, or secrets-migration re-encrypt-data-keys).',
-        { details: { keys: stillNeeded, dataKeys: old.length } },
+    if (rotation.currentKeyOnly === undefined) {
+      throw errors.usage(
+        `Provider ${this.id} cannot show which of its keys a data key needs: nothing was pruned.`,
+        "Ask the provider's authors for currentKeyOnly() (see docs/PROVIDERS.md); keep the old keys meanwhile.",
+        { details: { provider: this.id } },
       );
     }
-    return rotation.prune([...new Set(dataKeyRefs)]).catch((err: unknown) => {
+    const alone = new CheckedProvider(this.id, this.type, rotation.currentKeyOnly());
+    try {
+      const needing: DataKeyCheck[] = [];
+      for (const k of dataKeys) {
+        const key = await alone.unwrapKey(k.wrapped, k.context).catch(() => undefined);
+        if (key === undefined) needing.push(k);
+        else key.fill(0);
+      }
+      return needing;
+    } finally {
+      await alone.close();
+    }
+  }
+
+  /**
+   * Remove the provider's old keys, after proving by unwrapping that none of `dataKeys` (every data
+   * key that may need them) does: ATREST_KEY_IN_USE while one unwraps only with an old key, or (when
+   * `required`) with none of the provider's keys. Returns the removed keyRefs.
+   */
+  async pruneKeys(dataKeys: readonly DataKeyCheck[]): Promise<readonly string[]> {
+    const needing = await this.needingOldKeys(dataKeys);
+    const old: string[] = [];
+    const unreadable: string[] = [];
+    for (const k of needing) {
+      const key = await this.unwrapKey(k.wrapped, k.context).catch(() => undefined);
+      if (key !== undefined) {
+        key.fill(0);
+        old.push(k.id);
+      } else if (k.required) unreadable.push(k.id);
+    }
+    if (old.length > 0) {
+      throw errors.keyInUse(
+        `${old.length} data key(s) unwrap only with an old key of ${this.id} (first: ${old[0]}): nothing was pruned.`,
+        'Re-wrap them first (atrest secrets-migration re-encrypt-data-keys), then prune again.',
+        { details: { provider: this.id, dataKeys: old } },
+      );
+    }
+    if (unreadable.length > 0) {
+      throw errors.keyInUse(
+        `${unreadable.length} data key(s) of ${this.id} unwrap with none of its keys (first: ${unreadable[0]}): ` +
+          'an old key may be what they need, so nothing was pruned.',
+        'Restore those data key rows from a backup (atrest status names the values under them), then prune again.',
+        { details: { provider: this.id, dataKeys: unreadable } },
+      );
+    }
+    const rotation = this.inner.rotation;
+    const current = this.currentKeyRef;
+    if (rotation?.kind !== 'generated-key' || current === undefined) throw errors.internal('rotation changed');
+    return rotation.prune([current]).catch((err: unknown) => {
       throw providerFailure(this.id, 'prune its old keys', err);
     });
   }

@@ -37,6 +37,12 @@ export type KeyRotation =
        * removed keyRefs. Core calls it only when no data key needs an old key.
        */
       prune(keep: readonly string[]): Promise<readonly string[]>;
+      /**
+       * The provider as it will be once pruned: its current key alone, in memory (nothing written;
+       * `close()` releases it). Core unwraps every data key with it before it prunes, rather than
+       * trusting the key references stored beside them; without it, `--prune` is refused.
+       */
+      currentKeyOnly?(): KeyProvider;
     }
   | {
       /** The operator gives the new secret (a passphrase); no old key is kept. */

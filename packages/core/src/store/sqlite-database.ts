@@ -57,6 +57,9 @@ export function openSqliteDatabase(database: string | Db, options: StoreOpenOpti
       db.pragma('journal_mode = WAL');
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.pragma('synchronous = NORMAL');
+      // What atrest deletes or rewrites (legacy plaintext that re-encrypt replaced) is overwritten
+      // with zeros in the page, not left in free space.
+      db.pragma('secure_delete = ON');
     }
     upgradeSchema(db, options.create);
     checkTables(db);
@@ -220,4 +223,14 @@ export function sqliteFailure(err: unknown, what: string, db: Db): AtrestError {
     'Check the disk, the file and its permissions.',
     { cause: err, details },
   );
+}
+
+/**
+ * After a migration rewrote values: copy the WAL into the database and truncate it, so the old page
+ * images (legacy plaintext among them) leave the -wal file. Returns false when another connection's
+ * open read kept the checkpoint from completing (the WAL is then reset by a later checkpoint).
+ */
+export function checkpointWal(db: Db): boolean {
+  const [row] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+  return row?.busy === 0;
 }

@@ -7,7 +7,7 @@ import { errors } from '../errors.js';
 import type { LockHolder } from '../errors.js';
 import { sqliteFailure } from './sqlite-database.js';
 import type { Db } from './sqlite-database.js';
-import type { MigrationLock } from './types.js';
+import type { LockClearing, MigrationLock } from './types.js';
 
 const LOCK_KEY = 'migration_lock';
 /** A lock whose heartbeat is older than this is taken over even from another host. */
@@ -39,18 +39,32 @@ function alive(pid: number): boolean {
   }
 }
 
+const LOCK_FIELDS = { host: 'string', pid: 'number', token: 'string', lockId: 'string', command: 'string' } as const;
+
+/** The lock row parsed, or what is wrong with it. */
+function parseLock(value: string): LockRow | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return 'it is not JSON';
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'it is not a JSON object';
+  const row = parsed as Record<string, unknown>;
+  const fields = { ...LOCK_FIELDS, startedAt: 'string', heartbeat: 'number' } as const;
+  for (const [name, type] of Object.entries(fields)) {
+    if (typeof row[name] !== type || (type === 'number' && !Number.isFinite(row[name])))
+      return `its field '${name}' is not a ${type}`;
+  }
+  return parsed as LockRow;
+}
+
 function readLock(db: Db): LockRow | undefined {
   const row = db.prepare('SELECT value FROM atrest_meta WHERE key = ?').get(LOCK_KEY) as { value: string } | undefined;
   if (row === undefined) return undefined;
-  try {
-    return JSON.parse(row.value) as LockRow;
-  } catch (cause) {
-    throw errors.store(
-      `The migration lock row of atrest_meta (key '${LOCK_KEY}') is damaged: it is not JSON.`,
-      `Make sure no migration runs, then delete that row: DELETE FROM atrest_meta WHERE key = '${LOCK_KEY}'.`,
-      { cause },
-    );
-  }
+  const lock = parseLock(row.value);
+  if (typeof lock === 'string') throw errors.lockDamaged('atrest_meta', LOCK_KEY, lock);
+  return lock;
 }
 
 function writeLock(db: Db, lock: LockRow): void {
@@ -109,9 +123,47 @@ export function acquireSqliteLock(db: Db, holder: LockHolder): MigrationLock {
         me.heartbeat = Date.now();
         writeLock(db, me);
       }),
-    release: () =>
-      inTransaction('release the migration lock in', (held) => {
-        if (ours(held)) db.prepare('DELETE FROM atrest_meta WHERE key = ?').run(LOCK_KEY);
-      }),
+    release: async () => {
+      try {
+        db.transaction(() => {
+          const row = db.prepare('SELECT value FROM atrest_meta WHERE key = ?').get(LOCK_KEY) as
+            | { value: string }
+            | undefined;
+          // A row damaged meanwhile is not ours: left for 'secrets-migration unlock'.
+          const held = row === undefined ? undefined : parseLock(row.value);
+          if (typeof held !== 'string' && ours(held)) db.prepare('DELETE FROM atrest_meta WHERE key = ?').run(LOCK_KEY);
+        }).immediate();
+      } catch (err) {
+        throw sqliteFailure(err, 'release the migration lock in', db);
+      }
+    },
   };
+}
+
+/**
+ * `secrets-migration unlock`: clear a damaged lock row, or the row of a holder that is dead;
+ * ATREST_LOCKED while a live process holds the lock (it is never broken).
+ */
+export function clearSqliteLock(db: Db, host: string): LockClearing {
+  return db
+    .transaction((): LockClearing => {
+      const row = db.prepare('SELECT value FROM atrest_meta WHERE key = ?').get(LOCK_KEY) as
+        | { value: string }
+        | undefined;
+      if (row === undefined) return { cleared: 'none' };
+      const held = parseLock(row.value);
+      if (
+        typeof held !== 'string' &&
+        !isDead(held, { ...held, host, pid: process.pid, token: PROCESS_TOKEN }, Date.now())
+      ) {
+        throw errors.locked({ command: held.command, pid: held.pid, host: held.host, since: held.startedAt }, db.name);
+      }
+      db.prepare('DELETE FROM atrest_meta WHERE key = ?').run(LOCK_KEY);
+      if (typeof held === 'string') return { cleared: 'damaged', problem: held };
+      return {
+        cleared: 'stale',
+        holder: { command: held.command, pid: held.pid, host: held.host, since: held.startedAt },
+      };
+    })
+    .immediate();
 }

@@ -1,17 +1,19 @@
 // The SQLite store: atrest's tables and the registered targets through better-sqlite3. The driver
 // is synchronous; each method runs its statements at once (a batch in one transaction) and
 // resolves, so the asynchronous seam costs one promise per call, never one per row.
+import { hostname } from 'node:os';
 import type { TargetSpec } from '../config/types.js';
 import type { LockHolder } from '../errors.js';
 import { errors } from '../errors.js';
-import { openSqliteDatabase, schemaVersion, sqliteFailure } from './sqlite-database.js';
+import { checkpointWal, openSqliteDatabase, schemaVersion, sqliteFailure } from './sqlite-database.js';
 import type { Db } from './sqlite-database.js';
-import { acquireSqliteLock } from './sqlite-lock.js';
+import { acquireSqliteLock, clearSqliteLock } from './sqlite-lock.js';
 import { SqliteSecrets } from './sqlite-secrets.js';
 import { SqliteTargets } from './sqlite-targets.js';
 import type {
   DataKeyRecord,
   DataKeyRewrap,
+  LockClearing,
   MigrationLock,
   NewDataKey,
   RewrapOutcome,
@@ -357,6 +359,14 @@ class SqliteStore implements Store {
 
   acquireMigrationLock(holder: LockHolder): Promise<MigrationLock> {
     return this.run('take the migration lock in', () => acquireSqliteLock(this.db, holder));
+  }
+
+  clearMigrationLock(): Promise<LockClearing> {
+    return this.run('clear the migration lock in', () => clearSqliteLock(this.db, hostname()));
+  }
+
+  scrubRewrites(): Promise<boolean> {
+    return this.run('checkpoint the WAL of', () => checkpointWal(this.db));
   }
 
   async close(): Promise<void> {

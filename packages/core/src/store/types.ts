@@ -121,6 +121,14 @@ export type MigrationLock = {
   release(): Promise<void>;
 };
 
+/** What `clearMigrationLock` found and cleared. */
+export type LockClearing =
+  | { readonly cleared: 'none' }
+  /** A row that was not what atrest writes (`problem` says how). */
+  | { readonly cleared: 'damaged'; readonly problem: string }
+  /** The row of a holder that is gone (killed, or past the stale limit). */
+  | { readonly cleared: 'stale'; readonly holder: LockHolder };
+
 /** atrest's tables in the application database, and the application's registered targets. */
 export type Store = {
   /** The database as people are shown it: SQLite's file, PostgreSQL's URL with the password redacted. */
@@ -236,6 +244,16 @@ export type Store = {
    * A holder that died does not keep it: the store detects it (or the database releases it).
    */
   acquireMigrationLock(holder: LockHolder): Promise<MigrationLock>;
+  /**
+   * Clear the lock's row when it is damaged or its holder is gone (`secrets-migration unlock`);
+   * ATREST_LOCKED while a live process holds the lock: a live holder is never broken.
+   */
+  clearMigrationLock(): Promise<LockClearing>;
+  /**
+   * After a migration rewrote values, leave no old copy in files the store controls (SQLite: a WAL
+   * checkpoint that truncates the -wal file). False when it could not complete (a reader is open).
+   */
+  scrubRewrites(): Promise<boolean>;
 
   /** Close atrest's own connections (a handle the application passed in stays open). */
   close(): Promise<void>;
