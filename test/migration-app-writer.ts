@@ -1,11 +1,14 @@
 // A host application that keeps writing while a migration runs: it updates target rows (TEXT and
 // JSON columns, sometimes as legacy plaintext), sets secrets, inserts and deletes rows, through its
-// own SQLite connection and openAtrest, until its stdin closes. Then it prints, as JSON on stdout,
-// the last value it wrote to every key, so the test can check that none of its writes was lost.
-// Usage: node migration-app-writer.js CONFIG_FILE DB_PATH ROWS SECRETS
+// own connection (a SQLite handle, or a pg.Pool) shared with openAtrest, until its stdin closes.
+// Then it prints, as JSON on stdout, the last value it wrote to every key, so the test can check
+// that none of its writes was lost.
+// Usage: node migration-app-writer.js CONFIG_FILE DATABASE ROWS SECRETS (a SQLite path or a postgres:// URL)
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { openAtrest } from '@atrest/core';
 import { JSON_TARGET, PASSWORD_TARGET, secretName } from './migration-fixture.js';
+import { numbered } from './migration-stores.js';
 import { repoRoot } from './helpers.js';
 
 /** What the writer reports when it stops. */
@@ -18,14 +21,31 @@ export type WriterReport = {
   deleted: number[];
 };
 
-const [configFile = '', dbPath = '', rowsArg = '0', secretsArg = '0'] = process.argv.slice(2);
+const [configFile = '', address = '', rowsArg = '0', secretsArg = '0'] = process.argv.slice(2);
 const rows = Number(rowsArg);
 const secrets = Number(secretsArg);
 
-const db = new Database(dbPath);
-db.pragma('journal_mode = WAL');
-db.pragma('busy_timeout = 10000');
-const atrest = await openAtrest({ configFile, database: db, env: process.env, appRoot: repoRoot });
+/** The application's connection and how it runs one statement. */
+function connect(): {
+  handle: pg.Pool | Database.Database;
+  run(sql: string, params: unknown[]): Promise<unknown>;
+  close(): Promise<void>;
+} {
+  if (address.startsWith('postgres://')) {
+    const pool = new pg.Pool({ connectionString: address, max: 2 });
+    return { handle: pool, run: (sql, params) => pool.query(numbered(sql), params), close: () => pool.end() };
+  }
+  const db = new Database(address);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 10000');
+  return {
+    handle: db,
+    run: async (sql, params) => db.prepare(sql).run(...params),
+    close: async () => void db.close(),
+  };
+}
+const db = connect();
+const atrest = await openAtrest({ configFile, database: db.handle, env: process.env, appRoot: repoRoot });
 
 const report: WriterReport = { ops: 0, passwords: {}, json: {}, secrets: {}, inserted: [], deleted: [] };
 let stop = false;
@@ -34,10 +54,6 @@ process.stdin.on('end', () => {
   stop = true;
 });
 
-const updatePassword = db.prepare('UPDATE datasources SET password = ? WHERE id = ?');
-const updateJson = db.prepare('UPDATE datasources SET json_data = ? WHERE id = ?');
-const insertRow = db.prepare('INSERT INTO datasources (id, name, password, json_data) VALUES (?, ?, ?, ?)');
-const deleteRow = db.prepare('DELETE FROM datasources WHERE id = ?');
 const deleted = new Set<number>();
 let nextId = rows + 1;
 
@@ -73,14 +89,14 @@ while (!stop) {
       const value = `app-pw-${id}-${seq}`;
       // Now and then a plaintext write, as an older version of the application would do.
       const stored = seq % 10 === 0 ? value : await atrest.encryptText(value, { target: PASSWORD_TARGET });
-      updatePassword.run(stored, id);
+      await db.run('UPDATE datasources SET password = ? WHERE id = ?', [stored, id]);
       report.passwords[id] = value;
     }
   } else if (op < 0.6) {
     const id = pick(rows);
     if (!deleted.has(id)) {
       const { stored, plain } = await jsonFor(id, seq);
-      updateJson.run(stored, id);
+      await db.run('UPDATE datasources SET json_data = ? WHERE id = ?', [stored, id]);
       report.json[id] = plain;
     }
   } else if (op < 0.95) {
@@ -92,14 +108,19 @@ while (!stop) {
     const id = nextId++;
     const value = `app-new-${id}`;
     const { stored, plain } = await jsonFor(id, seq);
-    insertRow.run(id, `new-${id}`, await atrest.encryptText(value, { target: PASSWORD_TARGET }), stored);
+    await db.run('INSERT INTO datasources (id, name, password, json_data) VALUES (?, ?, ?, ?)', [
+      id,
+      `new-${id}`,
+      await atrest.encryptText(value, { target: PASSWORD_TARGET }),
+      stored,
+    ]);
     report.passwords[id] = value;
     report.json[id] = plain;
     report.inserted.push(id);
   } else {
     const id = 41 + Math.floor(Math.random() * (rows - 40));
     if (!deleted.has(id)) {
-      deleteRow.run(id);
+      await db.run('DELETE FROM datasources WHERE id = ?', [id]);
       deleted.add(id);
       report.deleted.push(id);
     }
@@ -110,5 +131,5 @@ while (!stop) {
 }
 
 await atrest.close();
-db.close();
+await db.close();
 process.stdout.write(JSON.stringify(report));

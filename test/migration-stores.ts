@@ -19,6 +19,10 @@ export type FixtureStore = {
   copy(db: string, dir: string): Promise<string>;
   /** The `[database]` lines of the fixture's INI file. */
   iniLines(db: string): string[];
+  /** How another process reaches database `db`: the SQLite file's path, or a postgres:// URL. */
+  address(db: string): string;
+  /** The same database as environment variables of an application whose prefix is `prefix` (`MYAPP_`). */
+  envVars(prefix: string, db: string): Record<string, string>;
   /** Run one statement or query; rows as objects. */
   query<T>(db: string, sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** Run one statement once per parameter list, in one transaction. */
@@ -42,6 +46,8 @@ export const sqliteStore: FixtureStore = {
     return file;
   },
   iniLines: (file) => ['type = sqlite3', `path = ${file}`],
+  address: (file) => file,
+  envVars: (prefix, file) => ({ [`${prefix}DATABASE_PATH`]: file }),
   async query<T>(file: string, sql: string, params: readonly unknown[] = []) {
     const db = new Database(file);
     try {
@@ -67,7 +73,7 @@ export const sqliteStore: FixtureStore = {
 };
 
 /** `?` placeholders as PostgreSQL's `$1`, `$2`… (the fixture's SQL has no `?` in its literals). */
-function numbered(sql: string): string {
+export function numbered(sql: string): string {
   let n = 0;
   return sql.replaceAll('?', () => `$${++n}`);
 }
@@ -111,10 +117,20 @@ export function postgresStore(server: TestPostgres): FixtureStore {
     ],
     query: <T>(db: string, sql: string, params: readonly unknown[] = []) =>
       withClient(db, async (c) => (await c.query(numbered(sql), [...params])).rows as T[]),
+    address: (db) => server.url(db),
+    envVars: (prefix, db) => ({ [`${prefix}DATABASE_URL`]: server.url(db) }),
+    // `INSERT … VALUES (?, …)` runs as one statement per 500 rows (one round trip each, not one per row).
     insertAll: (db, sql, rows) =>
       withClient(db, async (c) => {
+        const values = /VALUES\s*(\([?,\s]*\))\s*$/i.exec(sql);
+        const chunk = values === null ? 1 : 500;
         await c.query('BEGIN');
-        for (const r of rows) await c.query(numbered(sql), [...r]);
+        for (let at = 0; at < rows.length; at += chunk) {
+          const part = rows.slice(at, at + chunk);
+          const text =
+            values === null ? sql : sql.slice(0, values.index) + `VALUES ${part.map(() => values[1]).join(', ')}`;
+          await c.query(numbered(text), part.flat());
+        }
         await c.query('COMMIT');
       }),
   };
