@@ -177,7 +177,17 @@ export async function cliTests(store: FixtureStore): Promise<void> {
     const [rep] = reports;
     t.same(
       Object.keys(rep ?? {}).sort(),
-      ['alreadyCurrent', 'decrypted', 'failed', 'failures', 'plaintextEncrypted', 'reEncrypted', 'scanned', 'target'],
+      [
+        'alreadyCurrent',
+        'decrypted',
+        'failed',
+        'failures',
+        'plaintextEncrypted',
+        'reEncrypted',
+        'scanned',
+        'sealed',
+        'target',
+      ],
       'a report has exactly the documented fields',
     );
     t.match(
