@@ -2,7 +2,7 @@
 // one process, ATREST_LOCKED naming the holder, released by its holder, and released when the
 // holding process dies (a real process, SIGKILLed).
 import { hostname } from 'node:os';
-import type { LockHolder, MigrationLock } from '@atrest/core';
+import type { LockHolder } from '@atrest/core';
 import type { Test } from 'tap';
 import { freshStore } from './store-harness.js';
 import type { MakeStoreHarness } from './store-harness.js';
@@ -60,16 +60,7 @@ export async function lockConformance(t: Test, make: MakeStoreHarness): Promise<
       'held by the live process, named by its pid',
     );
     await child.kill();
-    // The server ends the dead process's session once it reads the closed socket: a moment after
-    // the exit on a busy machine. Bounded: a lock still held after that many tries fails the test.
-    let lock: MigrationLock | undefined;
-    for (let attempt = 1; lock === undefined; attempt++) {
-      lock = await store.acquireMigrationLock(holder('after the kill')).catch(async (err: unknown) => {
-        if (attempt >= 200 || (err as { code?: string }).code !== 'ATREST_LOCKED') throw err;
-        await new Promise((resolve) => setTimeout(resolve, 25));
-        return undefined;
-      });
-    }
+    const lock = await onceReleased(() => store.acquireMigrationLock(holder('after the kill')));
     t.pass('free once it was SIGKILLed');
     await lock.release();
   });
@@ -108,7 +99,7 @@ export async function lockConformance(t: Test, make: MakeStoreHarness): Promise<
     await t.rejects(store.acquireMigrationLock(holder('still held')), { code: 'ATREST_LOCKED' }, 'and it still holds');
     await holderProcess.kill();
     t.match(
-      await store.clearMigrationLock(),
+      await onceReleased(() => store.clearMigrationLock()),
       { cleared: 'stale', holder: { command: 'conformance live holder' } },
       "the killed holder's row is cleared",
     );
@@ -132,4 +123,20 @@ export async function lockConformance(t: Test, make: MakeStoreHarness): Promise<
     t.equal(await store.getMeta('conformance-claim'), seen[0], 'stored');
     t.equal(await store.claimMeta('conformance-claim', 'late'), seen[0], 'a later claim gets the earlier value');
   });
+}
+
+/**
+ * `attempt()` retried while it fails with ATREST_LOCKED, for a bounded while (200 x 25 ms): the
+ * PostgreSQL server ends a SIGKILLed holder's session once it reads the closed socket, a moment after
+ * the exit on a busy machine. A lock still held after that fails the test.
+ */
+async function onceReleased<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (n >= 200 || (err as { code?: string }).code !== 'ATREST_LOCKED') throw err;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
 }
