@@ -135,7 +135,11 @@ export async function cliTests(store: FixtureStore): Promise<void> {
     t.equal(await snapshot(f), before, 'no usage error wrote anything');
     const ok = await cli(f, ['secrets-migration', 're-encrypt']);
     t.equal(ok.code, 0, 'a successful re-encrypt exits 0');
-    t.match(ok.stdout.toString('utf8'), /atrest_secrets: scanned 2000, .*failed 0/, 'and prints a line per target');
+    t.match(
+      ok.stdout.toString('utf8'),
+      /atrest_secrets: scanned 2000 rows; values re-encrypted .*rows failed 0/,
+      'and prints a line per target',
+    );
   });
 
   t.test('--dry-run writes nothing and counts what would change', async (t) => {

@@ -98,7 +98,7 @@ t.test('re-encrypt shows its progress on a terminal, a line per target drawn in 
   const term = atrestOnTerminal([...b.args, 'secrets-migration', 're-encrypt']);
   t.equal(await term.done, 0, term.output());
   t.match(term.output(), '\r\u001b[Katrest_secrets: 1/1 rows', 'drawn in place, up to the total');
-  t.match(term.output(), /atrest_secrets: scanned 1, re-encrypted 0, already current 1/);
+  t.match(term.output(), /atrest_secrets: scanned 1 row; values re-encrypted 0, already current 1/);
 });
 
 t.test('secrets import shows its progress on a terminal', async (t) => {

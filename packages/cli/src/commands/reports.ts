@@ -5,9 +5,10 @@ export function formatReports(reports: readonly TargetReport[], dryRun: boolean)
   const lines = [dryRun ? 'dry run: nothing was written' : ''];
   for (const r of reports) {
     lines.push(
-      `${r.target}: scanned ${r.scanned}, re-encrypted ${r.reEncrypted}, already current ${r.alreadyCurrent}, ` +
-        `plaintext encrypted ${r.plaintextEncrypted}${r.decrypted > 0 ? `, decrypted ${r.decrypted}` : ''}, ` +
-        `failed ${r.failed}${r.sealed ? '; sealed (plaintext refused)' : ''}`,
+      `${r.target}: scanned ${r.scanned} row${r.scanned === 1 ? '' : 's'}; values re-encrypted ${r.reEncrypted}, ` +
+        `already current ${r.alreadyCurrent}, plaintext encrypted ${r.plaintextEncrypted}` +
+        `${r.decrypted > 0 ? `, decrypted ${r.decrypted}` : ''}; rows failed ${r.failed}` +
+        `${r.sealed ? '; sealed (plaintext refused)' : ''}`,
     );
     for (const f of r.failures)
       lines.push(`  failed row ${f.row}${f.field !== undefined ? ` field ${f.field}` : ''}: ${f.code} ${f.message}`);
