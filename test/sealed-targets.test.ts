@@ -169,6 +169,8 @@ async function sealedOnStore(t: Test, store: FixtureStore): Promise<void> {
   const cliStatus = await b.cli(['status']);
   t.match(cliStatus.out, /ds\.password: sealed since \S+, 1 PLAINTEXT VALUE REFUSED/, 'status text says so');
   t.match(cliStatus.out, /atrest_secrets: sealed since \S+, 1 PLAINTEXT VALUE REFUSED/);
+  t.equal(cliStatus.code, 1, 'status exits 1: plaintext where it is refused');
+  t.match(cliStatus.out, /health: degraded: .*ds\.password is sealed but holds 1 plaintext value/, 'named');
   await a.close();
 
   // Reopened by the environment variable: plaintext reads again, re-encrypt encrypts it.

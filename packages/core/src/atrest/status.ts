@@ -243,6 +243,10 @@ export async function computeStatus(
   const valuesOf = (provider: string): number =>
     keys.filter((k) => k.provider === provider).reduce((sum, k) => sum + (valuesByKey.get(k.id) ?? 0), 0);
   const healthOf = new Map(health.providers.map((h) => [h.id, h]));
+  const places = [
+    { place: SECRETS_TARGET, seal: secrets.seal },
+    ...targets.map((t) => ({ place: t.target, seal: t.seal })),
+  ];
   return {
     app: config.app,
     database: store.location,
@@ -252,7 +256,7 @@ export async function computeStatus(
       healthCheckInterval: formatDuration(config.healthCheckIntervalMs),
       auditLog: config.audit.log,
     },
-    health,
+    health: withSealedPlaintext(health, places),
     providers: [...providers.values()].map((p): ProviderStatus => {
       const h = healthOf.get(p.id);
       return {
@@ -284,6 +288,27 @@ export async function computeStatus(
     workLeft,
     metrics,
   };
+}
+
+/**
+ * Plaintext where it is refused (a sealed place: written behind atrest's back, by an old application
+ * version or an attacker) degrades the verdict: reads of it fail, and `status` exits 1 naming it.
+ */
+function withSealedPlaintext(
+  health: AtrestHealth,
+  places: readonly { place: string; seal: SealStatus }[],
+): AtrestHealth {
+  const problems = places
+    .filter((p) => p.seal.state === 'sealed' && p.seal.plaintext > 0)
+    .map(
+      (p) =>
+        `${p.place} is sealed but holds ${p.seal.plaintext} plaintext value${p.seal.plaintext === 1 ? '' : 's'} ` +
+        '(refused on read): find what wrote them, then re-encrypt with reopen_plaintext for it, or restore them',
+    );
+  if (problems.length === 0) return health;
+  const state = health.state === 'unusable' ? 'unusable' : 'degraded';
+  const all = [...health.problems, ...problems];
+  return { ...health, state, problems: all, summary: `${state}: ${all.join('; ')}` };
 }
 
 /** The key versions a provider's data keys were wrapped under, the current one first. */
