@@ -50,6 +50,8 @@ async function setForeignLock(f: Fixture, heartbeat: number): Promise<void> {
       JSON.stringify({
         host: 'other-node.example',
         pid: 4242,
+        token: 'a process on the other host',
+        lockId: 'its lock',
         command: 'secrets-migration re-encrypt',
         startedAt: new Date(heartbeat).toISOString(),
         heartbeat,
