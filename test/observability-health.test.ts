@@ -241,5 +241,9 @@ t.test('status: the Azure key versions data keys still need, and when the old on
     'after re-encrypt no value needs the old version',
   );
   const text = await cli(a.ini, ['status']);
-  t.match(text.out, new RegExp(`key \\S+/${first?.version ?? '-'}: 1 data key, 0 values`), 'and status says so');
+  t.match(
+    text.out,
+    new RegExp(`key \\S+/${first?.version ?? '-'}: wraps 1 data key, encrypting 0 values`),
+    'and status says so',
+  );
 });
