@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Writes test/vectors/v1-more.json (issue 9 §8): a key file of three versions (two rotations), data
+// Writes test/vectors/v1-more.json (issue 9 §8): a key file of three versions (two rotations) and a
+// set per version (the data keys as they were wrapped under it, the values written by then), data
 // keys with non-ASCII labels, values with non-ASCII contexts, and values of a JSON target's fields
 // and of row-bound targets encrypted through { target, field, row }, each with the context bytes
 // docs/FORMAT.md says they are bound to (written here from the rule, not taken from atrest), so a
@@ -31,7 +32,17 @@ const options = {
 };
 const a = await openAtrest({ app: 'vectors', env: {}, database, options });
 const out = [];
-// Two values before each rotation and after the last: their data keys, re-wrapped, name version 3.
+const readRows = () => {
+  const db = new Database(database, { readonly: true });
+  const rows = db.prepare('SELECT * FROM atrest_data_keys ORDER BY created_at, id').all();
+  db.close();
+  return rows;
+};
+// Before each rotation, the data keys as they were (wrapped under that key version) and the values
+// so far: a set each, read with the final key file, whose older versions still unwrap them. So a
+// decryptor must pick the key version a record names, not the primary one.
+const snapshots = [];
+// Values before each rotation and after the last: in the last set their data keys, re-wrapped, name version 3.
 for (let round = 0; round < 3; round++) {
   for (const v of values) {
     const opts = { ...v.opts, scope: v.opts.scope ?? (v.opts.target === undefined ? 'vectors' : undefined) };
@@ -47,27 +58,34 @@ for (let round = 0; round < 3; round++) {
     });
   }
   if (round < 2) {
+    snapshots.push({ rows: readRows(), values: [...out] });
     await a.migrations.rotateEncryptionKey();
     await a.migrations.rotateDataKeys();
   }
 }
 await a.close();
+const keyFile = readFileSync(keyPath, 'utf8');
 const unwrapper = await fileProvider.create({
   id: 'file.default', type: 'file', name: 'default', config: { key_path: keyPath }, app: 'vectors',
   appRoot: process.cwd(), firstUse: false, logger: silentLogger,
 });
-const db = new Database(database, { readonly: true });
-const dataKeys = [];
-for (const row of db.prepare('SELECT * FROM atrest_data_keys ORDER BY created_at, id').all()) {
-  const key = await unwrapper.unwrapKey({ ciphertext: row.wrapped, keyRef: row.key_ref }, { atrest_data_key: row.id, atrest_label: row.label });
-  dataKeys.push({
-    id: row.id, label: row.label, provider: row.provider, key_ref: row.key_ref,
-    wrapped_hex: Buffer.from(row.wrapped).toString('hex'), data_key_hex: Buffer.from(key).toString('hex'), created_at: row.created_at,
-  });
+const dataKeysOf = async (rows) => {
+  const dataKeys = [];
+  for (const row of rows) {
+    const key = await unwrapper.unwrapKey({ ciphertext: row.wrapped, keyRef: row.key_ref }, { atrest_data_key: row.id, atrest_label: row.label });
+    dataKeys.push({
+      id: row.id, label: row.label, provider: row.provider, key_ref: row.key_ref,
+      wrapped_hex: Buffer.from(row.wrapped).toString('hex'), data_key_hex: Buffer.from(key).toString('hex'), created_at: row.created_at,
+    });
+  }
+  return dataKeys;
+};
+const sets = [];
+for (const snap of [...snapshots, { rows: readRows(), values: out }]) {
+  sets.push({ provider: 'file.default', data_keys: await dataKeysOf(snap.rows), values: snap.values, key_file: keyFile });
 }
-db.close();
 await unwrapper.close?.();
-const set = { provider: 'file.default', data_keys: dataKeys, values: out, key_file: readFileSync(keyPath, 'utf8') };
-const file = { format: 'atrest test vectors', version: 1, generated_at: new Date().toISOString(), sets: [set] };
+const file = { format: 'atrest test vectors', version: 1, generated_at: new Date().toISOString(), sets };
 writeFileSync(new URL('./v1-more.json', import.meta.url), JSON.stringify(file, null, 2) + '\n');
-console.log(`wrote test/vectors/v1-more.json: ${out.length} values, ${dataKeys.length} data keys, ${JSON.parse(set.key_file).keys.length} key versions`);
+const refs = sets.map((x) => new Set(x.data_keys.map((k) => k.key_ref)).size);
+console.log(`wrote test/vectors/v1-more.json: ${sets.length} sets, ${out.length} values, ${JSON.parse(keyFile).keys.length} key versions, key versions named per set: ${refs.join(', ')}`);
