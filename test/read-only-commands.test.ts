@@ -36,6 +36,32 @@ t.test('a read on a mistyped database path: ATREST_NOT_INITIALIZED, and no file 
   t.same(readdirSync(dir), [], 'no database file, no key directory');
 });
 
+t.test('a migration on a mistyped database path: refused, and no database or key file is made', async (t) => {
+  const dir = tempDir('atrest-ro-');
+  const env = { MB_ENCRYPTION_KEY_PATH: join(dir, 'srv', 'mb-encryption.key') };
+  const migrations = [
+    ['secrets-migration', 're-encrypt'],
+    ['secrets-migration', 're-encrypt-data-keys'],
+    ['secrets-migration', 'rotate-data-keys'],
+    ['secrets-migration', 'cleanup'],
+    ['secrets-migration', 'unlock'],
+    ['rotate-encryption-key'],
+  ];
+  for (const argv of migrations) {
+    const r = await cli(['--db', join(dir, 'pmm.dbb'), ...argv], env);
+    t.equal(r.code, 2, `${argv.join(' ')}: exit 2`);
+    t.match(r.err, `error ATREST_NOT_INITIALIZED: The database ${join(dir, 'pmm.dbb')} does not exist.`);
+    t.match(r.err, `'${argv.join(' ')}' works on the application's existing database`, 'and says why');
+  }
+  t.same(readdirSync(dir), [], 'no database file, no key directory');
+  const legacy = join(dir, 'legacy.db');
+  const app = new Database(legacy);
+  app.exec('CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT)');
+  app.close();
+  const first = await cli(['--db', legacy, 'secrets-migration', 're-encrypt'], env);
+  t.equal(first.code, 0, "an existing database that atrest never set up: re-encrypt makes atrest's tables");
+});
+
 t.test("a read on the application's database that atrest never set up creates no table and no key", async (t) => {
   const dir = tempDir('atrest-ro-');
   const db = join(dir, 'metabase.db');

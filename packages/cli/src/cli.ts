@@ -1,8 +1,9 @@
 // The `atrest` command runner: reads the command line against the command table, opens atrest with
 // the global options, runs the command, and reports any failure with its catalogue exit code.
 // `runCli` is embeddable: an application mounts it under its own command name and app name.
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { databaseOptions, errors, openAtrest, redactUrl } from '@atrest/core';
+import { databaseOptions, errors, loadAtrestConfig, openAtrest, redactUrl } from '@atrest/core';
 import type { Atrest, Logger, OpenAtrestOptions } from '@atrest/core';
 import { readCommandLine } from './arguments.js';
 import type { OptionValues } from './arguments.js';
@@ -117,7 +118,9 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       env: options.env ?? process.env,
       openOptions,
       async open() {
-        const a = await openAtrest({ ...openOptions, create: invocation.command.opens !== 'existing' });
+        const { opens, path } = invocation.command;
+        if (opens === 'database') await requireDatabase(openOptions, path.join(' '));
+        const a = await openAtrest({ ...openOptions, create: opens !== 'existing' });
         opened.push(a);
         database = a.config.database.path ?? database;
         return a;
@@ -131,4 +134,15 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
   } finally {
     for (const a of opened) await a.close().catch(() => undefined);
   }
+}
+
+/** A migration's database must exist: a SQLite path that names no file is a mistake, not a new database. */
+async function requireDatabase(options: OpenAtrestOptions, command: string): Promise<void> {
+  const { database } = await loadAtrestConfig(options);
+  if (database.type === 'postgres' || database.path === undefined || existsSync(database.path)) return;
+  throw errors.notInitialized(
+    `The database ${database.path} does not exist.`,
+    `'${command}' works on the application's existing database: check the database path (--db, [database] path).`,
+    { details: { path: database.path, missing: 'database' } },
+  );
 }

@@ -52,9 +52,11 @@ export type Command = {
   /**
    * What `open` may do. Default: create what is missing (the database, atrest's tables, on first
    * boot the key), as a first write does. `'existing'`: a command that creates nothing (it reads, or
-   * deletes) opens only a database atrest set up already.
+   * deletes) opens only a database atrest set up already. `'database'`: a migration, on the
+   * application's existing database (a SQLite file must exist: a mistyped --db is refused rather than
+   * migrated as a new empty file); atrest's tables are made when missing (a legacy database).
    */
-  readonly opens?: 'existing';
+  readonly opens?: 'existing' | 'database';
   /** How many positional arguments it takes (default none). */
   readonly minArgs?: number;
   readonly maxArgs?: number;

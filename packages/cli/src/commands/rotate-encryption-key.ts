@@ -51,6 +51,7 @@ async function disableEncryption(ctx: CommandContext, a: Atrest): Promise<number
 
 export const rotateEncryptionKeyCommand: Command = {
   path: ['rotate-encryption-key'],
+  opens: 'database',
   summary: 'new key for the local provider (key-file version or passphrase); data keys re-wrapped',
   usage: 'rotate-encryption-key [--new-key-file F] [--yes] [--full] [--prune] [--json]',
   help: [

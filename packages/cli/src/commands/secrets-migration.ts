@@ -29,6 +29,7 @@ function workers(ctx: CommandContext): number | undefined {
 
 const reEncryptCommand: Command = {
   path: ['secrets-migration', 're-encrypt'],
+  opens: 'database',
   summary: 'every value onto an active data key of the current provider; plaintext encrypted',
   usage: 'secrets-migration re-encrypt [--dry-run] [--batch-size N] [--workers N] [--target T]... [--json]',
   help: [
@@ -84,6 +85,7 @@ const reEncryptCommand: Command = {
 
 const reEncryptDataKeysCommand: Command = {
   path: ['secrets-migration', 're-encrypt-data-keys'],
+  opens: 'database',
   summary: 're-wrap every data key with the current provider',
   usage: 'secrets-migration re-encrypt-data-keys [--json]',
   help: [
@@ -101,6 +103,7 @@ const reEncryptDataKeysCommand: Command = {
 
 const rotateDataKeysCommand: Command = {
   path: ['secrets-migration', 'rotate-data-keys'],
+  opens: 'database',
   summary: 'retire the active data keys; new ones are made on the next encryption',
   usage: 'secrets-migration rotate-data-keys [--json]',
   help: [
@@ -117,6 +120,7 @@ const rotateDataKeysCommand: Command = {
 
 const cleanupCommand: Command = {
   path: ['secrets-migration', 'cleanup'],
+  opens: 'database',
   summary: 'delete the data keys nothing uses (retired longer than data_keys_cache_ttl ago)',
   usage: 'secrets-migration cleanup [--json]',
   help: [
@@ -137,6 +141,7 @@ const cleanupCommand: Command = {
 
 const unlockCommand: Command = {
   path: ['secrets-migration', 'unlock'],
+  opens: 'database',
   summary: 'clear a damaged migration lock row, or one left by a holder that is gone',
   usage: 'secrets-migration unlock [--json]',
   help: [
