@@ -110,4 +110,5 @@ export type {
   StoreOpenOptions,
   TargetRow,
   TargetSwap,
+  VacuumOutcome,
 } from './store/types.js';

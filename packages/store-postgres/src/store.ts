@@ -22,6 +22,7 @@ import {
   type TargetRow,
   type TargetSpec,
   type TargetSwap,
+  type VacuumOutcome,
   errors,
 } from '@atrest/core';
 import type pg from 'pg';
@@ -437,6 +438,10 @@ class PostgresStore implements Store {
   /** Dead tuples are the server's: VACUUM is the operator's step (docs/SEVERAL-NODES.md). */
   async scrubRewrites(): Promise<boolean> {
     return true;
+  }
+
+  async vacuum(): Promise<VacuumOutcome> {
+    return { vacuumed: false, reason: 'on PostgreSQL, VACUUM (FULL) is a step of its own (docs/SEVERAL-NODES.md)' };
   }
 
   async close(): Promise<void> {

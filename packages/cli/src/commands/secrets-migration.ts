@@ -2,9 +2,9 @@
 // data keys moved onto the current provider, with progress and a report; data keys nothing uses
 // deleted; a damaged or abandoned migration lock row cleared.
 import { errors } from '@atrest/core';
-import type { DataKeysCleanup } from '@atrest/core';
+import type { DataKeysCleanup, VacuumOutcome } from '@atrest/core';
 import type { Command, CommandContext } from '../command.js';
-import { jsonOption, printData } from '../output.js';
+import { jsonOption, printData, tell } from '../output.js';
 import { rowProgress } from '../progress.js';
 import { formatCleanup, formatDataKeys, formatReports } from './reports.js';
 
@@ -31,7 +31,8 @@ const reEncryptCommand: Command = {
   path: ['secrets-migration', 're-encrypt'],
   opens: 'database',
   summary: 'every value onto an active data key of the current provider; plaintext encrypted',
-  usage: 'secrets-migration re-encrypt [--dry-run] [--batch-size N] [--workers N] [--target T]... [--json]',
+  usage:
+    'secrets-migration re-encrypt [--dry-run] [--batch-size N] [--workers N] [--target T]... [--no-vacuum] [--json]',
   help: [
     "Re-encrypts every secret in atrest's own table (target atrest_secrets) and in every registered",
     'target ([secrets_migration] targets) that is not already under an active data key of the current',
@@ -40,10 +41,15 @@ const reEncryptCommand: Command = {
     'interrupt and to run again: a second run changes nothing. Progress is shown on a terminal.',
     'The cryptography runs on worker threads, one per core (--workers), while the next batch is read.',
     'A complete run (every target, no failure) ends with what secrets-migration cleanup does.',
+    'A run that encrypted legacy plaintext on SQLite then rebuilds the file (VACUUM, under the lock; it',
+    "needs free space the size of the file) so no old copy is left in the free space the application's",
+    'writes left; not done (and said) when a table has no INTEGER PRIMARY KEY (VACUUM may renumber its',
+    'rowids) or with --no-vacuum. If VACUUM fails, the re-encryption stays committed: exit 1, with what to do.',
     'Exit 1 if any row failed.',
   ].join('\n'),
   options: {
     'dry-run': { type: 'boolean', description: 'count what would change; write nothing' },
+    'no-vacuum': { type: 'boolean', description: 'do not rebuild the SQLite file after encrypting plaintext' },
     'batch-size': { type: 'string', placeholder: 'N', description: 'rows per transaction (default 1000)' },
     workers: {
       type: 'string',
@@ -65,6 +71,7 @@ const reEncryptCommand: Command = {
     const progress = rowProgress(ctx.io);
     const dryRun = ctx.flag('dry-run');
     let cleanup: DataKeysCleanup | undefined;
+    let vacuum: VacuumOutcome | undefined;
     const reports = await a.migrations
       .reEncrypt({
         dryRun,
@@ -75,13 +82,23 @@ const reEncryptCommand: Command = {
         onCleanup: (c) => {
           cleanup = c;
         },
+        vacuum: !ctx.flag('no-vacuum'),
+        onVacuum: (v) => {
+          vacuum = v;
+        },
       })
       .finally(progress.finish);
+    if (vacuum !== undefined) await tell(ctx, formatVacuum(vacuum));
     const cleaned = cleanup === undefined ? '' : `\n${formatCleanup(cleanup, ctx.name)}`;
     await printData(ctx, reports, formatReports(reports, dryRun) + cleaned);
     return reports.some((r) => r.failed > 0) ? 1 : 0;
   },
 };
+
+function formatVacuum(v: VacuumOutcome): string {
+  if (v.vacuumed) return 'database file rebuilt (VACUUM): no old copy of the plaintext left in its free space';
+  return `warning: database file not rebuilt, old copies of the plaintext may be left in its free space: ${v.reason}`;
+}
 
 const reEncryptDataKeysCommand: Command = {
   path: ['secrets-migration', 're-encrypt-data-keys'],

@@ -146,6 +146,8 @@ export const REENCRYPT_OPTIONS = {
   targets: 'strings',
   onProgress: 'function',
   onCleanup: 'function',
+  vacuum: 'boolean',
+  onVacuum: 'function',
 } as const;
 /** The options of migrations.rotateEncryptionKey. */
 export const ROTATE_OPTIONS = {

@@ -32,8 +32,15 @@ export function createMigrations(ctx: MigrationContext): MigrationsApi {
     reEncrypt: (options = {}) =>
       locked('secrets-migration re-encrypt', async (lock) => {
         const reports = await reEncryptPass(ctx, 'encrypt', options, lock);
-        // The plaintext and old ciphertext it replaced: out of the store's files (SQLite's WAL).
-        if (options.dryRun !== true) await ctx.store.scrubRewrites();
+        // Legacy plaintext it encrypted may have old copies in free space the application's own
+        // connection left (without secure_delete): SQLite rebuilds the file. Then the WAL goes.
+        const encrypted = reports.some((r) => r.plaintextEncrypted > 0) && options.dryRun !== true;
+        try {
+          if (encrypted && options.vacuum !== false) options.onVacuum?.(await ctx.store.vacuum());
+        } finally {
+          // The plaintext and old ciphertext it replaced: out of the store's files (SQLite's WAL).
+          if (options.dryRun !== true) await ctx.store.scrubRewrites();
+        }
         const complete = (options.targets?.length ?? 0) === 0 && options.dryRun !== true;
         if (complete && reports.every((r) => r.failed === 0)) options.onCleanup?.(await cleanup());
         return reports;

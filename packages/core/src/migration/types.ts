@@ -4,7 +4,7 @@ import type { TargetSpec } from '../config/types.js';
 import type { Envelope, ProviderRegistry } from '../envelope/envelope.js';
 import type { KeyRotationKind } from '../providers/contract.js';
 import type { SealPolicy } from '../seals.js';
-import type { LockClearing, Store } from '../store/types.js';
+import type { LockClearing, Store, VacuumOutcome } from '../store/types.js';
 
 /** One failed row. */
 export type RowFailure = { row: string; field?: string; code: string; message: string };
@@ -45,6 +45,13 @@ export type ReEncryptOptions = {
   onProgress?: (p: Progress) => void;
   /** Told what the data key cleanup at the end of a complete run did. */
   onCleanup?: (c: DataKeysCleanup) => void;
+  /**
+   * After a run that encrypted legacy plaintext, rebuild the SQLite file (VACUUM) so no old copy is
+   * left in its free space (default true; false: skip it, the README says how to do it by hand).
+   */
+  vacuum?: boolean;
+  /** Told whether that VACUUM ran (and why not); called only when plaintext was encrypted. */
+  onVacuum?: (v: VacuumOutcome) => void;
 };
 
 /** Outcome of `reEncryptDataKeys` and the data key part of `rotateEncryptionKey`. */

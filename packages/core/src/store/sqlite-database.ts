@@ -6,7 +6,7 @@ import { errors, isAtrestError } from '../errors.js';
 import type { AtrestError } from '../errors.js';
 import { sqliteMigrations } from './sqlite-schema.js';
 import { STORE_SCHEMA_VERSION } from './types.js';
-import type { StoreOpenOptions } from './types.js';
+import type { StoreOpenOptions, VacuumOutcome } from './types.js';
 
 export type Db = Database.Database;
 
@@ -233,4 +233,64 @@ export function sqliteFailure(err: unknown, what: string, db: Db): AtrestError {
 export function checkpointWal(db: Db): boolean {
   const [row] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
   return row?.busy === 0;
+}
+
+/**
+ * The application's tables whose rowids VACUUM renumbers. SQLite documents that it may for a rowid
+ * table without an INTEGER PRIMARY KEY; its source (insert.c, the transfer VACUUM copies with) keeps
+ * each rowid when the table has an INTEGER PRIMARY KEY or any index, and numbers rows anew only in a
+ * table with neither (test/vacuum.test.ts checks it on the bundled SQLite). Without an index, an
+ * INTEGER PRIMARY KEY is a column with pk > 0. SQLite's own, WITHOUT ROWID and virtual tables are
+ * not among them, nor atrest's (all indexed, and atrest keeps no rowid between runs).
+ */
+function renumberedByVacuum(db: Db): string[] {
+  const tables = db
+    .prepare(
+      `SELECT t.name FROM pragma_table_list AS t JOIN sqlite_schema AS s ON s.name = t.name AND s.type = 'table'
+       WHERE t.schema = 'main' AND t.type = 'table' AND t.wr = 0
+         AND t.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND t.name NOT LIKE 'atrest\\_%' ESCAPE '\\'
+         AND s.sql NOT LIKE 'CREATE VIRTUAL%'`,
+    )
+    .pluck()
+    .all() as string[];
+  const pkColumns = db.prepare('SELECT count(*) FROM pragma_table_info(?) WHERE pk > 0').pluck();
+  const indexes = db.prepare('SELECT count(*) FROM pragma_index_list(?)').pluck();
+  return tables.filter((t) => pkColumns.get(t) === 0 && indexes.get(t) === 0);
+}
+
+/**
+ * Rebuild the database file (VACUUM) so that no old copy of a value is left in free pages or in the
+ * unused part of a page, where the application's connection (without secure_delete) left them.
+ * Refused, not done, while a table would get new rowids; a failure (no space for the copy, a
+ * transaction open on the connection) is reported with what to do: what was committed stays.
+ */
+export function vacuumFile(db: Db): VacuumOutcome {
+  if (db.memory) return { vacuumed: false, reason: 'an in-memory database has no file' };
+  const renumbered = renumberedByVacuum(db);
+  if (renumbered.length > 0) {
+    return {
+      vacuumed: false,
+      reason:
+        `VACUUM would give new rowids to ${renumbered.join(', ')} (no INTEGER PRIMARY KEY, no index): ` +
+        'if nothing relies on those rowids (or once the table has an index), stop the application and run ' +
+        `sqlite3 ${db.name} 'VACUUM'`,
+    };
+  }
+  try {
+    db.exec('VACUUM');
+  } catch (err) {
+    const code = err instanceof Database.SqliteError ? err.code : 'unknown';
+    const first =
+      code === 'SQLITE_BUSY'
+        ? 'Another connection held the write lock'
+        : 'Free disk space the size of the file (beside it and in the temporary directory)';
+    throw errors.store(
+      `The values were re-encrypted and committed, but the VACUUM that takes their old plaintext out of the ` +
+        `free space of ${db.name} failed: ${(err as Error).message} (${code}).`,
+      `${first}; ` +
+        `then, with the application stopped, run sqlite3 ${db.name} 'VACUUM' (the database itself is consistent).`,
+      { cause: err, details: { path: db.name, sqlite: code, step: 'vacuum' } },
+    );
+  }
+  return { vacuumed: true };
 }

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import type { TargetSpec } from '../config/types.js';
 import type { LockHolder } from '../errors.js';
 import { errors } from '../errors.js';
-import { checkpointWal, openSqliteDatabase, schemaVersion, sqliteFailure } from './sqlite-database.js';
+import { checkpointWal, openSqliteDatabase, schemaVersion, sqliteFailure, vacuumFile } from './sqlite-database.js';
 import type { Db } from './sqlite-database.js';
 import { acquireSqliteLock, clearSqliteLock } from './sqlite-lock.js';
 import { SqliteSecrets } from './sqlite-secrets.js';
@@ -26,6 +26,7 @@ import type {
   StoreOpenOptions,
   TargetRow,
   TargetSwap,
+  VacuumOutcome,
 } from './types.js';
 
 /** A row of atrest_data_keys as SQLite returns it. */
@@ -367,6 +368,10 @@ class SqliteStore implements Store {
 
   scrubRewrites(): Promise<boolean> {
     return this.run('checkpoint the WAL of', () => checkpointWal(this.db));
+  }
+
+  vacuum(): Promise<VacuumOutcome> {
+    return this.run('VACUUM', () => vacuumFile(this.db));
   }
 
   async close(): Promise<void> {

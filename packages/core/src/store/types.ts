@@ -254,7 +254,15 @@ export type Store = {
    * checkpoint that truncates the -wal file). False when it could not complete (a reader is open).
    */
   scrubRewrites(): Promise<boolean>;
+  /**
+   * After re-encrypt encrypted legacy plaintext: rebuild the database so no old copy is left in its
+   * free space (SQLite: VACUUM; PostgreSQL: not done, VACUUM (FULL) is the operator's step).
+   */
+  vacuum(): Promise<VacuumOutcome>;
 
   /** Close atrest's own connections (a handle the application passed in stays open). */
   close(): Promise<void>;
 };
+
+/** What `Store.vacuum` did: rebuilt the database file, or why not. */
+export type VacuumOutcome = { vacuumed: true } | { vacuumed: false; reason: string };
