@@ -43,8 +43,9 @@ const reEncryptCommand: Command = {
     'A complete run (every target, no failure) ends with what secrets-migration cleanup does.',
     'A run that encrypted legacy plaintext on SQLite then rebuilds the file (VACUUM, under the lock; it',
     "needs free space the size of the file) so no old copy is left in the free space the application's",
-    'writes left; not done (and said) when a table has no INTEGER PRIMARY KEY (VACUUM may renumber its',
-    'rowids) or with --no-vacuum. If VACUUM fails, the re-encryption stays committed: exit 1, with what to do.',
+    'writes left. Not done (and said) when a table has neither an INTEGER PRIMARY KEY nor an index',
+    '(VACUUM would renumber its rowids), nor with --no-vacuum. If VACUUM fails, the re-encryption stays',
+    'committed: exit 1, with what to do.',
     'Exit 1 if any row failed.',
   ].join('\n'),
   options: {
