@@ -139,6 +139,18 @@ t.test('CLI: old copies in free space the application left are in the file befor
   await readsBack(t, f, rows);
 });
 
+t.test('rotate-encryption-key --full, which re-encrypts too: the same rebuild', async (t) => {
+  const f = await copyFixture(fixture);
+  const { needles, rows } = await plant(f);
+  const all = [...needles, ...atrestPlain];
+  t.ok(found(f.db, all) > 0, 'plaintexts in the file before');
+  const run = await cli(f, ['rotate-encryption-key', '--full']);
+  t.equal(run.code, 0, `rotate-encryption-key --full exits 0: ${run.stderr}`);
+  t.match(run.stderr, /database file rebuilt \(VACUUM\)/, 'it says it rebuilt the file');
+  t.equal(found(f.db, all), 0, 'after: none in the file or the -wal');
+  await readsBack(t, f, rows);
+});
+
 t.test('API: reEncrypt rebuilds the file, keeps the rowids of indexed tables; vacuum: false skips it', async (t) => {
   const f = await copyFixture(fixture);
   const skipped = await copyFixture(fixture);

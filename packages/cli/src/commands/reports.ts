@@ -1,5 +1,5 @@
 // The reports of the migration commands as text: per target, per data key, and what is left.
-import type { DataKeysCleanup, DataKeysReport, TargetReport } from '@atrest/core';
+import type { DataKeysCleanup, DataKeysReport, TargetReport, VacuumOutcome } from '@atrest/core';
 
 export function formatReports(reports: readonly TargetReport[], dryRun: boolean): string {
   const lines = [dryRun ? 'dry run: nothing was written' : ''];
@@ -41,4 +41,10 @@ export function formatCleanup(c: DataKeysCleanup, name: string): string {
       : '';
   const inUse = c.inUse > 0 ? `; ${c.inUse} retired but still holding values (re-encrypt moves them)` : '';
   return `unused data keys deleted: ${c.deleted}${waiting}${inUse}`;
+}
+
+/** Whether the SQLite file was rebuilt after legacy plaintext was encrypted (on stderr). */
+export function formatVacuum(v: VacuumOutcome): string {
+  if (v.vacuumed) return 'database file rebuilt (VACUUM): no old copy of the plaintext left in its free space';
+  return `warning: database file not rebuilt, old copies of the plaintext may be left in its free space: ${v.reason}`;
 }

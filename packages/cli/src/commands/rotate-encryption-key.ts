@@ -6,10 +6,10 @@ import type { Atrest } from '@atrest/core';
 import { secretInArgv } from '../arguments.js';
 import type { Command, CommandContext } from '../command.js';
 import { readAll, readOptionFile } from '../io.js';
-import { jsonOption, printData } from '../output.js';
+import { jsonOption, printData, tell } from '../output.js';
 import { rowProgress } from '../progress.js';
 import { askNewPassphrase, isTerminal } from '../prompt.js';
-import { formatDataKeys, formatReports } from './reports.js';
+import { formatDataKeys, formatReports, formatVacuum } from './reports.js';
 
 async function readNewPassphrase(ctx: CommandContext): Promise<string> {
   const file = ctx.value('new-key-file');
@@ -80,7 +80,11 @@ export const rotateEncryptionKeyCommand: Command = {
       description: 'secret_key: read the new passphrase from this file',
     },
     yes: { type: 'boolean', description: 'confirm turning encryption off (empty new passphrase)' },
-    full: { type: 'boolean', description: 'also re-encrypt every value onto fresh data keys' },
+    full: {
+      type: 'boolean',
+      description:
+        'also re-encrypt every value onto fresh data keys (legacy plaintext encrypted: the SQLite file rebuilt)',
+    },
     prune: { type: 'boolean', description: 'remove old key-file versions nothing needs (with --full: after it)' },
     json: jsonOption,
   },
@@ -106,7 +110,7 @@ export const rotateEncryptionKeyCommand: Command = {
       if (newSecret === '') return disableEncryption(ctx, a);
     }
     const progress = rowProgress(ctx.io);
-    const { reports, pruned, ...report } = await a.migrations
+    const { reports, pruned, vacuum, ...report } = await a.migrations
       .rotateEncryptionKey({
         ...(newSecret !== undefined ? { newSecret } : {}),
         full: ctx.flag('full'),
@@ -138,10 +142,12 @@ export const rotateEncryptionKeyCommand: Command = {
         reports,
         provider: after?.details ?? {},
         ...(pruned !== undefined ? { removed: pruned } : {}),
+        ...(vacuum !== undefined ? { vacuum } : {}),
       },
       `rotated ${current}: ${facts}\n${formatDataKeys(report)}` +
         `${reports.length > 0 ? `\n${formatReports(reports, false)}` : ''}${prunedLine}${note}`,
     );
+    if (vacuum !== undefined) await tell(ctx, formatVacuum(vacuum));
     return failed ? 1 : 0;
   },
 };

@@ -6,7 +6,7 @@ import type { DataKeysCleanup, VacuumOutcome } from '@atrest/core';
 import type { Command, CommandContext } from '../command.js';
 import { jsonOption, printData, tell } from '../output.js';
 import { rowProgress } from '../progress.js';
-import { formatCleanup, formatDataKeys, formatReports } from './reports.js';
+import { formatCleanup, formatDataKeys, formatReports, formatVacuum } from './reports.js';
 
 function batchSize(ctx: CommandContext): number {
   const raw = ctx.value('batch-size');
@@ -95,11 +95,6 @@ const reEncryptCommand: Command = {
     return reports.some((r) => r.failed > 0) ? 1 : 0;
   },
 };
-
-function formatVacuum(v: VacuumOutcome): string {
-  if (v.vacuumed) return 'database file rebuilt (VACUUM): no old copy of the plaintext left in its free space';
-  return `warning: database file not rebuilt, old copies of the plaintext may be left in its free space: ${v.reason}`;
-}
 
 const reEncryptDataKeysCommand: Command = {
   path: ['secrets-migration', 're-encrypt-data-keys'],

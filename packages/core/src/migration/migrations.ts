@@ -56,7 +56,13 @@ export function createMigrations(ctx: MigrationContext): MigrationsApi {
     rotateEncryptionKey: (options = {}) =>
       locked('rotate-encryption-key', async (lock) => {
         const report = await rotateEncryptionKey(ctx, options, lock);
-        if (options.full === true) await ctx.store.scrubRewrites();
+        try {
+          // As reEncrypt: legacy plaintext --full encrypted may have old copies in free space.
+          if (report.reports.some((r) => r.plaintextEncrypted > 0))
+            return { ...report, vacuum: await ctx.store.vacuum() };
+        } finally {
+          if (options.full === true) await ctx.store.scrubRewrites();
+        }
         return report;
       }),
     disableEncryption: (options = {}) =>

@@ -96,6 +96,8 @@ export type RotationReport = DataKeysReport & {
   reports: TargetReport[];
   /** With `prune`: the removed key references; undefined when a failure left the old keys in place. */
   pruned?: readonly string[];
+  /** With `full`, when it encrypted legacy plaintext: whether the SQLite file was rebuilt (as `reEncrypt`). */
+  vacuum?: VacuumOutcome;
 };
 
 /** What `atrest.migrations` offers: the work of the `secrets-migration` and `rotate-encryption-key` commands. */
