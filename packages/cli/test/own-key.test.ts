@@ -58,3 +58,16 @@ t.test('a hex key of the operator works the same; a 128-bit one is refused befor
   t.match(refused.stderr, '32 hex digits; a key is 64');
   t.match(refused.stderr, 'openssl rand -base64 32, or -hex 32');
 });
+
+t.test('--new-key-file with the key file provider: refused, the key file untouched', async (t) => {
+  const b = box();
+  t.equal((await runInProcess([...b.args, 'init'])).code, 0);
+  const before = readFileSync(b.key, 'utf8');
+  const mine = `${b.dir}/new.key`;
+  writeFileSync(mine, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  const r = await runInProcess([...b.args, 'rotate-encryption-key', '--new-key-file', mine]);
+  t.equal(r.code, 2, 'a usage error');
+  t.match(r.stderr, 'ATREST_USAGE: --new-key-file gives a new passphrase, but the current provider file.default');
+  t.match(r.stderr, 'it makes its new key version itself; nothing was changed', 'says why');
+  t.equal(readFileSync(b.key, 'utf8'), before, 'no new version was added behind the operator');
+});

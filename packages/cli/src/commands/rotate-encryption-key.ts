@@ -104,6 +104,14 @@ export const rotateEncryptionKeyCommand: Command = {
     // --prune alone prunes; with --full it follows the rotation, under the same lock.
     if (ctx.flag('prune') && !ctx.flag('full')) return prune(ctx, a);
     const current = a.config.encryptionProvider;
+    if (a.migrations.keyRotation !== 'passphrase' && ctx.value('new-key-file') !== undefined) {
+      // A key file's own key put there would be silently replaced by a new random version.
+      throw errors.usage(
+        `--new-key-file gives a new passphrase, but the current provider ${current} takes none: ` +
+          `${a.migrations.keyRotation === 'generated-key' ? 'it makes its new key version itself' : 'its key is rotated in its own service'}; nothing was changed.`,
+        `Run '${ctx.name} rotate-encryption-key' without it. To bring your own key, put it at the key path before first start (README, "Bring your own key").`,
+      );
+    }
     let newSecret: string | undefined;
     if (a.migrations.keyRotation === 'passphrase') {
       newSecret = await readNewPassphrase(ctx);
