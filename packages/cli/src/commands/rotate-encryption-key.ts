@@ -106,10 +106,15 @@ export const rotateEncryptionKeyCommand: Command = {
     const current = a.config.encryptionProvider;
     if (a.migrations.keyRotation !== 'passphrase' && ctx.value('new-key-file') !== undefined) {
       // A key file's own key put there would be silently replaced by a new random version.
+      const own =
+        a.migrations.keyRotation === 'generated-key'
+          ? 'it makes its new key version itself'
+          : 'its key is rotated in its own service';
       throw errors.usage(
-        `--new-key-file gives a new passphrase, but the current provider ${current} takes none: ` +
-          `${a.migrations.keyRotation === 'generated-key' ? 'it makes its new key version itself' : 'its key is rotated in its own service'}; nothing was changed.`,
-        `Run '${ctx.name} rotate-encryption-key' without it. To bring your own key, put it at the key path before first start (README, "Bring your own key").`,
+        `--new-key-file gives a new passphrase, but the current provider ${current} takes none: ${own}; ` +
+          'nothing was changed.',
+        `Run '${ctx.name} rotate-encryption-key' without it. To bring your own key, put it at the key path ` +
+          'before first start (README, "Bring your own key").',
       );
     }
     let newSecret: string | undefined;
