@@ -78,7 +78,10 @@ function runVia(prefix: readonly string[], args: readonly string[], env: Record<
   });
 }
 // `env -u NODE_OPTIONS`: the CLI alone, without the test runner's hooks (they write files of their own).
-const asNobody = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'env', '-u', 'NODE_OPTIONS'];
+// Another user: this uid (root here) without any capability, so the permission bits decide as for
+// any user, while the checkout (maybe in a private 0700 directory, as a fresh clone in mktemp) stays
+// reachable; the files at stake belong to nobody.
+const asOther = ['setpriv', '--inh-caps=-all', '--bounding-set=-all', 'env', '-u', 'NODE_OPTIONS'];
 /** Files this process may write limited to `blocks` KiB (RLIMIT_FSIZE): writes past it fail with EFBIG. */
 const limited = (blocks: number) => ['bash', '-c', `unset NODE_OPTIONS; ulimit -f ${blocks} && exec "$@"`, 'limited'];
 
@@ -103,21 +106,23 @@ t.test('a file that is not SQLite, and a truncated database', async (t) => {
 
 t.test('a database this user may not write, a key file another user may not read', async (t) => {
   const { dir, db, key, env } = await seeded();
-  // The key file is root's (0600): another user reading it is a permissions problem, not a damaged file.
-  chmodSync(db, 0o666);
-  chmodSync(dir, 0o1777);
-  const r = await runVia(asNobody, ['--db', db, 'secrets', 'get', 's1'], env);
-  typed(t, r, /ATREST_KEY_FILE_PERMISSIONS: .*cannot be read by this user/, 'root key file read by nobody');
-  t.notMatch(r.stderr, /damaged|KEY_FILE_INVALID/, 'not told as a damaged key file');
-  // Nobody's own key, on root's database in root's directory (0644 file, 0755 directory): read-only.
-  chmodSync(db, 0o644);
-  chmodSync(dir, 0o755);
-  const own = join(dir, 'nobody.key');
-  copyFileSync(key, own);
   const { chownSync } = await import('node:fs');
-  chownSync(own, NOBODY, NOBODY);
-  const ownEnv = { ATREST_ENCRYPTION_KEY_PATH: own };
-  const w = await runVia(asNobody, ['--db', db, 'secrets', 'set', 'new'], ownEnv, 'v');
+  // Another user's key file (0600): reading it is a permissions problem, not a damaged file.
+  const theirs = join(dir, 'theirs.key');
+  copyFileSync(key, theirs);
+  chownSync(theirs, NOBODY, NOBODY);
+  const r = await runVia(asOther, ['--db', db, 'secrets', 'get', 's1'], { ATREST_ENCRYPTION_KEY_PATH: theirs });
+  typed(t, r, /ATREST_KEY_FILE_PERMISSIONS: .*cannot be read by this user/, "another user's key file");
+  t.notMatch(r.stderr, /damaged|KEY_FILE_INVALID/, 'not told as a damaged key file');
+  // Its own key, on another user's database in that user's directory (0644 file, 0755 directory): read-only.
+  const ro = tempDir('atrest-ro-db-');
+  const theirDb = join(ro, 'app.db');
+  copyFileSync(db, theirDb);
+  chmodSync(theirDb, 0o644);
+  chownSync(theirDb, NOBODY, NOBODY);
+  chownSync(ro, NOBODY, NOBODY);
+  chmodSync(ro, 0o755);
+  const w = await runVia(asOther, ['--db', theirDb, 'secrets', 'set', 'new'], env, 'v');
   typed(t, w, /ATREST_STORE: .*cannot be written by this user/, 'read-only database: secrets set');
   t.match(w.stderr, /Run as the database owner/, 'says what to do');
   await allRead(t, db, env, 'after the refused writes');
