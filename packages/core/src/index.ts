@@ -94,6 +94,7 @@ export type {
   TargetReport,
 } from './migration/types.js';
 export { STORE_SCHEMA_VERSION } from './store/types.js';
+export { parseJsonRecord } from './store/json-record.js';
 export type {
   DataKeyRecord,
   DataKeyRewrap,

@@ -3,7 +3,7 @@
 // is written beside it in atrest_meta, with the holder's server process, so that a refusal names
 // the right holder even while a new one is writing its row.
 import { randomBytes } from 'node:crypto';
-import { type LockClearing, type LockHolder, type MigrationLock, errors } from '@atrest/core';
+import { type LockClearing, type LockHolder, type MigrationLock, errors, parseJsonRecord } from '@atrest/core';
 import { ADVISORY_SPACE, type PostgresDatabase } from './database.js';
 import { storeFailure } from './failures.js';
 
@@ -99,19 +99,13 @@ async function currentHolder(db: PostgresDatabase): Promise<LockHolder> {
 
 /** The holder row parsed, or what is wrong with it. */
 function parseHolder(value: string): HolderRow | string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    return 'it is not JSON';
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'it is not a JSON object';
-  const row = parsed as Record<string, unknown>;
-  const fields = { command: 'string', pid: 'number', host: 'string', since: 'string', backend: 'number' } as const;
-  for (const [name, type] of Object.entries(fields)) {
-    if (typeof row[name] !== type) return `its field '${name}' is not a ${type}`;
-  }
-  return parsed as HolderRow;
+  return parseJsonRecord<HolderRow>(value, {
+    command: 'string',
+    pid: 'number',
+    host: 'string',
+    since: 'string',
+    backend: 'number',
+  });
 }
 
 /**

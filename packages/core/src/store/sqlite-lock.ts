@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { errors } from '../errors.js';
 import type { LockHolder } from '../errors.js';
+import { parseJsonRecord } from './json-record.js';
 import { sqliteFailure } from './sqlite-database.js';
 import type { Db } from './sqlite-database.js';
 import type { LockClearing, MigrationLock } from './types.js';
@@ -43,20 +44,7 @@ const LOCK_FIELDS = { host: 'string', pid: 'number', token: 'string', lockId: 's
 
 /** The lock row parsed, or what is wrong with it. */
 function parseLock(value: string): LockRow | string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    return 'it is not JSON';
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'it is not a JSON object';
-  const row = parsed as Record<string, unknown>;
-  const fields = { ...LOCK_FIELDS, startedAt: 'string', heartbeat: 'number' } as const;
-  for (const [name, type] of Object.entries(fields)) {
-    if (typeof row[name] !== type || (type === 'number' && !Number.isFinite(row[name])))
-      return `its field '${name}' is not a ${type}`;
-  }
-  return parsed as LockRow;
+  return parseJsonRecord<LockRow>(value, { ...LOCK_FIELDS, startedAt: 'string', heartbeat: 'number' });
 }
 
 function readLock(db: Db): LockRow | undefined {
